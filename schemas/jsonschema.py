@@ -1,0 +1,59 @@
+"""Generate the published JSON Schema files from the records (``python -m schemas.jsonschema``).
+
+The checked-in files under ``schemas/json/`` are what consumers read; a test regenerates them
+and fails when they drift from the records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+
+from schemas.events import EVENT_TYPES
+from schemas.verdict import Evaluation, Verdict
+
+SCHEMA_DIR = Path(__file__).parent / "json"
+
+
+def _tag(record: type[msgspec.Struct]) -> str:
+    info = msgspec.inspect.type_info(record)
+    assert isinstance(info, msgspec.inspect.StructType)  # noqa: S101 - our own records
+    return str(info.tag) if info.tag is not None else record.__name__.lower()
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """File name → JSON Schema, for every event type, the verdict and the evaluation record."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in EVENT_TYPES:
+        schema = msgspec.json.schema(record)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = f"sellerwatch {_tag(record)} event"
+        out[f"event.{_tag(record)}.json"] = schema
+    for name, record in (("verdict", Verdict), ("evaluation", Evaluation)):
+        schema = msgspec.json.schema(record)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = f"sellerwatch {name}"
+        out[f"{name}.json"] = schema
+    return out
+
+
+def render(schema: dict[str, Any]) -> bytes:
+    """Stable, readable bytes of one schema."""
+    return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def main() -> int:
+    """Write every schema file into ``schemas/json/``."""
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    for name, schema in schemas().items():
+        (SCHEMA_DIR / name).write_bytes(render(schema))
+    sys.stdout.write(f"wrote {len(schemas())} schemas to {SCHEMA_DIR}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Event-time clock and watermark (SPEC §1.1).
+
+``W`` is the promise that every event with ``ts < W`` has been seen. For one ordered stream
+``W = max_ts_seen - L``; over several partitions it is the minimum of the per-partition values,
+so a lagging partition holds time back. Two ways for a partition to stop holding it back:
+
+- ``finish(partition)``: read to its end (backtest, embedded replay);
+- ``idle`` wall-clock timeout (live only): the driver passes ``now_ms``; the core never reads a
+  clock itself.
+
+``W`` never goes back. Only applied events move ``max_ts_seen`` (SPEC §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+
+class EventClock:
+    """Watermark over partitions, with allowed lateness ``lateness_ms``."""
+
+    def __init__(self, lateness_ms: int, idle_timeout_ms: int | None = None) -> None:
+        """A clock with no partition and no watermark yet (``None`` means minus infinity)."""
+        if lateness_ms < 0:
+            raise ValueError("lateness_ms must be >= 0")
+        self.lateness_ms = lateness_ms
+        self.idle_timeout_ms = idle_timeout_ms
+        self.max_ts: dict[Hashable, int | None] = {}
+        self.last_seen_ms: dict[Hashable, int] = {}
+        self.released: set[Hashable] = set()
+        self.max_ts_seen: int | None = None
+        self.watermark: int | None = None
+        self.finished = False
+
+    def assign(self, partitions: Iterable[Hashable], now_ms: int = 0) -> None:
+        """Declare partitions that hold the watermark back until they have data or go idle."""
+        for partition in partitions:
+            if partition not in self.max_ts:
+                self.max_ts[partition] = None
+                self.last_seen_ms[partition] = now_ms
+        self._recompute()
+
+    def observe(self, partition: Hashable, ts: int, now_ms: int = 0) -> bool:
+        """Account an applied event's ``ts``; returns whether the watermark moved."""
+        if self.max_ts_seen is None or ts > self.max_ts_seen:
+            self.max_ts_seen = ts
+        self.last_seen_ms[partition] = now_ms
+        self.released.discard(partition)
+        current = self.max_ts.get(partition)
+        if current is None or ts > current:
+            self.max_ts[partition] = ts
+            return self._recompute()
+        return False
+
+    def finish(self, partition: Hashable | None = None) -> bool:
+        """A partition (or, with ``None``, the whole input) was read to its end."""
+        if partition is None:
+            self.finished = True
+        else:
+            self.released.add(partition)
+        return self._recompute()
+
+    def tick(self, now_ms: int) -> bool:
+        """Release partitions idle for longer than the timeout (live mode)."""
+        if self.idle_timeout_ms is None:
+            return False
+        idle = {
+            p for p, seen in self.last_seen_ms.items() if now_ms - seen > self.idle_timeout_ms
+        }
+        if idle <= self.released:
+            return False
+        self.released |= idle
+        return self._recompute()
+
+    def is_late(self, ts: int) -> bool:
+        """An event with ``ts < W`` is late: it is not applied (SPEC §1.1)."""
+        return self.watermark is not None and ts < self.watermark
+
+    def _recompute(self) -> bool:
+        if self.max_ts_seen is None:
+            return False
+        if self.finished:
+            candidate = self.max_ts_seen
+        else:
+            holding = [ts for p, ts in self.max_ts.items() if p not in self.released]
+            if not holding:
+                candidate = self.max_ts_seen - self.lateness_ms
+            elif None in holding:
+                return False
+            else:
+                candidate = min(holding) - self.lateness_ms  # type: ignore[type-var,operator]
+        if self.watermark is None or candidate > self.watermark:
+            self.watermark = candidate
+            return True
+        return False

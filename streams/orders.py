@@ -1,0 +1,306 @@
+"""Order lifecycle facts (SPEC §2.1) and the bounded joins of §7.
+
+Events reach this module in event-time order (the engine applies them sorted by ``ts``, ties in
+arrival order), so "the smallest ts among ..." is simply "the first one that joins". Facts are
+stored as raw instants and judged at evaluation time, where every event with ``ts < E`` and no
+other has been applied.
+
+Joins, bounded by event time (SPEC §7):
+- a shipment or refund joins its order if ``paid_ts - event.ts <= orphan_retention``; one that
+  arrives before its payment waits in ``orphans`` until the payment or until it expires;
+- a pickup scan joins an order if the order's earliest shipment has
+  ``ship_ts - scan.ts <= orphan_retention``; scans are kept per waybill for twice the retention,
+  because a shipment may itself precede its payment by the retention.
+"""
+
+from __future__ import annotations
+
+from schemas.events import Payment, PickupScan, Refund, Shipment
+
+
+class Order:
+    """One paid sub-order and its lifecycle facts (instants in epoch ms, ``None`` = not yet)."""
+
+    __slots__ = (
+        "order_id",
+        "paid_ts",
+        "paid_day",
+        "shop_id",
+        "item_id",
+        "category_id",
+        "region",
+        "taote",
+        "ship_ts",
+        "tracking_no",
+        "official",
+        "needs_logistics",
+        "pickup_ts",
+        "refund_ts",
+        "quality",
+        "exempt",
+        "bucket",
+    )
+
+    def __init__(self, event: Payment, paid_day: int, bucket: Bucket) -> None:
+        """Create the order from its payment, placed in its (item, paid day) bucket."""
+        self.order_id = event.order_id
+        self.paid_ts = event.ts
+        self.paid_day = paid_day
+        self.shop_id = event.shop_id
+        self.item_id = event.item_id
+        self.category_id = event.category_id
+        self.region = event.region
+        self.taote = event.channel == "taote"
+        self.ship_ts: int | None = None
+        self.tracking_no: str | None = None
+        self.official = False
+        self.needs_logistics = True
+        self.pickup_ts: int | None = None
+        self.refund_ts: int | None = None
+        self.quality = False
+        self.exempt: bool | None = None
+        self.bucket = bucket
+
+    def refunded_before_shipment(self) -> bool:
+        """A refund (any reason) with ``ts < ship_ts``, or a refund and no shipment."""
+        refund_ts = self.refund_ts
+        if refund_ts is None:
+            return False
+        return self.ship_ts is None or refund_ts < self.ship_ts
+
+
+class Bucket:
+    """The orders of one item paid on one local day, with a cache of the ship48 counts.
+
+    ``stale`` is set whenever a fact of one of its orders changes, so a bucket that sits in
+    seven consecutive ship48 windows is recounted only when something happened to it.
+    """
+
+    __slots__ = ("orders", "stale", "s48_d", "s48_n")
+
+    def __init__(self) -> None:
+        """An empty bucket."""
+        self.orders: list[Order] = []
+        self.stale = True
+        self.s48_d = 0
+        self.s48_n = 0
+
+
+class ItemOrders:
+    """Per item: its buckets by paid day, the shop and category of its latest payment.
+
+    Kept after its orders are evicted: a tagged or observed item still needs its shop.
+    """
+
+    __slots__ = ("item_id", "shop_id", "category_id", "buckets")
+
+    def __init__(self, item_id: str, shop_id: str, category_id: str) -> None:
+        """An item first seen in a payment."""
+        self.item_id = item_id
+        self.shop_id = shop_id
+        self.category_id = category_id
+        self.buckets: dict[int, Bucket] = {}
+
+
+class QualityCount:
+    """Running ``[d, n]`` of the quality-refund window for one item or category."""
+
+    __slots__ = ("d", "n")
+
+    def __init__(self) -> None:
+        """Zero counts."""
+        self.d = 0
+        self.n = 0
+
+
+class OrderBook:
+    """All order state: orders, waybills, orphans, day buckets and running window counts."""
+
+    def __init__(self, orphan_retention_ms: int, quality_refund_within_ms: int) -> None:
+        """Empty book with the join bound and the quality-refund bound of the policy."""
+        self.retention_ms = orphan_retention_ms
+        self.refund_within_ms = quality_refund_within_ms
+        self.orders: dict[str, Order] = {}
+        self.items: dict[str, ItemOrders] = {}
+        self.days: dict[int, dict[str, Bucket]] = {}
+        self.by_tracking: dict[str, list[Order]] = {}
+        self.scans: dict[str, list[list[int]]] = {}
+        self.orphans: dict[str, list[Shipment | Refund]] = {}
+        self.taote_weeks: dict[int, dict[str, list[Order]]] = {}
+        # Running quality-refund window counts for the next evaluation day (see engine).
+        self.q_lo = 0
+        self.q_hi = -1
+        self.item_q: dict[str, QualityCount] = {}
+        self.category_q: dict[str, QualityCount] = {}
+        self.orphans_dropped = 0
+        self._ids: dict[str, str] = {}
+
+    # -- applying events ----------------------------------------------------------------
+    def intern(self, value: str) -> str:
+        """One shared string object per id, so many orders do not each hold a copy."""
+        return self._ids.setdefault(value, value)
+
+    def add_payment(self, event: Payment, paid_day: int, monday: int) -> Order:
+        """Create the order, file it by item/day, week and waybill, attach waiting events."""
+        intern = self.intern
+        item_id = intern(event.item_id)
+        item = self.items.get(item_id)
+        shop_id = intern(event.shop_id)
+        category_id = intern(event.category_id)
+        if item is None:
+            item = self.items[item_id] = ItemOrders(item_id, shop_id, category_id)
+        else:
+            item.shop_id = shop_id
+            item.category_id = category_id
+        bucket = item.buckets.get(paid_day)
+        if bucket is None:
+            bucket = item.buckets[paid_day] = Bucket()
+            self.days.setdefault(paid_day, {})[item_id] = bucket
+        order = Order(event, paid_day, bucket)
+        order.item_id = item_id
+        order.shop_id = shop_id
+        order.category_id = category_id
+        bucket.orders.append(order)
+        bucket.stale = True
+        self.orders[event.order_id] = order
+        if order.taote:
+            self.taote_weeks.setdefault(monday, {}).setdefault(shop_id, []).append(order)
+        if self.q_lo <= paid_day <= self.q_hi:
+            self._q(self.item_q, item_id).d += 1
+            self._q(self.category_q, category_id).d += 1
+        waiting = self.orphans.pop(event.order_id, None)
+        if waiting:
+            for early in waiting:
+                if order.paid_ts - early.ts <= self.retention_ms:
+                    self._join(order, early)
+                else:
+                    self.orphans_dropped += 1
+        return order
+
+    def add_shipment(self, event: Shipment) -> None:
+        """Join a shipment to its order, or keep it until the payment comes."""
+        order = self.orders.get(event.order_id)
+        if order is None:
+            self.orphans.setdefault(event.order_id, []).append(event)
+        elif order.paid_ts - event.ts <= self.retention_ms:
+            self._join(order, event)
+        else:
+            self.orphans_dropped += 1
+
+    def add_refund(self, event: Refund) -> None:
+        """Join a refund to its order, or keep it until the payment comes."""
+        self.add_shipment(event)  # type: ignore[arg-type]  # same join rule, dispatch in _join
+
+    def add_scan(self, event: PickupScan) -> None:
+        """Record a pickup scan on its waybill and give it to the orders shipped under it."""
+        if event.scan != "pickup":
+            return
+        tracking = event.tracking_no
+        scan = [event.ts, 0]
+        kept = self.scans.get(tracking)
+        if kept is None:
+            self.scans[tracking] = [scan]
+        else:
+            kept.append(scan)
+        for order in self.by_tracking.get(tracking, ()):
+            if order.pickup_ts is None and order.ship_ts - event.ts <= self.retention_ms:  # type: ignore[operator]
+                order.pickup_ts = event.ts
+                order.bucket.stale = True
+                scan[1] = 1
+
+    def _join(self, order: Order, event: Shipment | Refund) -> None:
+        bucket = order.bucket
+        if type(event) is Shipment:
+            if order.ship_ts is not None:
+                return  # only the earliest shipment matters; later waybills are ignored
+            order.ship_ts = event.ts
+            tracking = self.intern(event.tracking_no)
+            order.tracking_no = tracking
+            order.official = bool(event.official_logistics)
+            order.needs_logistics = event.needs_logistics is not False
+            self.by_tracking.setdefault(tracking, []).append(order)
+            for scan in self.scans.get(tracking, ()):
+                if event.ts - scan[0] <= self.retention_ms:
+                    order.pickup_ts = scan[0]
+                    scan[1] = 1
+                    break
+        else:
+            assert type(event) is Refund  # noqa: S101 - only two event types join orders
+            if order.refund_ts is None:
+                order.refund_ts = event.ts
+            if (
+                event.reason == "quality"
+                and not order.quality
+                and event.ts - order.paid_ts <= self.refund_within_ms
+            ):
+                order.quality = True
+                if self.q_lo <= order.paid_day <= self.q_hi:
+                    self._q(self.item_q, order.item_id).n += 1
+                    self._q(self.category_q, order.category_id).n += 1
+        bucket.stale = True
+
+    @staticmethod
+    def _q(counts: dict[str, QualityCount], key: str) -> QualityCount:
+        count = counts.get(key)
+        if count is None:
+            count = counts[key] = QualityCount()
+        return count
+
+    # -- the running quality-refund window ---------------------------------------------
+    def set_quality_window(self, lo_day: int, hi_day: int) -> None:
+        """Move the running window to paid days ``lo_day … hi_day`` (inclusive)."""
+        if hi_day < self.q_lo or lo_day > self.q_hi or self.q_hi < self.q_lo:
+            self.item_q.clear()
+            self.category_q.clear()
+            for day in range(lo_day, hi_day + 1):
+                self._count_day(day, +1)
+        else:
+            for day in range(self.q_lo, lo_day):
+                self._count_day(day, -1)
+            for day in range(self.q_hi + 1, hi_day + 1):
+                self._count_day(day, +1)
+        self.q_lo, self.q_hi = lo_day, hi_day
+
+    def _count_day(self, day: int, sign: int) -> None:
+        for item_id, bucket in self.days.get(day, {}).items():
+            item_count = self._q(self.item_q, item_id)
+            for order in bucket.orders:
+                category = self._q(self.category_q, order.category_id)
+                item_count.d += sign
+                category.d += sign
+                if order.quality:
+                    item_count.n += sign
+                    category.n += sign
+                if category.d == 0:
+                    del self.category_q[order.category_id]
+            if item_count.d == 0:
+                del self.item_q[item_id]
+
+    # -- retention ----------------------------------------------------------------------
+    def evict_before(self, day: int) -> None:
+        """Forget orders paid before local day ``day`` and their buckets (no rule reads them)."""
+        for old in [d for d in self.days if d < day]:
+            for item_id, bucket in self.days.pop(old).items():
+                item = self.items[item_id]
+                del item.buckets[old]
+                for order in bucket.orders:
+                    if self.orders.get(order.order_id) is order:
+                        del self.orders[order.order_id]
+                    tracking = order.tracking_no
+                    if tracking is not None:
+                        shipped = self.by_tracking.get(tracking)
+                        if shipped is not None:
+                            shipped.remove(order)
+                            if not shipped:
+                                del self.by_tracking[tracking]
+
+    def expire_orphans(self, watermark_ts: int) -> None:
+        """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them."""
+        horizon = watermark_ts - self.retention_ms
+        for order_id in [k for k, v in self.orphans.items() if v[-1].ts < horizon]:
+            self.orphans_dropped += len(self.orphans.pop(order_id))
+        scan_horizon = horizon - self.retention_ms
+        for tracking in [k for k, v in self.scans.items() if v[-1][0] < scan_horizon]:
+            scans = self.scans.pop(tracking)
+            self.orphans_dropped += sum(1 for scan in scans if not scan[1])
+        self._ids = {}

@@ -1,0 +1,90 @@
+"""§4.2 ``ship48_pickup24``: 48h-ship + 24h-pickup rate, delist from the subsidy (seed 001).
+
+At ``E_T``, for each item in the subsidy activity at ``E_T``, over its orders paid on local
+dates ``T-10 … T-4`` (every order in it fully decided):
+
+- ``d``: timeliness-eligible orders (minus excluded categories);
+- ``n``: of ``d``, ``ship_ts - paid_ts <= 48h`` and ``pickup_ts - ship_ts <= 24h``;
+- ``delist`` when ``d >= min_orders`` and ``n/d < 0.90``; the item is out from then on.
+"""
+
+from __future__ import annotations
+
+from schemas.verdict import Verdict
+from streams.orders import Bucket
+from streams.rates import below
+from streams.state import State
+
+RULE = "ship48_pickup24"
+
+
+def window(state: State, day: int) -> tuple[int, int]:
+    """First and last paid day of the window evaluated at ``E_day``, inclusive."""
+    settings = state.policy.ship48_pickup24
+    last = day - settings.lag_days
+    return last - settings.window_days + 1, last
+
+
+def _count(state: State, bucket: Bucket, decided_at: int) -> None:
+    settings = state.policy.ship48_pickup24
+    ship_ms, pickup_ms = settings.ship_within_ms, settings.pickup_within_ms
+    excluded = settings.excluded_categories
+    d = n = 0
+    for order in bucket.orders:
+        if not state.timeliness_eligible(order, excluded, decided_at):
+            continue
+        d += 1
+        ship_ts, pickup_ts = order.ship_ts, order.pickup_ts
+        if (
+            ship_ts is not None
+            and pickup_ts is not None
+            and ship_ts - order.paid_ts <= ship_ms
+            and pickup_ts - ship_ts <= pickup_ms
+        ):
+            n += 1
+    bucket.s48_d, bucket.s48_n = d, n
+    # An exemption can still be filed in time for the last order: count again next time.
+    bucket.stale = decided_at <= bucket.orders[-1].paid_ts + state.exemptions.report_within_ms
+
+
+def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
+    """Judge every item in the activity that has orders in the window; returns delists."""
+    settings = state.policy.ship48_pickup24
+    first, last = window(state, day)
+    active = state.subsidies.active
+    totals: dict[str, list[int]] = {}
+    for paid_day in range(first, last + 1):
+        for item_id, bucket in state.book.days.get(paid_day, {}).items():
+            if not active(item_id):
+                continue
+            if bucket.stale:
+                _count(state, bucket, decided_at)
+            total = totals.get(item_id)
+            if total is None:
+                totals[item_id] = [bucket.s48_d, bucket.s48_n]
+            else:
+                total[0] += bucket.s48_d
+                total[1] += bucket.s48_n
+    verdicts = []
+    period = state.calendar.iso(day)
+    for item_id in sorted(totals):
+        d, n = totals[item_id]
+        delist = d >= settings.min_orders and below(n, d, settings.max_rate)
+        if state.collect_evaluations and d:
+            state.evaluated(RULE, item_id, period, decided_at, n, d, "delist" if delist else None)
+        if delist:
+            verdicts.append(
+                state.verdict(
+                    rule=RULE,
+                    kind="delist",
+                    shop_id=state.book.items[item_id].shop_id,
+                    item_id=item_id,
+                    day=day,
+                    decided_at=decided_at,
+                    window=(first, last),
+                    n=n,
+                    d=d,
+                    threshold=float(settings.max_rate),
+                )
+            )
+    return verdicts

@@ -1,0 +1,165 @@
+"""Small event builders with defaults that take local wall-clock strings (Asia/Shanghai)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+
+from schemas.events import (
+    Enrollment,
+    Event,
+    Exemption,
+    Payment,
+    PickupScan,
+    Refund,
+    Shipment,
+    Subsidy,
+)
+from schemas.verdict import Verdict
+from streams.calendar import Calendar
+from streams.engine import Engine
+from streams.policy import Policy
+
+CAL = Calendar("Asia/Shanghai")
+_ids = itertools.count(1)
+
+
+def at(text: str) -> int:
+    """Epoch ms of a local wall-clock string like ``"2021-07-05 16:59:59.999"``."""
+    return CAL.parse_local(text)
+
+
+def _eid(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+def payment(
+    order_id: str,
+    at_: str,
+    *,
+    shop: str = "S1",
+    item: str = "I1",
+    category: str = "C1",
+    channel: str = "taote",
+    region: str | None = None,
+    amount_cents: int = 1000,
+) -> Payment:
+    """A payment at local time ``at_``."""
+    return Payment(
+        event_id=_eid("pay"),
+        ts=at(at_),
+        order_id=order_id,
+        shop_id=shop,
+        item_id=item,
+        category_id=category,
+        channel=channel,  # type: ignore[arg-type]
+        amount_cents=amount_cents,
+        region=region,
+    )
+
+
+def shipment(
+    order_id: str,
+    at_: str,
+    *,
+    tracking: str | None = None,
+    official: bool = True,
+    needs_logistics: bool | None = None,
+    carrier: str = "ZTO",
+) -> Shipment:
+    """A shipment; the waybill defaults to ``T-<order_id>``."""
+    return Shipment(
+        event_id=_eid("ship"),
+        ts=at(at_),
+        order_id=order_id,
+        carrier=carrier,
+        tracking_no=tracking or f"T-{order_id}",
+        official_logistics=official,
+        needs_logistics=needs_logistics,
+    )
+
+
+def pickup(tracking: str, at_: str, *, scan: str = "pickup") -> PickupScan:
+    """A carrier scan of a waybill."""
+    return PickupScan(
+        event_id=_eid("scan"), ts=at(at_), tracking_no=tracking, carrier="ZTO", scan=scan  # type: ignore[arg-type]
+    )
+
+
+def refund(order_id: str, at_: str, *, reason: str = "quality") -> Refund:
+    """A completed refund."""
+    return Refund(
+        event_id=_eid("ref"), ts=at(at_), order_id=order_id, refund_id=_eid("r"), reason=reason  # type: ignore[arg-type]
+    )
+
+
+def enroll(shop: str, at_: str, action: str = "join") -> Enrollment:
+    """A same-day-ship plan action."""
+    return Enrollment(event_id=_eid("enr"), ts=at(at_), shop_id=shop, action=action)  # type: ignore[arg-type]
+
+
+def subsidy(item: str, at_: str, action: str = "join", *, shop: str = "S1") -> Subsidy:
+    """A subsidy activity action."""
+    return Subsidy(event_id=_eid("sub"), ts=at(at_), shop_id=shop, item_id=item, action=action)  # type: ignore[arg-type]
+
+
+def exemption(
+    at_: str,
+    start: str,
+    end: str,
+    *,
+    shop: str = "S1",
+    scope: str = "shop",
+    item: str | None = None,
+    region: str | None = None,
+) -> Exemption:
+    """A force-majeure report filed at ``at_``, valid ``[start, end)``."""
+    return Exemption(
+        event_id=_eid("ex"),
+        ts=at(at_),
+        exemption_id=_eid("x"),
+        scope=scope,  # type: ignore[arg-type]
+        shop_id=shop,
+        start_ts=at(start),
+        end_ts=at(end),
+        item_id=item,
+        region=region,
+    )
+
+
+def run(events: list[Event], policy: Policy | None = None, **kw: Any) -> list[Verdict]:
+    """Feed events in the given order, finish, return all verdicts."""
+    engine = Engine(policy, **kw)
+    for event in events:
+        engine.accept(event)
+    engine.finish()
+    return engine.take_verdicts()
+
+
+def run_sorted(events: list[Event], policy: Policy | None = None) -> list[Verdict]:
+    """Feed events sorted by ts (stable), finish, return all verdicts."""
+    return run(sorted(events, key=lambda e: e.ts), policy)
+
+
+def clock_tick(at_: str) -> Enrollment:
+    """A harmless event that only moves event time forward (an ignored plan action)."""
+    return Enrollment(event_id=_eid("tick"), ts=at(at_), shop_id="__clock__", action="cancel")
+
+
+def kinds(verdicts: list[Verdict]) -> list[tuple[str, str, str]]:
+    """``(kind, subject, period)`` of each verdict, for compact assertions."""
+    return [(v.kind, v.subject, v.period) for v in verdicts]
+
+
+def as_json(event: Event) -> bytes:
+    """The JSON line of an event, as a producer would write it."""
+    import msgspec
+
+    return msgspec.json.encode(event)
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON."""
+    return orjson.loads(raw)
