@@ -17,6 +17,11 @@ from schemas.events import EVENT_TYPES
 from schemas.verdict import Evaluation, Verdict
 
 SCHEMA_DIR = Path(__file__).parent / "json"
+_INTEGERS = (
+    "Integers must be JSON integers: sellerwatch rejects 1.0 and true where an integer is "
+    "required, although JSON Schema's 'integer' accepts 1.0. Exemptions also need "
+    "start_ts < end_ts, item_id for scope item and region for scope region."
+)
 
 
 def _tag(record: type[msgspec.Struct]) -> str:
@@ -32,6 +37,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         schema = msgspec.json.schema(record)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = f"sellerwatch {_tag(record)} event"
+        schema["$comment"] = _INTEGERS
         out[f"event.{_tag(record)}.json"] = schema
     for name, record in (("verdict", Verdict), ("evaluation", Evaluation)):
         schema = msgspec.json.schema(record)

@@ -1,0 +1,1 @@
+"""Independent, brute-force reference implementation of SPEC.md, used by differential tests."""
