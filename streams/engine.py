@@ -96,8 +96,7 @@ class Engine:
         self._pending_payments: set[str] = set()
         self._seq = 0
         self._seen: set[str] = set()
-        self._seen_before: set[str] = set()
-        self._seen_since_day = 0
+        self._seen_by_day: dict[int, list[str]] = {}
         self._next_day: int | None = None
         self._next_eval_ts: int | None = None
         self.min_ts: int | None = None
@@ -107,7 +106,7 @@ class Engine:
             settings.ship48_pickup24.lag_days + settings.ship48_pickup24.window_days - 1,
             settings.pickup48.lag_days,
         )
-        self._dedupe_days = max(1, settings.orphan_retention_ms // 86_400_000)
+        self._dedupe_horizon_ms = max(settings.orphan_retention_ms, 86_400_000)
         self._apply_by_type = {
             Payment: self._apply_payment,
             Shipment: self.state.book.add_shipment,
@@ -143,11 +142,16 @@ class Engine:
         accounting = self.accounting
         accounting.records_in += 1
         event_id = event.event_id
-        if event_id in self._seen or event_id in self._seen_before:
+        if event_id in self._seen:
             accounting.duplicate += 1
             return Outcome.DUPLICATE
         self._seen.add(event_id)
         ts = event.ts
+        by_day = self._seen_by_day.get(ts // 86_400_000)
+        if by_day is None:
+            self._seen_by_day[ts // 86_400_000] = [event_id]
+        else:
+            by_day.append(event_id)
         watermark = self.clock.watermark
         if watermark is not None and ts < watermark:
             accounting.late += 1
@@ -260,7 +264,6 @@ class Engine:
         first_day = calendar.day_of(first_ts)
         self._next_day = first_day + 1
         self._next_eval_ts = calendar.start_of(first_day + 1)
-        self._seen_since_day = first_day
         self._set_quality_window(first_day + 1)
 
     def _set_quality_window(self, day: int) -> None:
@@ -299,6 +302,8 @@ class Engine:
         horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
         state.plan.forget_before(horizon_ts)
         state.exemptions.forget_before(horizon_ts)
-        if day - self._seen_since_day >= self._dedupe_days:
-            self._seen_before, self._seen = self._seen, set()
-            self._seen_since_day = day
+        # Event ids are remembered while their event's ts is within the horizon of E; a copy
+        # of an older event is late anyway, so only duplicate-vs-late could differ.
+        forget_before = (decided_at - self._dedupe_horizon_ms) // 86_400_000
+        for old in [d for d in self._seen_by_day if d < forget_before]:
+            self._seen.difference_update(self._seen_by_day.pop(old))
