@@ -31,9 +31,11 @@ class EventClock:
         self.max_ts_seen: int | None = None
         self.watermark: int | None = None
         self.finished = False
+        self._single_partition: Hashable | None = None
 
     def assign(self, partitions: Iterable[Hashable], now_ms: int = 0) -> None:
         """Declare partitions that hold the watermark back until they have data or go idle."""
+        self._single_partition = None
         for partition in partitions:
             if partition not in self.max_ts:
                 self.max_ts[partition] = None
@@ -42,8 +44,21 @@ class EventClock:
 
     def observe(self, partition: Hashable, ts: int, now_ms: int = 0) -> bool:
         """Account an applied event's ``ts``; returns whether the watermark moved."""
+        if self._single_partition is partition and not self.finished:
+            # Fast path of one ordered stream (embedded replay): W = max_ts_seen - L.
+            if self.max_ts_seen is not None and ts <= self.max_ts_seen:
+                return False
+            self.max_ts_seen = self.max_ts[partition] = ts
+            if self.watermark is None or ts - self.lateness_ms > self.watermark:
+                self.watermark = ts - self.lateness_ms
+                return True
+            return False
         if self.max_ts_seen is None or ts > self.max_ts_seen:
             self.max_ts_seen = ts
+        if not self.max_ts and self.idle_timeout_ms is None:
+            self._single_partition = partition
+        elif self._single_partition is not partition:
+            self._single_partition = None
         self.last_seen_ms[partition] = now_ms
         self.released.discard(partition)
         current = self.max_ts.get(partition)
@@ -58,6 +73,7 @@ class EventClock:
             self.finished = True
         else:
             self.released.add(partition)
+            self._single_partition = None
         return self._recompute()
 
     def tick(self, now_ms: int) -> bool:

@@ -15,6 +15,8 @@ Joins, bounded by event time (SPEC §7):
 
 from __future__ import annotations
 
+from sys import intern
+
 from schemas.events import Payment, PickupScan, Refund, Shipment
 
 
@@ -123,8 +125,10 @@ class OrderBook:
         self.orders: dict[str, Order] = {}
         self.items: dict[str, ItemOrders] = {}
         self.days: dict[int, dict[str, Bucket]] = {}
-        self.by_tracking: dict[str, list[Order]] = {}
-        self.scans: dict[str, list[list[int]]] = {}
+        # Waybill → the order shipped under it, or a list when a parcel carries several.
+        self.by_tracking: dict[str, Order | list[Order]] = {}
+        # Waybill → pickup scan ts, or a list of them (ascending) when scanned more than once.
+        self.scans: dict[str, int | list[int]] = {}
         self.orphans: dict[str, list[Shipment | Refund]] = {}
         self.taote_weeks: dict[int, dict[str, list[Order]]] = {}
         # Running quality-refund window counts for the next evaluation day (see engine).
@@ -133,20 +137,15 @@ class OrderBook:
         self.item_q: dict[str, QualityCount] = {}
         self.category_q: dict[str, QualityCount] = {}
         self.orphans_dropped = 0
-        self._ids: dict[str, str] = {}
 
     # -- applying events ----------------------------------------------------------------
-    def intern(self, value: str) -> str:
-        """One shared string object per id, so many orders do not each hold a copy."""
-        return self._ids.setdefault(value, value)
-
     def add_payment(self, event: Payment, paid_day: int, monday: int) -> Order:
         """Create the order, file it by item/day, week and waybill, attach waiting events."""
-        intern = self.intern
+        # Interned ids: many orders share one string object per shop, item and category.
         item_id = intern(event.item_id)
-        item = self.items.get(item_id)
         shop_id = intern(event.shop_id)
         category_id = intern(event.category_id)
+        item = self.items.get(item_id)
         if item is None:
             item = self.items[item_id] = ItemOrders(item_id, shop_id, category_id)
         else:
@@ -166,10 +165,16 @@ class OrderBook:
         if order.taote:
             self.taote_weeks.setdefault(monday, {}).setdefault(shop_id, []).append(order)
         if self.q_lo <= paid_day <= self.q_hi:
-            self._q(self.item_q, item_id).d += 1
-            self._q(self.category_q, category_id).d += 1
-        waiting = self.orphans.pop(event.order_id, None)
-        if waiting:
+            count = self.item_q.get(item_id)
+            if count is None:
+                count = self.item_q[item_id] = QualityCount()
+            count.d += 1
+            count = self.category_q.get(category_id)
+            if count is None:
+                count = self.category_q[category_id] = QualityCount()
+            count.d += 1
+        if self.orphans and event.order_id in self.orphans:
+            waiting = self.orphans.pop(event.order_id)
             for early in waiting:
                 if order.paid_ts - early.ts <= self.retention_ms:
                     self._join(order, early)
@@ -195,18 +200,21 @@ class OrderBook:
         """Record a pickup scan on its waybill and give it to the orders shipped under it."""
         if event.scan != "pickup":
             return
-        tracking = event.tracking_no
-        scan = [event.ts, 0]
+        tracking, ts = event.tracking_no, event.ts
         kept = self.scans.get(tracking)
         if kept is None:
-            self.scans[tracking] = [scan]
+            self.scans[tracking] = ts
+        elif type(kept) is int:
+            self.scans[tracking] = [kept, ts]
         else:
-            kept.append(scan)
-        for order in self.by_tracking.get(tracking, ()):
-            if order.pickup_ts is None and order.ship_ts - event.ts <= self.retention_ms:  # type: ignore[operator]
-                order.pickup_ts = event.ts
-                order.bucket.stale = True
-                scan[1] = 1
+            kept.append(ts)  # type: ignore[union-attr]
+        shipped = self.by_tracking.get(tracking)
+        if shipped is None:
+            return
+        for order in shipped if type(shipped) is list else (shipped,):  # type: ignore[union-attr]
+            if order.pickup_ts is None and order.ship_ts - ts <= self.retention_ms:  # type: ignore[operator,union-attr]
+                order.pickup_ts = ts  # type: ignore[union-attr]
+                order.bucket.stale = True  # type: ignore[union-attr]
 
     def _join(self, order: Order, event: Shipment | Refund) -> None:
         bucket = order.bucket
@@ -214,16 +222,23 @@ class OrderBook:
             if order.ship_ts is not None:
                 return  # only the earliest shipment matters; later waybills are ignored
             order.ship_ts = event.ts
-            tracking = self.intern(event.tracking_no)
+            tracking = intern(event.tracking_no)
             order.tracking_no = tracking
             order.official = bool(event.official_logistics)
             order.needs_logistics = event.needs_logistics is not False
-            self.by_tracking.setdefault(tracking, []).append(order)
-            for scan in self.scans.get(tracking, ()):
-                if event.ts - scan[0] <= self.retention_ms:
-                    order.pickup_ts = scan[0]
-                    scan[1] = 1
-                    break
+            shipped = self.by_tracking.get(tracking)
+            if shipped is None:
+                self.by_tracking[tracking] = order
+            elif type(shipped) is list:
+                shipped.append(order)
+            else:
+                self.by_tracking[tracking] = [shipped, order]  # type: ignore[list-item]
+            scans = self.scans.get(tracking)
+            if scans is not None:
+                for scan_ts in (scans,) if type(scans) is int else scans:  # type: ignore[union-attr]
+                    if event.ts - scan_ts <= self.retention_ms:
+                        order.pickup_ts = scan_ts
+                        break
         else:
             assert type(event) is Refund  # noqa: S101 - only two event types join orders
             if order.refund_ts is None:
@@ -283,13 +298,16 @@ class OrderBook:
             for item_id, bucket in self.days.pop(old).items():
                 item = self.items[item_id]
                 del item.buckets[old]
-                for order in bucket.orders:
+                orders, bucket.orders = bucket.orders, []  # break the order <-> bucket cycle
+                for order in orders:
                     if self.orders.get(order.order_id) is order:
                         del self.orders[order.order_id]
                     tracking = order.tracking_no
                     if tracking is not None:
                         shipped = self.by_tracking.get(tracking)
-                        if shipped is not None:
+                        if shipped is order:
+                            del self.by_tracking[tracking]
+                        elif type(shipped) is list and order in shipped:
                             shipped.remove(order)
                             if not shipped:
                                 del self.by_tracking[tracking]
@@ -300,7 +318,10 @@ class OrderBook:
         for order_id in [k for k, v in self.orphans.items() if v[-1].ts < horizon]:
             self.orphans_dropped += len(self.orphans.pop(order_id))
         scan_horizon = horizon - self.retention_ms
-        for tracking in [k for k, v in self.scans.items() if v[-1][0] < scan_horizon]:
+        expired = [
+            k for k, v in self.scans.items() if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index,operator]
+        ]
+        for tracking in expired:
             scans = self.scans.pop(tracking)
-            self.orphans_dropped += sum(1 for scan in scans if not scan[1])
-        self._ids = {}
+            if tracking not in self.by_tracking:  # no order was ever shipped under it
+                self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
