@@ -98,6 +98,7 @@ class Engine:
         self._pending: list[tuple[int, int, Event]] = []
         self._pending_payments: set[str] = set()
         self._drain_at = _DRAIN_BATCH
+        self._ended: set[object] = set()
         self._seq = 0
         self._seen: set[str] = set()
         self._seen_by_day: dict[int, list[str]] = {}
@@ -195,7 +196,15 @@ class Engine:
             self._advance()
 
     def finish_partition(self, partition: object) -> None:
-        """A partition was read to its end (backtest)."""
+        """A partition was read to its end (backtest); when all are, the input is finished."""
+        self._ended.add(partition)
+        if self.clock.max_ts and self._ended >= set(self.clock.max_ts):
+            self.finish()
+        elif self.clock.finish(partition):
+            self._advance()
+
+    def release(self, partition: object) -> None:
+        """A partition went idle upstream: it stops holding the watermark back until it has data."""
         if self.clock.finish(partition):
             self._advance()
 

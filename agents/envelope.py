@@ -1,0 +1,45 @@
+"""Records of the engine log: an input record's bytes plus where it came from, or a marker.
+
+The sequencer copies every input record into the single-partition engine log, headers saying
+its source ``topic/partition/offset``; markers say a source partition went idle (live) or was
+read to its end (backtest). Everything that decides the engine's watermark is in the log, so a
+restarted engine that re-reads the log rebuilds exactly the state it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EVENT, IDLE, EOF = b"event", b"idle", b"eof"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One engine-log record, decoded from its headers."""
+
+    kind: bytes
+    source: str  # "topic:partition", topic without prefix
+    offset: int
+    raw: bytes
+
+
+def headers(kind: bytes, source: str, offset: int) -> list[tuple[str, bytes]]:
+    """Kafka headers of an engine-log record."""
+    return [("sw-kind", kind), ("sw-src", source.encode()), ("sw-off", str(offset).encode())]
+
+
+def open_envelope(value: bytes | None, record_headers: Sequence[tuple[str, bytes]]) -> Envelope:
+    """Read an engine-log record back."""
+    found = dict(record_headers)
+    return Envelope(
+        kind=found.get("sw-kind", EVENT),
+        source=found.get("sw-src", b"?").decode(),
+        offset=int(found.get("sw-off", b"-1")),
+        raw=value or b"",
+    )
+
+
+def source_id(topic: str, partition: int) -> str:
+    """The engine's id of an input partition."""
+    return f"{topic}:{partition}"

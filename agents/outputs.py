@@ -1,0 +1,69 @@
+"""What the engine's outputs look like on Kafka: topic, key, value and headers per record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.validation import Rejected
+from schemas.verdict import Evaluation, Verdict, encode
+from agents.topics import DEAD_LETTER, LATE, METRICS, Topics
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def verdict_record(topics: Topics, verdict: Verdict) -> OutRecord:
+    """A verdict on its kind's topic, keyed by subject id, its id in a header."""
+    return OutRecord(
+        topics(verdict.topic),
+        verdict.subject.encode(),
+        encode(verdict),
+        [("verdict_id", verdict.verdict_id.encode())],
+    )
+
+
+def dead_letter_record(
+    topics: Topics, raw: bytes, rejected: Rejected, source: str, offset: int
+) -> OutRecord:
+    """The raw bytes untouched; the reason and where it came from in headers."""
+    topic, _, partition = source.rpartition(":")
+    return OutRecord(
+        topics(DEAD_LETTER),
+        None,
+        raw,
+        [
+            ("reason", rejected.reason.encode()),
+            ("message", rejected.message.encode()),
+            ("source_topic", topics(topic).encode()),
+            ("source_partition", partition.encode()),
+            ("source_offset", str(offset).encode()),
+        ],
+    )
+
+
+def late_record(topics: Topics, raw: bytes, source: str, offset: int, watermark: int | None) -> OutRecord:
+    """A late record with the watermark it missed."""
+    topic, _, partition = source.rpartition(":")
+    return OutRecord(
+        topics(LATE),
+        None,
+        raw,
+        [
+            ("watermark", str(watermark).encode()),
+            ("source_topic", topics(topic).encode()),
+            ("source_partition", partition.encode()),
+            ("source_offset", str(offset).encode()),
+        ],
+    )
+
+
+def metrics_record(topics: Topics, evaluation: Evaluation) -> OutRecord:
+    """One evaluation's figures, keyed by subject."""
+    return OutRecord(topics(METRICS), evaluation.subject.encode(), encode(evaluation), [])

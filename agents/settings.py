@@ -1,0 +1,38 @@
+"""Worker settings, from command-line flags and ``SELLERWATCH_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from streams.policy import Policy, load_policy
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SELLERWATCH_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the broker and Redis are, how topics are named, and the worker's timings."""
+
+    bootstrap: str = field(default_factory=lambda: _env("BOOTSTRAP", "localhost:9092"))
+    topic_prefix: str = field(default_factory=lambda: _env("TOPIC_PREFIX", ""))
+    redis_url: str | None = field(
+        default_factory=lambda: _env("REDIS_URL", "redis://localhost:6379/0") or None
+    )
+    policy_path: str | None = field(default_factory=lambda: _env("POLICY", "") or None)
+    #: Wall-clock ms after which a silent input partition stops holding the watermark back.
+    idle_timeout_ms: int = field(default_factory=lambda: int(_env("IDLE_TIMEOUT_MS", "10000")))
+    #: Seconds between engine snapshots (state + log offset, committed with the outputs).
+    snapshot_interval_s: float = field(
+        default_factory=lambda: float(_env("SNAPSHOT_INTERVAL_S", "30"))
+    )
+    web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
+    input_partitions: int = field(default_factory=lambda: int(_env("INPUT_PARTITIONS", "4")))
+    #: Stage instance id, part of the transactional ids (unique per worker process).
+    instance: str = field(default_factory=lambda: _env("INSTANCE", f"{os.getpid()}"))
+
+    def policy(self) -> Policy:
+        """The policy in force (SPEC defaults without a file)."""
+        return load_policy(self.policy_path) if self.policy_path else Policy()

@@ -1,0 +1,119 @@
+"""Topic names, partition counts and retention (SPEC §2, §4.5), all under one prefix.
+
+========================  ==========  =======================================================
+topic                     partitions  what
+========================  ==========  =======================================================
+payments, shipments,      4 (input)   the platform's events, keyed as SPEC §2 says
+pickup-scans, refunds,
+seller-programs
+sellerwatch.engine-log    1           every input record in the one order the engine applied
+                                      it, plus idle/end-of-partition markers (7 days)
+sellerwatch.engine-state  1, compact  engine snapshots: chunks + manifest, per transaction
+verdicts.tag, .delist,    4           verdicts keyed by subject id (shop or item)
+.fine, .watch,
+.incentive
+sellerwatch.dead-letter   1           rejected records: raw bytes + reason + source position
+sellerwatch.late          1           late records + the watermark they missed
+sellerwatch.metrics       1           every evaluation's figures
+========================  ==========  =======================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.events import TOPIC_OF_TYPE
+from schemas.verdict import TOPIC_OF_KIND
+
+INPUT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_TYPE.values()))
+VERDICT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_KIND.values()))
+ENGINE_LOG = "sellerwatch.engine-log"
+ENGINE_STATE = "sellerwatch.engine-state"
+DEAD_LETTER = "sellerwatch.dead-letter"
+LATE = "sellerwatch.late"
+METRICS = "sellerwatch.metrics"
+
+WEEK_MS = 7 * 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic to create: name (without prefix), partitions and config."""
+
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(input_partitions: int = 4) -> list[TopicSpec]:
+    """Every topic the worker reads or writes."""
+    specs = [TopicSpec(t, input_partitions, {"retention.ms": str(WEEK_MS)}) for t in INPUT_TOPICS]
+    specs += [
+        TopicSpec(ENGINE_LOG, 1, {"retention.ms": str(WEEK_MS)}),
+        TopicSpec(ENGINE_STATE, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(DEAD_LETTER, 1, {"retention.ms": str(4 * WEEK_MS)}),
+        TopicSpec(LATE, 1, {"retention.ms": str(4 * WEEK_MS)}),
+        TopicSpec(METRICS, 1, {"retention.ms": str(WEEK_MS)}),
+    ]
+    specs += [TopicSpec(t, 4, {"retention.ms": str(52 * WEEK_MS)}) for t in VERDICT_TOPICS]
+    return specs
+
+
+class Topics:
+    """Topic names under a prefix (``--topic-prefix``, ``SELLERWATCH_TOPIC_PREFIX``)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        """Names for one isolated run."""
+        self.prefix = prefix
+
+    def __call__(self, name: str) -> str:
+        """The full name of a topic."""
+        return f"{self.prefix}{name}"
+
+    def inputs(self) -> list[str]:
+        """The input topics, prefixed."""
+        return [self(t) for t in INPUT_TOPICS]
+
+    def verdicts(self) -> list[str]:
+        """The verdict topics, prefixed."""
+        return [self(t) for t in VERDICT_TOPICS]
+
+    def unprefixed(self, name: str) -> str:
+        """A topic's name without the prefix (the engine's partition ids stay prefix-free)."""
+        return name[len(self.prefix) :] if name.startswith(self.prefix) else name
+
+
+async def ensure_topics(bootstrap: str, topics: Topics, input_partitions: int = 4) -> None:
+    """Create missing topics with their partition counts and config (idempotent)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(topics(s.name), s.partitions, 1, topic_configs=s.config)
+            for s in topic_specs(input_partitions)
+            if topics(s.name) not in existing
+        ]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def input_partitions(bootstrap: str, topics: Topics) -> list[tuple[str, int]]:
+    """``(prefixed topic, partition)`` of every input partition, from fresh cluster metadata."""
+    from aiokafka import AIOKafkaConsumer
+
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await probe.start()
+    try:
+        metadata = await probe._client.fetch_all_metadata()  # noqa: SLF001 - no public call
+        return [
+            (topic, p)
+            for topic in topics.inputs()
+            for p in sorted(metadata.partitions_for_topic(topic) or ())
+        ]
+    finally:
+        await probe.stop()
