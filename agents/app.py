@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -47,13 +48,40 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         except Exception:  # noqa: BLE001 - the read model must never stop the engine
             log.exception("redis read model write failed; verdicts are on Kafka regardless")
 
+    async def supervise(name: str, make: Callable[[], Any]) -> None:
+        """Run a stage; on any failure (broker gone, fenced, aborted) start it over.
+
+        Every stage's state is recoverable from Kafka (committed offsets, engine snapshots and
+        the engine log), so starting over from scratch is always correct.
+        """
+        delay = 0.5
+        while not stop.is_set():
+            stage = make()
+            state[name] = stage
+            try:
+                await stage.run(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - restart from committed state
+                log.exception("%s failed; restarting from committed state in %.1fs", name, delay)
+                state["restarts"] = state.get("restarts", 0) + 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     @app.task
     async def run_stages() -> None:
-        await ensure_topics(settings.bootstrap, topics, settings.input_partitions)
-        sequencer = Sequencer(settings, stop_at_end=stop_at_end)
-        runner = EngineRunner(settings, on_commit=on_commit)
-        state.update(sequencer=sequencer, runner=runner)
-        await asyncio.gather(sequencer.run(stop), runner.run(stop))
+        while True:
+            try:
+                await ensure_topics(settings.bootstrap, topics, settings.input_partitions)
+                break
+            except Exception:  # noqa: BLE001 - the broker may still be starting
+                log.exception("cannot create topics yet; retrying")
+                await asyncio.sleep(1.0)
+        await asyncio.gather(
+            supervise("sequencer", lambda: Sequencer(settings, stop_at_end=stop_at_end)),
+            supervise("runner", lambda: EngineRunner(settings, on_commit=on_commit)),
+        )
 
     @app.page("/status/{subject}/")
     async def status(web: Any, request: Any, subject: str) -> Any:
@@ -71,9 +99,11 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "engine_active": bool(runner and runner.active),
                 "forwarded": sequencer.forwarded if sequencer else 0,
                 "engine_records": runner.records if runner else 0,
-                "watermark": engine.watermark if engine else None,
+                "verdicts_committed": runner.verdicts_committed if runner else 0,
+                "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,
+                "restarts": state.get("restarts", 0),
             }
         )
 

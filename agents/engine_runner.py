@@ -83,6 +83,8 @@ class EngineRunner:
         self.last_snapshot = time.monotonic()
         self.batches = 0
         self.records = 0
+        self.committed_watermark: int | None = None
+        self.verdicts_committed = 0
         self.finished = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -224,6 +226,8 @@ class EngineRunner:
             await producer.send_offsets_to_transaction({self.log_tp: next_offset}, self.group_id)
         self.batches += 1
         self.records += len(records)
+        self.committed_watermark = engine.watermark
+        self.verdicts_committed += len(verdicts)
         if self.on_commit is not None and (verdicts or evaluations):
             result = self.on_commit(verdicts, evaluations)
             if asyncio.iscoroutine(result):

@@ -1,0 +1,171 @@
+"""Real Kafka 3.9 broker and Redis, started by ``deploy/local/up.sh`` when not already up.
+
+Each test gets its own topic prefix, so runs are isolated on one broker. Workers are real
+``sellerwatch worker`` processes (so ``kill -9`` is real too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
+VERDICT_TOPICS = ("verdicts.tag", "verdicts.delist", "verdicts.fine", "verdicts.watch", "verdicts.incentive")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Kafka on 9092 and Redis on 6379, started by the deploy script when needed."""
+    if _listening(9092) and _listening(6379):
+        return
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "local" / "up.sh")], capture_output=True, text=True, timeout=600
+    )
+    if result.returncode != 0 or not _listening(9092):
+        pytest.fail(f"deploy/local/up.sh failed:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.fixture
+def prefix(services: None) -> str:
+    """A fresh topic prefix: this test's own topics."""
+    return f"it{uuid.uuid4().hex[:8]}."
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the ``sellerwatch`` command line, failing loudly."""
+    result = subprocess.run(
+        ["sellerwatch", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert result.returncode == 0, f"sellerwatch {' '.join(args)}:\n{result.stderr}"
+    return result
+
+
+class Worker:
+    """One ``sellerwatch worker`` process."""
+
+    def __init__(self, prefix: str, instance: str, port: int, log_path: Path, **env: str) -> None:
+        self.prefix, self.instance, self.port, self.log_path = prefix, instance, port, log_path
+        self.env = {
+            **os.environ,
+            "SELLERWATCH_INSTANCE": instance,
+            "SELLERWATCH_IDLE_TIMEOUT_MS": "2000",
+            "SELLERWATCH_SNAPSHOT_INTERVAL_S": "1",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        with self.log_path.open("ab") as log:
+            self.process = self._spawn(log)
+        return self
+
+    def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["sellerwatch", "worker", "--topic-prefix", self.prefix, "--web-port", str(self.port),
+             "--loglevel", "warning"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+        )
+
+    def stats(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats/", timeout=2) as r:  # noqa: S310
+                return orjson.loads(r.read())
+        except OSError:
+            return None
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Factory of worker processes, all stopped at the end of the test."""
+    started: list[Worker] = []
+    ports = iter(range(16100 + os.getpid() % 500 * 8, 16100 + os.getpid() % 500 * 8 + 8))
+
+    def make(prefix: str, instance: str = "a", **env: str) -> Worker:
+        worker = Worker(prefix, instance, next(ports), tmp_path / f"worker-{instance}.log", **env)
+        started.append(worker.start())
+        return worker
+
+    yield make
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until ``predicate`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def read_topics(topics: list[str]) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
+    """Every committed record of ``topics`` (``read_committed``): (topic, key, value, headers)."""
+
+    async def read() -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+            tps = [
+                TopicPartition(t, p) for t in topics for p in (metadata.partitions_for_topic(t) or ())
+            ]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out = []
+            while True:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    return out
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    out += [(tp.topic, r.key, r.value, list(r.headers)) for r in records]
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def read_verdicts(prefix: str) -> list[bytes]:
+    """The committed verdict records of a prefix, as JSON bytes."""
+    return [value for _, _, value, _ in read_topics([prefix + t for t in VERDICT_TOPICS])]

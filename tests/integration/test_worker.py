@@ -1,0 +1,200 @@
+"""The live worker on the real broker and Redis: same verdicts as replay, exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.conftest import Worker, read_topics, read_verdicts, run_cli, wait_for
+from tests.integration.workload import make_workload, replay_verdicts
+
+pytestmark = pytest.mark.integration
+L_MS = 5 * 60_000
+
+
+def _records(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def _tick_ts(path: Path) -> int:
+    return orjson.loads(path.read_bytes().splitlines()[-1])["ts"]
+
+
+def _engine_done(workers: list[Worker], records: int, tick_ts: int) -> bool:
+    for worker in workers:
+        stats = worker.stats()
+        if stats and stats["engine_active"] and stats["accounting"]:
+            watermark = stats["watermark"]
+            if stats["accounting"]["in"] >= records and watermark is not None and watermark >= tick_ts - L_MS:
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    folder = tmp_path_factory.mktemp("workload")
+    path = make_workload(folder / "events.jsonl")
+    return path, replay_verdicts(path, folder / "replay.jsonl")
+
+
+def test_the_workload_has_every_verdict_kind(workload: tuple[Path, list[bytes]]) -> None:
+    _, expected = workload
+    kinds = {orjson.loads(line)["kind"] for line in expected}
+    assert kinds == {"tag", "untag", "delist", "watch", "fine", "incentive"}
+
+
+def test_backtest_from_topics_matches_replay(
+    workload: tuple[Path, list[bytes]], prefix: str, tmp_path: Path
+) -> None:
+    path, expected = workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    out = tmp_path / "backtest.jsonl"
+    run_cli("backtest", "--from-topics", "--topic-prefix", prefix, "--out", str(out))
+    assert sorted(out.read_bytes().splitlines()) == sorted(expected)
+
+
+def test_one_live_worker_matches_replay_and_fills_the_read_model(
+    workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    path, expected = workload
+    # History is loaded first and the live worker catches up: loading a file takes seconds, so
+    # producing it under a running worker would wake idle partitions behind the watermark.
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    worker = workers(prefix, "a")
+    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    assert worker.stats()["accounting"]["late"] == 0  # type: ignore[index]
+    got = read_verdicts(prefix)
+    assert len(got) == len(set(got))
+    assert sorted(got) == sorted(expected)
+    some = orjson.loads(expected[0])
+    status = run_cli("status", "--topic-prefix", prefix, some["item_id"] or some["shop_id"])
+    assert some["verdict_id"] in status.stdout or "figures:" in status.stdout
+
+
+def test_two_workers_sharing_the_partitions_match_replay(
+    workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    path, expected = workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    pair = [workers(prefix, "a"), workers(prefix, "b")]
+    wait_for(lambda: _engine_done(pair, _records(path), _tick_ts(path)), 240, "the engine")
+    forwarded = [w.stats()["forwarded"] for w in pair]  # type: ignore[index]
+    got = read_verdicts(prefix)
+    assert sorted(got) == sorted(expected)
+    assert sum(forwarded) >= _records(path)
+
+
+@pytest.fixture(scope="module")
+def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    """~320k events: long enough to kill the worker, or the broker, in the middle of it."""
+    folder = tmp_path_factory.mktemp("big")
+    path = make_workload(folder / "events.jsonl", 5, "--profile", "medium")
+    return path, replay_verdicts(path, folder / "replay.jsonl")
+
+
+def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    path, expected = big_workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    worker = workers(prefix, "a")
+    total = _records(path)
+    wait_for(lambda: (worker.stats() or {}).get("verdicts_committed", 0) > 0, 240, "progress")
+    worker.kill9()  # mid-stream, most likely inside a transaction
+    before = read_verdicts(prefix)
+    assert 0 < len(before) < len(expected)
+    restarted = workers(prefix, "a")
+    wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
+    got = read_verdicts(prefix)
+    ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sorted(got) == sorted(expected)
+
+
+def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
+    prefix: str, workers, tmp_path: Path
+) -> None:
+    path = make_workload(tmp_path / "faulty.jsonl", 11, "--bad-rate", "0.02", "--dup-rate", "0.02")
+    expected_rejects = subprocess.run(
+        ["sellerwatch", "replay", str(path), "--out", str(tmp_path / "v.jsonl"),
+         "--rejects", str(tmp_path / "rejects.jsonl")],
+        check=True, capture_output=True,
+    )
+    assert expected_rejects.returncode == 0
+    rejects = [orjson.loads(x) for x in (tmp_path / "rejects.jsonl").read_bytes().splitlines()]
+    worker = workers(prefix, "a")
+    wait_for(lambda: worker.stats() is not None, 60, "the worker")
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    stats = worker.stats()
+    assert stats is not None
+    books = stats["accounting"]
+    assert books["in"] == _records(path)
+    assert books["in"] == books["applied"] + books["duplicate"] + books["late"] + books["rejected"]
+    assert books["duplicate"] > 0 and books["rejected"] == len(rejects) > 0
+    letters = read_topics([prefix + "sellerwatch.dead-letter"])
+    assert len(letters) == len(rejects)
+    reasons = Counter(dict(h)["reason"].decode() for _, _, _, h in letters)
+    assert reasons == Counter(r["reason"] for r in rejects)
+    raws = {value for _, _, value, _ in letters}
+    assert {r.get("raw", "").encode() for r in rejects if "raw" in r} <= raws
+    for _, _, _, headers in letters:
+        found = dict(headers)
+        assert found["source_topic"].startswith(prefix.encode()) and int(found["source_offset"]) >= 0
+    assert worker.process is not None and worker.process.poll() is None
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is installed by .ci/run")
+def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
+    workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    path, expected = workload
+    worker = workers(prefix, "a")
+    wait_for(lambda: worker.stats() is not None, 60, "the worker")
+    from agents.produce import route
+
+    by_topic: dict[str, list[bytes]] = {}
+    for raw in path.read_bytes().splitlines():
+        topic, key = route(raw)
+        by_topic.setdefault(topic, []).append((key or b"") + b"\t" + raw)
+    for topic, lines in by_topic.items():
+        subprocess.run(
+            ["kcat", "-b", "localhost:9092", "-P", "-t", prefix + topic, "-K", "\t"],
+            input=b"\n".join(lines) + b"\n", check=True, timeout=120,
+        )
+    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    got: list[bytes] = []
+    for topic in ("verdicts.tag", "verdicts.delist", "verdicts.fine", "verdicts.watch", "verdicts.incentive"):
+        result = subprocess.run(
+            ["kcat", "-b", "localhost:9092", "-C", "-t", prefix + topic, "-o", "beginning", "-e",
+             "-q", "-X", "isolation.level=read_committed", "-f", "%s\n"],
+            capture_output=True, check=True, timeout=120,
+        )
+        got += [line for line in result.stdout.splitlines() if line.strip()]
+    assert sorted(got) == sorted(expected)
+
+
+def test_the_worker_survives_a_broker_restart_and_loses_nothing(
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    path, expected = big_workload
+    root = Path(__file__).resolve().parents[2]
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    worker = workers(prefix, "a")
+    total = _records(path)
+    wait_for(lambda: (worker.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress")
+    subprocess.run(["bash", str(root / "deploy/local/down.sh")], check=True, timeout=120)
+    time.sleep(2)
+    subprocess.run(["bash", str(root / "deploy/local/up.sh")], check=True, timeout=300)
+    wait_for(lambda: _engine_done([worker], total, _tick_ts(path)), 300, "the engine")
+    assert worker.process is not None and worker.process.poll() is None
+    got = read_verdicts(prefix)
+    ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sorted(got) == sorted(expected)
