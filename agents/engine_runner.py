@@ -198,7 +198,9 @@ class EngineRunner:
                 )
             elif outcome is Outcome.LATE:
                 out.append(
-                    late_record(self.topics, envelope.raw, envelope.source, envelope.offset, watermark)
+                    late_record(
+                        self.topics, envelope.raw, envelope.source, envelope.offset, watermark
+                    )
                 )
         elif envelope.kind == IDLE:
             engine.release(envelope.source)
@@ -220,7 +222,9 @@ class EngineRunner:
         next_offset = records[-1].offset + 1
         async with producer.transaction():
             for item in out:
-                await producer.send(item.topic, value=item.value, key=item.key, headers=item.headers)
+                await producer.send(
+                    item.topic, value=item.value, key=item.key, headers=item.headers
+                )
             if time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s:
                 await self._send_snapshot(producer, engine, next_offset)
             await producer.send_offsets_to_transaction({self.log_tp: next_offset}, self.group_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.topics import DEAD_LETTER, LATE, METRICS, Topics
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict, encode
-from agents.topics import DEAD_LETTER, LATE, METRICS, Topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,9 @@ def dead_letter_record(
     )
 
 
-def late_record(topics: Topics, raw: bytes, source: str, offset: int, watermark: int | None) -> OutRecord:
+def late_record(
+    topics: Topics, raw: bytes, source: str, offset: int, watermark: int | None
+) -> OutRecord:
     """A late record with the watermark it missed."""
     topic, _, partition = source.rpartition(":")
     return OutRecord(

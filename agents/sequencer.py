@@ -44,7 +44,7 @@ class Sequencer:
     """Forwards input records to the engine log in per-partition order."""
 
     def __init__(self, settings: Settings, *, stop_at_end: bool = False) -> None:
-        """A sequencer for ``settings``; with ``stop_at_end`` it marks partitions read to the end."""
+        """A sequencer; with ``stop_at_end`` it marks partitions read to their end."""
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.stop_at_end = stop_at_end
@@ -108,7 +108,9 @@ class Sequencer:
             await self.consumer.stop()
             await self.producer.stop()
 
-    async def _markers(self, batch: dict[TopicPartition, list[object]]) -> list[tuple[bytes, TopicPartition]]:
+    async def _markers(
+        self, batch: dict[TopicPartition, list[object]]
+    ) -> list[tuple[bytes, TopicPartition]]:
         """Idle and end-of-partition markers due after this batch."""
         now = time.monotonic()
         markers = []

@@ -54,4 +54,6 @@ def from_records(latest: dict[bytes, bytes]) -> Snapshot | None:
         if chunk is None or not chunk.startswith(prefix):
             raise ValueError(f"snapshot {manifest['snapshot_id']} is missing chunk {i}")
         parts.append(chunk[len(prefix) :])
-    return Snapshot(zlib.decompress(b"".join(parts)), manifest["log_offset"], manifest["snapshot_id"])
+    return Snapshot(
+        zlib.decompress(b"".join(parts)), manifest["log_offset"], manifest["snapshot_id"]
+    )

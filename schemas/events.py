@@ -56,7 +56,7 @@ class Shipment(BaseEvent, frozen=True, tag="shipment"):
 
 
 class PickupScan(BaseEvent, frozen=True, tag="pickup_scan"):
-    """A carrier scan of a waybill; only ``scan = pickup`` counts as a pickup; key ``tracking_no``."""
+    """A carrier scan of a waybill (only ``pickup`` counts); key ``tracking_no``."""
 
     tracking_no: str
     carrier: str
@@ -72,7 +72,7 @@ class Refund(BaseEvent, frozen=True, tag="refund"):
 
 
 class Exemption(BaseEvent, frozen=True, tag="exemption"):
-    """A force-majeure report filed at ``ts``, valid over ``[start_ts, end_ts)``; key ``shop_id``."""
+    """A force-majeure report filed at ``ts``, valid ``[start_ts, end_ts)``; key ``shop_id``."""
 
     exemption_id: str
     scope: ExemptionScope

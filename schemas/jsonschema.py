@@ -39,8 +39,12 @@ def schemas() -> dict[str, dict[str, Any]]:
         schema["title"] = f"sellerwatch {_tag(record)} event"
         schema["$comment"] = _INTEGERS
         out[f"event.{_tag(record)}.json"] = schema
-    for name, record in (("verdict", Verdict), ("evaluation", Evaluation)):
-        schema = msgspec.json.schema(record)
+    records: tuple[tuple[str, type[msgspec.Struct]], ...] = (
+        ("verdict", Verdict),
+        ("evaluation", Evaluation),
+    )
+    for name, other in records:
+        schema = msgspec.json.schema(other)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = f"sellerwatch {name}"
         out[f"{name}.json"] = schema

@@ -62,7 +62,7 @@ def decode_event(raw: bytes) -> Event | Rejected:
     try:
         if not raw.isascii():
             raw.decode("utf-8")  # msgspec skips UTF-8 checks inside ignored fields
-        event = _decoder.decode(raw)
+        event: Event = _decoder.decode(raw)
     except UnicodeDecodeError:
         return Rejected(NOT_JSON, "invalid UTF-8")
     except msgspec.ValidationError as exc:

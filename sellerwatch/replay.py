@@ -37,7 +37,11 @@ class Summary:
         out = [
             f"records in {a['in']:,}: applied {a['applied']:,}, duplicate {a['duplicate']:,}, "
             f"late {a['late']:,}, rejected {a['rejected']:,}"
-            + (" (balanced)" if a["in"] == a["applied"] + a["duplicate"] + a["late"] + a["rejected"] else " (UNBALANCED)"),
+            + (
+                " (balanced)"
+                if a["in"] == a["applied"] + a["duplicate"] + a["late"] + a["rejected"]
+                else " (UNBALANCED)"
+            ),
         ]
         if a["rejected_by_reason"]:
             reasons = ", ".join(f"{k} {v:,}" for k, v in a["rejected_by_reason"].items())

@@ -17,7 +17,6 @@ from typing import BinaryIO
 from schemas.events import Event
 from schemas.validation import Rejected, decode_event
 
-
 #: One input line: its decoding, its bytes, and where it came from (a plain tuple: hot path).
 Record = tuple[Event | Rejected, bytes, str, int]
 

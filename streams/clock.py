@@ -80,9 +80,7 @@ class EventClock:
         """Release partitions idle for longer than the timeout (live mode)."""
         if self.idle_timeout_ms is None:
             return False
-        idle = {
-            p for p, seen in self.last_seen_ms.items() if now_ms - seen > self.idle_timeout_ms
-        }
+        idle = {p for p, seen in self.last_seen_ms.items() if now_ms - seen > self.idle_timeout_ms}
         if idle <= self.released:
             return False
         self.released |= idle

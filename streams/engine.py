@@ -19,14 +19,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from schemas.events import Enrollment, Event, Exemption, Payment, PickupScan, Refund, Shipment, Subsidy
+from schemas.events import (
+    Enrollment,
+    Event,
+    Exemption,
+    Payment,
+    PickupScan,
+    Refund,
+    Shipment,
+    Subsidy,
+)
 from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict
 from streams.clock import EventClock
 from streams.policy import Policy
 from streams.rules import pickup48, quality_refund, same_day_ship, ship48_pickup24
 from streams.state import State
-
 
 _DRAIN_BATCH = 64
 

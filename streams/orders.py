@@ -211,7 +211,7 @@ class OrderBook:
         shipped = self.by_tracking.get(tracking)
         if shipped is None:
             return
-        for order in shipped if type(shipped) is list else (shipped,):  # type: ignore[union-attr]
+        for order in shipped if type(shipped) is list else (shipped,):
             if order.pickup_ts is None and order.ship_ts - ts <= self.retention_ms:  # type: ignore[operator,union-attr]
                 order.pickup_ts = ts  # type: ignore[union-attr]
                 order.bucket.stale = True  # type: ignore[union-attr]
@@ -319,7 +319,9 @@ class OrderBook:
             self.orphans_dropped += len(self.orphans.pop(order_id))
         scan_horizon = horizon - self.retention_ms
         expired = [
-            k for k, v in self.scans.items() if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index,operator]
+            k
+            for k, v in self.scans.items()
+            if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
         ]
         for tracking in expired:
             scans = self.scans.pop(tracking)

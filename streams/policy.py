@@ -198,9 +198,7 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
     )
     d = SameDayShip()
     settle_ms = parse_duration_ms(s.get("settle_delay", "48h"), "same_day_ship.settle_delay")
-    enroll_ms = parse_duration_ms(
-        s.get("enrollment_delay", "2d"), "same_day_ship.enrollment_delay"
-    )
+    enroll_ms = parse_duration_ms(s.get("enrollment_delay", "2d"), "same_day_ship.enrollment_delay")
     for setting, ms in (("settle_delay", settle_ms), ("enrollment_delay", enroll_ms)):
         if ms % 86_400_000:
             raise PolicyError(f"same_day_ship.{setting}: must be whole days (evaluated at E_T)")

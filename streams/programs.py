@@ -139,7 +139,7 @@ class Exemptions:
         self.by_shop.setdefault(event.shop_id, []).append(event)
 
     def exempts(self, order: Order) -> bool:
-        """Whether a report of the order's shop matches it, filed in time, overlapping its window."""
+        """Whether a report of the order's shop matches it, in time, overlapping its window."""
         reports = self.by_shop.get(order.shop_id)
         if not reports:
             return False
@@ -152,7 +152,9 @@ class Exemptions:
             if (
                 scope == "shop"
                 or (scope == "item" and report.item_id == order.item_id)
-                or (scope == "region" and order.region is not None and report.region == order.region)
+                or (
+                    scope == "region" and order.region is not None and report.region == order.region
+                )
             ):
                 return True
         return False
@@ -163,7 +165,9 @@ class Exemptions:
             if (
                 report.ts < at_ts
                 and report.start_ts <= at_ts < report.end_ts
-                and (report.scope == "shop" or (report.scope == "item" and report.item_id == item_id))
+                and (
+                    report.scope == "shop" or (report.scope == "item" and report.item_id == item_id)
+                )
             ):
                 return True
         return False

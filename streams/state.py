@@ -41,7 +41,14 @@ class State:
         )
 
     def evaluated(
-        self, rule: str, subject: str, period: str, decided_at: int, n: int, d: int, kind: str | None
+        self,
+        rule: str,
+        subject: str,
+        period: str,
+        decided_at: int,
+        n: int,
+        d: int,
+        kind: str | None,
     ) -> None:
         """Record one evaluation's figures when the driver asked for them."""
         self.evaluations.append(Evaluation(rule, subject, period, decided_at, n, d, kind))  # type: ignore[arg-type]

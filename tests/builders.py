@@ -84,14 +84,22 @@ def shipment(
 def pickup(tracking: str, at_: str, *, scan: str = "pickup") -> PickupScan:
     """A carrier scan of a waybill."""
     return PickupScan(
-        event_id=_eid("scan"), ts=at(at_), tracking_no=tracking, carrier="ZTO", scan=scan  # type: ignore[arg-type]
+        event_id=_eid("scan"),
+        ts=at(at_),
+        tracking_no=tracking,
+        carrier="ZTO",
+        scan=scan,  # type: ignore[arg-type]
     )
 
 
 def refund(order_id: str, at_: str, *, reason: str = "quality") -> Refund:
     """A completed refund."""
     return Refund(
-        event_id=_eid("ref"), ts=at(at_), order_id=order_id, refund_id=_eid("r"), reason=reason  # type: ignore[arg-type]
+        event_id=_eid("ref"),
+        ts=at(at_),
+        order_id=order_id,
+        refund_id=_eid("r"),
+        reason=reason,  # type: ignore[arg-type]
     )
 
 

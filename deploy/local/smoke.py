@@ -152,9 +152,7 @@ async def main() -> int:
     await asyncio.wait_for(check_transactions(run_id), timeout=2 * TIMEOUT_S)
     checks.append(("kafka transaction abort+commit, read_committed", time.monotonic() - started))
 
-    await delete_topics(
-        [f"sellerwatch-smoke-plain-{run_id}", f"sellerwatch-smoke-txn-{run_id}"]
-    )
+    await delete_topics([f"sellerwatch-smoke-plain-{run_id}", f"sellerwatch-smoke-txn-{run_id}"])
 
     for name, seconds in checks:
         print(f"ok   {name} ({seconds:.2f}s)")
@@ -164,6 +162,6 @@ async def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(asyncio.run(main()))
-    except Exception as exc:  # report any failure as one line and exit 1
+    except Exception as exc:  # noqa: BLE001 - report any failure as one line and exit 1
         print(f"FAIL {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)

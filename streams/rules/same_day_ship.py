@@ -66,11 +66,19 @@ def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
         if count == 0:
             continue
         daily_avg = Fraction(count, 7)
-        cents = next((t.cents_per_package for t in settings.tiers if daily_avg >= t.min_daily_avg), 0)
+        cents = next(
+            (t.cents_per_package for t in settings.tiers if daily_avg >= t.min_daily_avg), 0
+        )
         earns = d >= 1 and at_least(n, d, settings.min_rate) and cents > 0
         if state.collect_evaluations:
             state.evaluated(
-                RULE, shop_id, calendar.iso(monday), decided_at, n, d, "incentive" if earns else None
+                RULE,
+                shop_id,
+                calendar.iso(monday),
+                decided_at,
+                n,
+                d,
+                "incentive" if earns else None,
             )
         if earns:
             verdicts.append(

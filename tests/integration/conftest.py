@@ -24,7 +24,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
-VERDICT_TOPICS = ("verdicts.tag", "verdicts.delist", "verdicts.fine", "verdicts.watch", "verdicts.incentive")
+VERDICT_TOPICS = (
+    "verdicts.tag",
+    "verdicts.delist",
+    "verdicts.fine",
+    "verdicts.watch",
+    "verdicts.incentive",
+)
 
 
 def _listening(port: int) -> bool:
@@ -39,7 +45,10 @@ def services() -> None:
     if _listening(9092) and _listening(6379):
         return
     result = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "local" / "up.sh")], capture_output=True, text=True, timeout=600
+        ["bash", str(ROOT / "deploy" / "local" / "up.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if result.returncode != 0 or not _listening(9092):
         pytest.fail(f"deploy/local/up.sh failed:\n{result.stdout}\n{result.stderr}")
@@ -81,9 +90,21 @@ class Worker:
 
     def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            ["sellerwatch", "worker", "--topic-prefix", self.prefix, "--web-port", str(self.port),
-             "--loglevel", "warning"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            [
+                "sellerwatch",
+                "worker",
+                "--topic-prefix",
+                self.prefix,
+                "--web-port",
+                str(self.port),
+                "--loglevel",
+                "warning",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
         )
 
     def stats(self) -> dict[str, Any] | None:
@@ -134,7 +155,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def read_topics(topics: list[str]) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
+def read_topics(
+    topics: list[str],
+) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
     """Every committed record of ``topics`` (``read_committed``): (topic, key, value, headers)."""
 
     async def read() -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
@@ -145,7 +168,9 @@ def read_topics(topics: list[str]) -> list[tuple[str, bytes | None, bytes, list[
         try:
             metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
             tps = [
-                TopicPartition(t, p) for t in topics for p in (metadata.partitions_for_topic(t) or ())
+                TopicPartition(t, p)
+                for t in topics
+                for p in (metadata.partitions_for_topic(t) or ())
             ]
             if not tps:
                 return []

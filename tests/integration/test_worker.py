@@ -31,7 +31,11 @@ def _engine_done(workers: list[Worker], records: int, tick_ts: int) -> bool:
         stats = worker.stats()
         if stats and stats["engine_active"] and stats["accounting"]:
             watermark = stats["watermark"]
-            if stats["accounting"]["in"] >= records and watermark is not None and watermark >= tick_ts - L_MS:
+            if (
+                stats["accounting"]["in"] >= records
+                and watermark is not None
+                and watermark >= tick_ts - L_MS
+            ):
                 return True
     return False
 
@@ -122,9 +126,17 @@ def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
 ) -> None:
     path = make_workload(tmp_path / "faulty.jsonl", 11, "--bad-rate", "0.02", "--dup-rate", "0.02")
     expected_rejects = subprocess.run(
-        ["sellerwatch", "replay", str(path), "--out", str(tmp_path / "v.jsonl"),
-         "--rejects", str(tmp_path / "rejects.jsonl")],
-        check=True, capture_output=True,
+        [
+            "sellerwatch",
+            "replay",
+            str(path),
+            "--out",
+            str(tmp_path / "v.jsonl"),
+            "--rejects",
+            str(tmp_path / "rejects.jsonl"),
+        ],
+        check=True,
+        capture_output=True,
     )
     assert expected_rejects.returncode == 0
     rejects = [orjson.loads(x) for x in (tmp_path / "rejects.jsonl").read_bytes().splitlines()]
@@ -146,7 +158,9 @@ def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
     assert {r.get("raw", "").encode() for r in rejects if "raw" in r} <= raws
     for _, _, _, headers in letters:
         found = dict(headers)
-        assert found["source_topic"].startswith(prefix.encode()) and int(found["source_offset"]) >= 0
+        assert (
+            found["source_topic"].startswith(prefix.encode()) and int(found["source_offset"]) >= 0
+        )
     assert worker.process is not None and worker.process.poll() is None
 
 
@@ -166,15 +180,39 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
     for topic, lines in by_topic.items():
         subprocess.run(
             ["kcat", "-b", "localhost:9092", "-P", "-t", prefix + topic, "-K", "\t"],
-            input=b"\n".join(lines) + b"\n", check=True, timeout=120,
+            input=b"\n".join(lines) + b"\n",
+            check=True,
+            timeout=120,
         )
     wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
     got: list[bytes] = []
-    for topic in ("verdicts.tag", "verdicts.delist", "verdicts.fine", "verdicts.watch", "verdicts.incentive"):
+    for topic in (
+        "verdicts.tag",
+        "verdicts.delist",
+        "verdicts.fine",
+        "verdicts.watch",
+        "verdicts.incentive",
+    ):
         result = subprocess.run(
-            ["kcat", "-b", "localhost:9092", "-C", "-t", prefix + topic, "-o", "beginning", "-e",
-             "-q", "-X", "isolation.level=read_committed", "-f", "%s\n"],
-            capture_output=True, check=True, timeout=120,
+            [
+                "kcat",
+                "-b",
+                "localhost:9092",
+                "-C",
+                "-t",
+                prefix + topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-X",
+                "isolation.level=read_committed",
+                "-f",
+                "%s\n",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         got += [line for line in result.stdout.splitlines() if line.strip()]
     assert sorted(got) == sorted(expected)

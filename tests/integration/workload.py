@@ -19,17 +19,34 @@ def make_workload(path: Path, seed: int = 5, *extra: str) -> Path:
     instants as the replay (which ends at ``max_ts``): no midnight lies within L before noon.
     """
     subprocess.run(
-        ["sellerwatch", "generate", "--profile", "small", "--seed", str(seed), "--out", str(path), *extra],
-        check=True, capture_output=True,
+        [
+            "sellerwatch",
+            "generate",
+            "--profile",
+            "small",
+            "--seed",
+            str(seed),
+            "--out",
+            str(path),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
     )
     last_ts = max(
-        event.ts for line in path.read_bytes().splitlines()
+        event.ts
+        for line in path.read_bytes().splitlines()
         if line.strip() and not isinstance(event := decode_event(line), Rejected)
     )
     calendar = Calendar()
     tick_ts = calendar.at(calendar.day_of(last_ts) + 1, 12, 0)
-    tick = {"type": "enrollment", "event_id": "closing-tick", "ts": tick_ts, "shop_id": "__tick__",
-            "action": "cancel"}
+    tick = {
+        "type": "enrollment",
+        "event_id": "closing-tick",
+        "ts": tick_ts,
+        "shop_id": "__tick__",
+        "action": "cancel",
+    }
     with path.open("ab") as out:
         out.write(orjson.dumps(tick) + b"\n")
     return path
@@ -37,5 +54,7 @@ def make_workload(path: Path, seed: int = 5, *extra: str) -> Path:
 
 def replay_verdicts(path: Path, out: Path) -> list[bytes]:
     """Verdict lines of ``sellerwatch replay`` on a file."""
-    subprocess.run(["sellerwatch", "replay", str(path), "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        ["sellerwatch", "replay", str(path), "--out", str(out)], check=True, capture_output=True
+    )
     return [line for line in out.read_bytes().splitlines() if line.strip()]

@@ -98,7 +98,12 @@ def ids_unique(verdicts: list[Verdict]) -> bool:
 
 def bounded_shuffle(events: list[Event], rng: random.Random, bound_ms: int) -> list[Event]:
     """Delay each event by up to ``bound_ms``: none ends more than that behind the running max."""
-    return [e for _, _, e in sorted((e.ts + rng.randrange(bound_ms + 1), i, e) for i, e in enumerate(events))]
+    return [
+        e
+        for _, _, e in sorted(
+            (e.ts + rng.randrange(bound_ms + 1), i, e) for i, e in enumerate(events)
+        )
+    ]
 
 
 BASE = _workload(7)

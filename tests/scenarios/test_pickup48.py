@@ -58,7 +58,9 @@ def test_an_active_exemption_removes_the_tag_even_without_orders() -> None:
 def test_region_exemptions_do_not_block_the_tag() -> None:
     events = [
         *_day(10, 10, "2021-07-05"),
-        exemption("2021-07-06 08:00", "2021-07-06 00:00", "2021-07-12", scope="region", region="R9"),
+        exemption(
+            "2021-07-06 08:00", "2021-07-06 00:00", "2021-07-12", scope="region", region="R9"
+        ),
         clock_tick("2021-07-20"),
     ]
     assert kinds(run_sorted(events)) == [("tag", "I1", "2021-07-08")]

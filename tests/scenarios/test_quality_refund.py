@@ -62,7 +62,11 @@ def test_exceed_on_days_1_3_5_watches_on_day_1_and_fines_on_day_5() -> None:
         "strikes": 1,
         "observation_start": "2021-07-03",
     }
-    assert (watch.window_start, watch.window_end, watch.threshold) == ("2021-06-03", "2021-07-02", 1.5)
+    assert (watch.window_start, watch.window_end, watch.threshold) == (
+        "2021-06-03",
+        "2021-07-02",
+        1.5,
+    )
     assert fine.amount_cents == 20000
     assert fine.details["strikes"] == 3 and fine.details["observation_start"] == "2021-07-03"
     assert fine.details["category_numerator"] == 43 and fine.details["category_denominator"] == 108
@@ -75,7 +79,10 @@ def test_exceed_on_days_1_and_8_watches_twice() -> None:
         *_category_orders(2, "2021-07-09 12:00", "x"),  # day 8 = 07-10: yes
         clock_tick("2021-07-10 00:00:01"),
     ]
-    assert kinds(run_sorted(events)) == [("watch", "I1", "2021-07-03"), ("watch", "I1", "2021-07-10")]
+    assert kinds(run_sorted(events)) == [
+        ("watch", "I1", "2021-07-03"),
+        ("watch", "I1", "2021-07-10"),
+    ]
 
 
 def test_a_fine_day_opens_no_new_observation_but_the_next_day_may() -> None:
@@ -98,7 +105,10 @@ def test_fewer_than_6_quality_refunds_never_exceed() -> None:
 
 
 def test_other_refunds_do_not_count_as_quality() -> None:
-    events = [*_base()[:11], *[refund(f"A{i}", "2021-07-02 10:00", reason="other") for i in range(6)]]
+    events = [
+        *_base()[:11],
+        *[refund(f"A{i}", "2021-07-02 10:00", reason="other") for i in range(6)],
+    ]
     events += [payment(f"B{i}", "2021-07-01 10:00", item="I2") for i in range(94)]
     events.append(clock_tick("2021-07-20"))
     assert run_sorted(events) == []

@@ -22,8 +22,15 @@ def _figures(events: list[Event]) -> list[tuple[str, int, int, str | None]]:
     ]
 
 
-def _order(oid: str, paid: str, shipped: str | None, *, tracking: str | None = None,
-           official: bool = True, picked: bool = True) -> list[Event]:
+def _order(
+    oid: str,
+    paid: str,
+    shipped: str | None,
+    *,
+    tracking: str | None = None,
+    official: bool = True,
+    picked: bool = True,
+) -> list[Event]:
     events: list[Event] = [payment(oid, paid)]
     if shipped is not None:
         events.append(shipment(oid, shipped, tracking=tracking, official=official))
@@ -100,7 +107,12 @@ def test_incentive_at_exactly_85_percent_with_2100_orders_pays_20_cents() -> Non
     v = verdicts[0]
     assert (v.numerator, v.denominator, v.amount_cents) == (1785, 2100, 20 * 2100)
     assert v.details == {"packages": 2100, "daily_avg_orders": 300.0, "cents_per_package": 20}
-    assert (v.window_start, v.window_end, v.item_id, v.threshold) == (WEEK, "2021-07-11", None, 0.85)
+    assert (v.window_start, v.window_end, v.item_id, v.threshold) == (
+        WEEK,
+        "2021-07-11",
+        None,
+        0.85,
+    )
     assert v.verdict_id == f"same_day_ship:incentive:S1:{WEEK}"
 
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything sellerwatch needs on a fresh Debian machine (idempotent):
+# the Python package with its test and bench extras, and Debian's redis-server and kcat.
+# Kafka itself comes from Maven Central when deploy/local/up.sh first runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c "import sellerwatch, faust, msgspec, hypothesis, matplotlib" >/dev/null 2>&1 \
+   || [ "${SELLERWATCH_REINSTALL:-}" = 1 ]; then
+  echo "setup: installing the Python package and its test extras" >&2
+  python3 -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+fi
