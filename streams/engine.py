@@ -119,7 +119,7 @@ class Engine:
             settings.ship48_pickup24.lag_days + settings.ship48_pickup24.window_days - 1,
             settings.pickup48.lag_days,
         )
-        self._dedupe_horizon_ms = max(settings.orphan_retention_ms, 86_400_000)
+        self._dedupe_horizon_ms = settings.dedupe_horizon_ms
         self._apply_by_type = {
             Payment: self._apply_payment,
             Shipment: self.state.book.add_shipment,
@@ -334,8 +334,9 @@ class Engine:
         horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
         state.plan.forget_before(horizon_ts)
         state.exemptions.forget_before(horizon_ts)
-        # Event ids are remembered while their event's ts is within the horizon of E; a copy
-        # of an older event is late anyway, so only duplicate-vs-late could differ.
+        # Event ids are remembered while their event's ts is within the dedupe horizon of E
+        # (whole UTC days, so a little longer); a copy of an older event is behind the
+        # watermark anyway, so only duplicate-vs-late could differ, never a verdict.
         forget_before = (decided_at - self._dedupe_horizon_ms) // 86_400_000
         for old in [d for d in self._seen_by_day if d < forget_before]:
             self._seen.difference_update(self._seen_by_day.pop(old))

@@ -132,6 +132,9 @@ class Policy:
     timezone: str = "Asia/Shanghai"
     allowed_lateness_ms: int = 5 * 60_000
     orphan_retention_ms: int = 7 * 86_400_000
+    #: How long an event id is remembered after its event's ts (duplicates older than that
+    #: are behind the watermark anyway and are counted late).
+    dedupe_horizon_ms: int = 86_400_000
     exemption_report_within_ms: int = 48 * 3_600_000
     same_day_ship: SameDayShip = field(default_factory=SameDayShip)
     ship48_pickup24: Ship48Pickup24 = field(default_factory=Ship48Pickup24)
@@ -173,7 +176,14 @@ def _tiers(value: object) -> tuple[Tier, ...]:
 
 def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Policy:
     """Build a policy from parsed TOML, checking every setting; raises ``PolicyError``."""
-    top = {"name", "timezone", "allowed_lateness", "orphan_retention", "exemption"}
+    top = {
+        "name",
+        "timezone",
+        "allowed_lateness",
+        "orphan_retention",
+        "dedupe_horizon",
+        "exemption",
+    }
     sections = {"same_day_ship", "ship48_pickup24", "pickup48", "quality_refund"}
     unknown = set(doc) - top - sections
     if unknown:
@@ -278,6 +288,7 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
         orphan_retention_ms=parse_duration_ms(
             doc.get("orphan_retention", "7d"), "orphan_retention"
         ),
+        dedupe_horizon_ms=parse_duration_ms(doc.get("dedupe_horizon", "1d"), "dedupe_horizon"),
         exemption_report_within_ms=parse_duration_ms(
             exemption.get("report_within", "48h"), "exemption.report_within"
         ),

@@ -20,12 +20,14 @@ _NONE, _ACTIVE, _SUSPENDED = 0, 1, 2
 class ShopPlan:
     """One shop's plan state and counting intervals (``close = None``: still open)."""
 
-    __slots__ = ("state", "intervals")
+    __slots__ = ("state", "intervals", "opened_ts")
 
     def __init__(self) -> None:
         """A shop that never joined."""
         self.state = _NONE
         self.intervals: list[list[int | None]] = []
+        #: Opening of the latest interval, kept apart: old intervals are forgotten.
+        self.opened_ts = 0
 
 
 class Plan:
@@ -45,18 +47,19 @@ class Plan:
         action, ts = event.action, event.ts
         if action == "join" and shop.state == _NONE:
             day = self.calendar.day_of(ts)
-            shop.intervals.append([self.calendar.start_of(day + self.delay_days), None])
+            shop.opened_ts = self.calendar.start_of(day + self.delay_days)
+            shop.intervals.append([shop.opened_ts, None])
             shop.state = _ACTIVE
         elif action in ("cancel", "suspend") and shop.state == _ACTIVE:
-            shop.intervals[-1][1] = ts
+            if shop.intervals:
+                shop.intervals[-1][1] = ts
             shop.state = _NONE if action == "cancel" else _SUSPENDED
         elif action == "cancel" and shop.state == _SUSPENDED:
             shop.state = _NONE
         elif action == "resume" and shop.state == _SUSPENDED:
             reopen = self.calendar.start_of(self.calendar.day_of(ts))
-            suspended_open = shop.intervals[-1][0]
-            assert suspended_open is not None  # noqa: S101 - set when the interval was opened
-            shop.intervals.append([max(reopen, suspended_open), None])
+            shop.opened_ts = max(reopen, shop.opened_ts)
+            shop.intervals.append([shop.opened_ts, None])
             shop.state = _ACTIVE
 
     def counts(self, shop_id: str, paid_ts: int) -> bool:
