@@ -17,13 +17,16 @@ from collections import Counter
 from operator import itemgetter
 from typing import Any
 
-import orjson
+import msgspec
 
 from sellerwatch.generator.timebase import Timeline
 
 Record = tuple[int, str, str, bytes]
 
 _by_ts = itemgetter(0)
+# msgspec's encoder sizes its output exactly (orjson's bytes keep a ~1 KiB allocation each), so
+# a buffered event costs its length, not a kilobyte.
+_encode = msgspec.json.Encoder().encode
 
 
 class DayBuffer:
@@ -45,16 +48,20 @@ class DayBuffer:
         self._next_id += 1
         return f"{prefix}-{self._next_id}"
 
-    def add(self, ts: int, etype: str, key: str, event: dict[str, Any]) -> None:
-        """File one event (``event`` already holds ``type``, ``event_id`` and ``ts``)."""
+    def add(self, ts: int, etype: str, key: str, event: dict[str, Any]) -> bool:
+        """File one event (``event`` already holds ``type``, ``event_id`` and ``ts``).
+
+        Returns whether it was filed (``False``: outside the range, cut off).
+        """
         if ts >= self._end or ts < self._begin:
             self.cut_off += 1
-            return
+            return False
         day = self.timeline.day_of(ts)
         bucket = self.days.get(day)
         if bucket is None:
             bucket = self.days[day] = []
-        bucket.append((ts, etype, key, orjson.dumps(event)))
+        bucket.append((ts, etype, key, _encode(event)))
+        return True
 
     def flush(self, day: int) -> list[Record]:
         """Day ``day``'s events sorted by ``ts``; they leave the buffer."""

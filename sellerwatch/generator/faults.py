@@ -25,7 +25,8 @@ from __future__ import annotations
 import heapq
 import random
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import orjson
 
@@ -43,6 +44,8 @@ from schemas.validation import (
     WRONG_TYPE,
 )
 from sellerwatch.generator.buffer import Record
+
+T = TypeVar("T")
 
 #: Allowed lateness of the default policy (SPEC §6): held-back events arrive later than this.
 ALLOWED_LATENESS_MS = 300_000
@@ -100,7 +103,10 @@ class Faults:
             raise ValueError("--shuffle-ms must be >= 0")
         self.rng = rng
         self.shuffle_ms, self.dup_rate, self.bad_rate, self.late_rate = (
-            shuffle_ms, dup_rate, bad_rate, late_rate,
+            shuffle_ms,
+            dup_rate,
+            bad_rate,
+            late_rate,
         )
         self.active = bool(shuffle_ms or dup_rate or bad_rate or late_rate)
         self.counts: Counter[str] = Counter()
@@ -190,7 +196,7 @@ class Faults:
         self.counts["bad"] += 1
         return (self._max_ts, source[1], source[2], line)
 
-    def _pick(self, options: tuple[Any, ...]) -> Any:
+    def _pick(self, options: Sequence[T]) -> T:
         return options[self.rng.randrange(len(options))]
 
     def _not_json(self, event: dict[str, Any], source: Record) -> bytes:
@@ -205,14 +211,18 @@ class Faults:
         return line[:-2] + b'\xff\xfe"}'  # invalid UTF-8 inside a string
 
     def _not_object(self, event: dict[str, Any], source: Record) -> bytes:
-        return self._pick((b"[" + source[3] + b"]", b"null", b"42", orjson.dumps(source[3].decode())))
+        return self._pick(
+            (b"[" + source[3] + b"]", b"null", b"42", orjson.dumps(source[3].decode()))
+        )
 
     def _unknown_type(self, event: dict[str, Any], source: Record) -> bytes:
         event["type"] = self._pick(("order_created", "Payment", "pickup-scan", "return", ""))
         return orjson.dumps(event)
 
     def _missing_field(self, event: dict[str, Any], source: Record) -> bytes:
-        required = [k for k in event if k not in ("type", "official_logistics", "needs_logistics", "region")]
+        required = [
+            k for k in event if k not in ("type", "official_logistics", "needs_logistics", "region")
+        ]
         field = self._pick(tuple(required))
         if self.rng.random() < 0.3:
             event[field] = None  # null on a required field means missing (SPEC §7)
@@ -226,7 +236,9 @@ class Faults:
         ints = _INTS.get(etype, ("ts",))
         if variant == 0:
             field = self._pick(ints)
-            return orjson.dumps(event).replace(f'"{field}":{event[field]}'.encode(), f'"{field}":{event[field]}.0'.encode(), 1)
+            return orjson.dumps(event).replace(
+                f'"{field}":{event[field]}'.encode(), f'"{field}":{event[field]}.0'.encode(), 1
+            )
         if variant == 1:
             event[self._pick(ints)] = True
         elif variant == 2 and etype in _STRS:
@@ -250,9 +262,16 @@ class Faults:
     def _bad_interval(self, event: dict[str, Any], source: Record) -> bytes:
         start = event["ts"] - event["ts"] % 3_600_000
         end = start - self._pick((0, 3_600_000, 86_400_000))  # equal, or reversed
-        report = {"type": "exemption", "event_id": f"bad-{self._bad_no}", "ts": event["ts"],
-                  "exemption_id": f"FMX{self._bad_no:05d}", "scope": "shop",
-                  "shop_id": event.get("shop_id", "S00001"), "start_ts": start, "end_ts": end}
+        report = {
+            "type": "exemption",
+            "event_id": f"bad-{self._bad_no}",
+            "ts": event["ts"],
+            "exemption_id": f"FMX{self._bad_no:05d}",
+            "scope": "shop",
+            "shop_id": event.get("shop_id", "S00001"),
+            "start_ts": start,
+            "end_ts": end,
+        }
         return orjson.dumps(report)
 
     def _second_payment(self, event: dict[str, Any], source: Record) -> bytes:

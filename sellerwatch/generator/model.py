@@ -72,18 +72,39 @@ CATEGORIES: tuple[Category, ...] = (
 
 #: Buyer regions (province codes, GB/T 2260) and rough shares of orders.
 REGIONS: tuple[tuple[str, float], ...] = (
-    ("440000", 9.0), ("370000", 7.0), ("410000", 7.0), ("320000", 6.0), ("510000", 6.0),
-    ("330000", 5.0), ("130000", 5.0), ("430000", 5.0), ("340000", 4.5), ("420000", 4.0),
-    ("350000", 3.0), ("450000", 3.5), ("530000", 3.0), ("360000", 3.0), ("210000", 3.0),
-    ("310000", 2.5), ("110000", 2.0), ("500000", 2.3), ("610000", 2.8), ("140000", 2.5),
+    ("440000", 9.0),
+    ("370000", 7.0),
+    ("410000", 7.0),
+    ("320000", 6.0),
+    ("510000", 6.0),
+    ("330000", 5.0),
+    ("130000", 5.0),
+    ("430000", 5.0),
+    ("340000", 4.5),
+    ("420000", 4.0),
+    ("350000", 3.0),
+    ("450000", 3.5),
+    ("530000", 3.0),
+    ("360000", 3.0),
+    ("210000", 3.0),
+    ("310000", 2.5),
+    ("110000", 2.0),
+    ("500000", 2.3),
+    ("610000", 2.8),
+    ("140000", 2.5),
 )
 #: Share of payments that carry no region.
 NO_REGION = 0.12
 
 #: Express carriers and their waybill prefixes; bulky goods go with freight carriers.
 CARRIERS: tuple[tuple[str, str], ...] = (
-    ("ZTO", "ZT"), ("YTO", "YT"), ("STO", "ST"), ("YUNDA", "YD"), ("JTEXPRESS", "JT"),
-    ("SF", "SF"), ("EMS", "EM"),
+    ("ZTO", "ZT"),
+    ("YTO", "YT"),
+    ("STO", "ST"),
+    ("YUNDA", "YD"),
+    ("JTEXPRESS", "JT"),
+    ("SF", "SF"),
+    ("EMS", "EM"),
 )
 FREIGHT_CARRIERS: tuple[tuple[str, str], ...] = (("DEPPON", "DP"), ("ANE", "AN"))
 
@@ -152,7 +173,6 @@ class Marketplace:
         if profile.items_per_shop < 1:
             raise ValueError("--items-per-shop must be >= 1")
         self.profile = profile
-        self.categories = CATEGORIES
         self.regions = [code for code, _ in REGIONS]
         self.region_cum = list(accumulate(weight for _, weight in REGIONS))
         ordinary = [c for c in CATEGORIES if not c.virtual]
@@ -225,8 +245,15 @@ class Marketplace:
             and behaviour in (FAST, NORMAL, FLAKY)
             and rng.random() < subsidy_chance
         )
-        return Item(item_id, shop.shop_id, category, max(price, 0), behaviour, quality_factor,
-                    subsidy=subsidy)
+        return Item(
+            item_id,
+            shop.shop_id,
+            category,
+            max(price, 0),
+            behaviour,
+            quality_factor,
+            subsidy=subsidy,
+        )
 
     # -- roles -----------------------------------------------------------------------------
     def assign_roles(self, rng: random.Random, days: int) -> None:
@@ -256,18 +283,41 @@ class Marketplace:
         )
         taken: set[str] = set()
         spike_shops: set[str] = set()
-        spike_length = min(14, max(7, days // 2))
+        spike_length = min(14, max(7, days * 2 // 3))
+        # Refund spikes: a defective batch of a best-selling item, in one of the biggest
+        # categories, so that the item is a small share of its category's orders.
+        by_category: dict[Category, float] = {}
+        for item in self.items:
+            by_category[item.category] = by_category.get(item.category, 0.0) + item.expected_per_day
+        big = sorted(
+            (c for c in by_category if not c.bulky and not c.virtual), key=lambda c: -by_category[c]
+        )[:3]
         for item in pool:
             if len(spike_shops) >= profile.spike_items:
                 break
             if item.shop_id in spike_shops:
-                continue  # one spike per shop keeps the category comparison honest
+                continue  # one spike per shop
+            category = big[len(spike_shops) % len(big)]
+            if category is not item.category:
+                by_category[item.category] -= item.expected_per_day
+                by_category[category] += item.expected_per_day
+                item.category = category
+                item.price_cents = int(round(rng.uniform(*category.price_cents), -1)) - 10
             start = 0 if days < 28 else rng.randrange(0, max(1, days - spike_length - 10))
             item.behaviour, item.quality_factor = REFUND_SPIKE, 1.0
             item.spike_days = (start, start + spike_length)
             item.subsidy = True
             taken.add(item.item_id)
             spike_shops.add(item.shop_id)
+        # Virtual goods (shipments with no parcel): make sure some sell, even in a small run.
+        if not any(i.category.virtual and i.expected_per_day >= 0.3 for i in self.items):
+            for item in reversed(pool):
+                if item.expected_per_day >= 0.5 and item.item_id not in taken:
+                    item.category = next(c for c in CATEGORIES if c.virtual)
+                    item.price_cents = 3000
+                    item.subsidy, item.behaviour = False, NORMAL
+                    taken.add(item.item_id)
+                    break
         # Slow and late-pickup roles: items with a few orders a day (mid-sized ones first), in
         # the subsidy activity. They get better after a while and rejoin (see programs.py).
         fixed = max(4, days * 2 // 5)

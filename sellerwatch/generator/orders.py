@@ -33,6 +33,7 @@ from sellerwatch.generator.model import (
     FREIGHT_CARRIERS,
     LATE_PICKUP,
     NO_REGION,
+    NORMAL,
     REFUND_SPIKE,
     SLOW_SHIP,
     SOLO,
@@ -80,7 +81,6 @@ class OrderFactory:
         self.pickup_disruptions = [d for d in disruptions if d.stage == PICKUP]
         self.region_total = market.region_cum[-1]
         self.orders = 0
-        self.parcels = 0
         self.checkouts = 0
         self.shops_seen: set[str] = set()
         self.items_seen: set[str] = set()
@@ -122,7 +122,9 @@ class OrderFactory:
         channel = CHANNELS[bisect_right(shop.channel_cum, random_())]
         region = None
         if random_() >= NO_REGION:
-            region = self.market.regions[bisect_right(self.market.region_cum, random_() * self.region_total)]
+            region = self.market.regions[
+                bisect_right(self.market.region_cum, random_() * self.region_total)
+            ]
         shop_id = shop.shop_id
         together: list[tuple[str, Item]] = []
         alone: list[list[tuple[str, Item]]] = []
@@ -130,10 +132,17 @@ class OrderFactory:
             self._order_no += 1
             order_id = f"O{self._order_no:09d}"
             amount = item.price_cents * (1 if random_() < 0.85 else 2)
-            event = {"type": "payment", "event_id": buffer.event_id("pay"), "ts": paid_ts,
-                     "order_id": order_id, "shop_id": shop_id, "item_id": item.item_id,
-                     "category_id": item.category.category_id, "channel": channel,
-                     "amount_cents": amount}
+            event = {
+                "type": "payment",
+                "event_id": buffer.event_id("pay"),
+                "ts": paid_ts,
+                "order_id": order_id,
+                "shop_id": shop_id,
+                "item_id": item.item_id,
+                "category_id": item.category.category_id,
+                "channel": channel,
+                "amount_cents": amount,
+            }
             if region is not None:
                 event["region"] = region
             buffer.add(paid_ts, "payment", order_id, event)
@@ -152,12 +161,15 @@ class OrderFactory:
             self._parcel(shop, parcel, paid_ts, day, region)
 
     # -- one parcel --------------------------------------------------------------------------
-    def _parcel(self, shop: Shop, orders: list[tuple[str, Item]], paid_ts: int, day: int,
-                region: str | None) -> None:
+    def _parcel(
+        self, shop: Shop, orders: list[tuple[str, Item]], paid_ts: int, day: int, region: str | None
+    ) -> None:
         rng, buffer = self.rng, self.buffer
         random_, uniform = rng.random, rng.uniform
         lead = orders[0][1]
-        behaviour = lead.behaviour if day < lead.fixed_from_day else FAST if shop.same_day else "normal"
+        behaviour = (
+            lead.behaviour if day < lead.fixed_from_day else FAST if shop.same_day else NORMAL
+        )
         bulky = any(item.category.bulky for _, item in orders)
         ship_ts = self._ship_ts(shop, behaviour, paid_ts, day)
         for disruption in self.ship_disruptions:
@@ -169,25 +181,35 @@ class OrderFactory:
         for order_id, item in orders:
             if random_() < P_CANCEL:
                 span = min(ship_ts - paid_ts, 20 * H)
-                self._refund(order_id, paid_ts + int(uniform(0.05, 0.95) * span), "other")
-                self.counts["refunded_before_shipment"] += 1
+                if self._refund(order_id, paid_ts + int(uniform(0.05, 0.95) * span), "other"):
+                    self.counts["refunds_before_shipment"] += 1
             else:
                 kept.append((order_id, item))
         if not kept:
             return
-        self.parcels += 1
+        # Counts describe what is written: nothing of a parcel shipped after the end is.
+        counts = self.counts if ship_ts < self.timeline.end_ts else Counter()
+        counts["parcels"] += 1
         if bulky:
             carrier, prefix = FREIGHT_CARRIERS[random_() < 0.5]
         else:
-            carrier, prefix = shop.carriers[0] if len(shop.carriers) == 1 else shop.carriers[random_() < 0.3]
+            carrier, prefix = (
+                shop.carriers[0] if len(shop.carriers) == 1 else shop.carriers[random_() < 0.3]
+            )
         self._waybill_no += 1
         tracking = f"{prefix}{self._waybill_no:013d}"
         official = random_() < shop.official_rate
         ts = ship_ts
         for order_id, _ in kept:
-            event = {"type": "shipment", "event_id": buffer.event_id("shp"), "ts": ts,
-                     "order_id": order_id, "carrier": carrier, "tracking_no": tracking,
-                     "official_logistics": official}
+            event = {
+                "type": "shipment",
+                "event_id": buffer.event_id("shp"),
+                "ts": ts,
+                "order_id": order_id,
+                "carrier": carrier,
+                "tracking_no": tracking,
+                "official_logistics": official,
+            }
             buffer.add(ts, "shipment", order_id, event)
             ts += rng.randrange(200, 4_000)
         if random_() < 0.003:  # the seller re-issues the waybill; scans of it are ignored
@@ -198,6 +220,7 @@ class OrderFactory:
         if random_() >= miss:
             if random_() < P_EARLY_SCAN:
                 pickup_ts = max(paid_ts + MS_MINUTE, ship_ts - int(uniform(0.1, 3) * H))
+                counts["pickups_before_shipment"] += 1
             else:
                 pickup_ts = self._pickup_ts(shop, behaviour, bulky, ship_ts)
                 for disruption in self.pickup_disruptions:
@@ -205,36 +228,53 @@ class OrderFactory:
                         shop.shop_id, lead.item_id, region
                     ):
                         pickup_ts = self._courier(disruption.end_ts + int(uniform(2, 12) * H))
-            self._scan(pickup_ts, tracking, carrier, "pickup")
+            if self._scan(pickup_ts, tracking, carrier, "pickup"):
+                self.counts["parcels_picked_up"] += 1
             last = max(pickup_ts, ship_ts)
-            self.counts["picked_up"] += 1
         elif random_() < 0.4:
             last = -1  # never scanned at all
-            self.counts["lost"] += 1
+            counts["parcels_never_scanned"] += 1
         else:
-            self.counts["pickup_scan_missing"] += 1
+            counts["parcels_without_pickup_scan"] += 1
         delivered_ts = last + int(uniform(1, 4) * MS_DAY)
         if last >= 0:
             transit_ts = last + int(uniform(3, 16) * H)
             self._scan(transit_ts, tracking, carrier, "transit")
             if random_() < 0.35:
                 self._scan(transit_ts + int(uniform(8, 30) * H), tracking, carrier, "transit")
-            delivered_ts = transit_ts + int(uniform(8, 48) * H) + (int(uniform(1, 4) * MS_DAY) if bulky else 0)
+            delivered_ts = (
+                transit_ts + int(uniform(8, 48) * H) + (int(uniform(1, 4) * MS_DAY) if bulky else 0)
+            )
             if random_() < 0.98:
                 self._scan(delivered_ts, tracking, carrier, "delivered")
         # Refunds after shipment: quality (lock-order rule counts them for the paid day) or other.
         for order_id, item in kept:
             quality = item.category.quality_rate * item.quality_factor
-            if item.behaviour == REFUND_SPIKE and item.spike_days[0] <= day < item.spike_days[1]:
+            spike = (
+                item.behaviour == REFUND_SPIKE and item.spike_days[0] <= day < item.spike_days[1]
+            )
+            if spike:
                 quality = SPIKE_RATE
             draw = random_()
             if draw < quality:
                 spread = random_()
-                days_after = uniform(3, 12) if spread < 0.65 else uniform(12, 26) if spread < 0.92 else uniform(26, 42)
+                if spike:  # a defective batch: complaints come early
+                    days_after = uniform(2, 10) if spread < 0.8 else uniform(10, 25)
+                elif spread < 0.62:
+                    days_after = uniform(3, 12)
+                elif spread < 0.88:
+                    days_after = uniform(12, 26)
+                else:
+                    days_after = uniform(26, 44)  # some past the 30 days that count
                 refund_ts = max(paid_ts + int(days_after * MS_DAY), ship_ts + MS_DAY)
-                self._refund(order_id, refund_ts, "quality")
+                if self._refund(order_id, refund_ts, "quality"):
+                    self.counts["refunds_quality"] += 1
+                    if refund_ts - paid_ts > 30 * MS_DAY:
+                        self.counts["quality_refunds_after_30_days"] += 1
             elif draw < quality + P_OTHER_REFUND:
-                self._refund(order_id, max(delivered_ts, ship_ts) + int(uniform(0.5, 12) * MS_DAY), "other")
+                refund_ts = max(delivered_ts, ship_ts) + int(uniform(0.5, 12) * MS_DAY)
+                if self._refund(order_id, refund_ts, "other"):
+                    self.counts["refunds_other_after_shipment"] += 1
 
     # -- timing ----------------------------------------------------------------------------
     def _ship_ts(self, shop: Shop, behaviour: str, paid_ts: int, day: int) -> int:
@@ -258,7 +298,13 @@ class OrderFactory:
         if behaviour == FAST:
             return self._working(paid_ts + int(uniform(0.3, 6) * H))
         spread = random_()
-        hours = uniform(1, 12) if spread < 0.7 else uniform(12, 36) if spread < 0.99 else uniform(36, 60)
+        hours = (
+            uniform(1, 12)
+            if spread < 0.7
+            else uniform(12, 36)
+            if spread < 0.99
+            else uniform(36, 60)
+        )
         return self._working(paid_ts + int(hours * H))
 
     def _pickup_ts(self, shop: Shop, behaviour: str, bulky: bool, ship_ts: int) -> int:
@@ -274,7 +320,13 @@ class OrderFactory:
             hours = uniform(0.5, 5)
         else:
             spread = random_()
-            hours = uniform(0.5, 6) if spread < 0.85 else uniform(6, 20) if spread < 0.99 else uniform(20, 40)
+            hours = (
+                uniform(0.5, 6)
+                if spread < 0.85
+                else uniform(6, 20)
+                if spread < 0.99
+                else uniform(20, 40)
+            )
         return self._courier(ship_ts + int(hours * H))
 
     def _working(self, ts: int) -> int:
@@ -298,38 +350,62 @@ class OrderFactory:
         return ts
 
     # -- single events -----------------------------------------------------------------------
-    def _scan(self, ts: int, tracking: str, carrier: str, scan: str) -> None:
+    def _scan(self, ts: int, tracking: str, carrier: str, scan: str) -> bool:
         buffer = self.buffer
-        event = {"type": "pickup_scan", "event_id": buffer.event_id("scn"), "ts": ts,
-                 "tracking_no": tracking, "carrier": carrier, "scan": scan}
-        buffer.add(ts, "pickup_scan", tracking, event)
+        event = {
+            "type": "pickup_scan",
+            "event_id": buffer.event_id("scn"),
+            "ts": ts,
+            "tracking_no": tracking,
+            "carrier": carrier,
+            "scan": scan,
+        }
+        return buffer.add(ts, "pickup_scan", tracking, event)
 
-    def _refund(self, order_id: str, ts: int, reason: str) -> None:
+    def _refund(self, order_id: str, ts: int, reason: str) -> bool:
         buffer = self.buffer
         self._refund_no += 1
-        event = {"type": "refund", "event_id": buffer.event_id("ref"), "ts": ts,
-                 "order_id": order_id, "refund_id": f"RF{self._refund_no:09d}", "reason": reason}
-        buffer.add(ts, "refund", order_id, event)
-        self.counts[f"refund_{reason}"] += 1
+        event = {
+            "type": "refund",
+            "event_id": buffer.event_id("ref"),
+            "ts": ts,
+            "order_id": order_id,
+            "refund_id": f"RF{self._refund_no:09d}",
+            "reason": reason,
+        }
+        return buffer.add(ts, "refund", order_id, event)
 
     def _virtual(self, order_id: str, paid_ts: int) -> None:
         """Virtual goods: delivered electronically, a shipment with no parcel."""
         buffer = self.buffer
         ts = paid_ts + self.rng.randrange(MS_MINUTE, 30 * MS_MINUTE)
-        event = {"type": "shipment", "event_id": buffer.event_id("shp"), "ts": ts,
-                 "order_id": order_id, "carrier": "VIRTUAL", "tracking_no": f"VT{order_id[1:]}",
-                 "official_logistics": False, "needs_logistics": False}
-        buffer.add(ts, "shipment", order_id, event)
-        self.counts["virtual"] += 1
+        event = {
+            "type": "shipment",
+            "event_id": buffer.event_id("shp"),
+            "ts": ts,
+            "order_id": order_id,
+            "carrier": "VIRTUAL",
+            "tracking_no": f"VT{order_id[1:]}",
+            "official_logistics": False,
+            "needs_logistics": False,
+        }
+        if buffer.add(ts, "shipment", order_id, event):
+            self.counts["virtual_orders"] += 1
 
     def _reissue(self, order_id: str, carrier: str, prefix: str, ts: int) -> None:
         buffer = self.buffer
         self._waybill_no += 1
-        event = {"type": "shipment", "event_id": buffer.event_id("shp"), "ts": ts,
-                 "order_id": order_id, "carrier": carrier,
-                 "tracking_no": f"{prefix}{self._waybill_no:013d}", "official_logistics": True}
-        buffer.add(ts, "shipment", order_id, event)
-        self.counts["reissued_waybill"] += 1
+        event = {
+            "type": "shipment",
+            "event_id": buffer.event_id("shp"),
+            "ts": ts,
+            "order_id": order_id,
+            "carrier": carrier,
+            "tracking_no": f"{prefix}{self._waybill_no:013d}",
+            "official_logistics": True,
+        }
+        if buffer.add(ts, "shipment", order_id, event):
+            self.counts["waybills_reissued"] += 1
 
 
 def _mean_basket(cum: tuple[float, ...]) -> float:

@@ -85,21 +85,32 @@ class Summary:
         if life:
             out.append(f"lifecycle: {life}")
         if self.roles:
-            out.append("roles: " + "; ".join(f"{k} {', '.join(v)}" for k, v in self.roles.items() if v))
+            out.append(
+                "roles: " + "; ".join(f"{k} {', '.join(v)}" for k, v in self.roles.items() if v)
+            )
         if self.faults:
-            faults = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(self.faults.items()))
+            faults = ", ".join(
+                f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(self.faults.items())
+            )
             out.append(f"faults: {faults}; {self.lines:,} records written")
         if self.bad_by_reason:
-            out.append("bad records by reason: " + ", ".join(
-                f"{k} {v:,}" for k, v in sorted(self.bad_by_reason.items())))
+            out.append(
+                "bad records by reason: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(self.bad_by_reason.items()))
+            )
         return out
 
 
 class Generator:
     """A deterministic run of the workload generator."""
 
-    def __init__(self, profile: Profile, seed: int, faults: FaultOptions | None = None,
-                 tz_name: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        seed: int,
+        faults: FaultOptions | None = None,
+        tz_name: str = "Asia/Shanghai",
+    ) -> None:
         """Build the marketplace and schedule the programmes; nothing is generated yet."""
         faults = faults or FaultOptions()
         self.profile, self.seed = profile, seed
@@ -108,12 +119,19 @@ class Generator:
         self.market = Marketplace(profile, model_rng)
         self.market.assign_roles(model_rng, profile.days)
         self.buffer = DayBuffer(self.timeline)
-        disruptions = schedule(self.market, self.timeline, random.Random(f"{seed}:programs"), self.buffer)
-        self.orders = OrderFactory(self.market, self.timeline, random.Random(f"{seed}:orders"),
-                                   self.buffer, disruptions)
-        self.faults = Faults(random.Random(f"{seed}:faults"), shuffle_ms=faults.shuffle_ms,
-                             dup_rate=faults.dup_rate, bad_rate=faults.bad_rate,
-                             late_rate=faults.late_rate)
+        disruptions = schedule(
+            self.market, self.timeline, random.Random(f"{seed}:programs"), self.buffer
+        )
+        self.orders = OrderFactory(
+            self.market, self.timeline, random.Random(f"{seed}:orders"), self.buffer, disruptions
+        )
+        self.faults = Faults(
+            random.Random(f"{seed}:faults"),
+            shuffle_ms=faults.shuffle_ms,
+            dup_rate=faults.dup_rate,
+            bad_rate=faults.bad_rate,
+            late_rate=faults.late_rate,
+        )
         self.max_buffered = 0
         self._first_ts: int | None = None
         self._last_ts: int | None = None
@@ -142,8 +160,11 @@ class Generator:
     def summary(self) -> Summary:
         """Counts of the run (complete once :meth:`batches` is exhausted)."""
         market, orders = self.market, self.orders
-        roles: dict[str, list[str]] = {"incentive anchors": [
-            shop.shop_id for shop in market.shops[: len(self.profile.anchors)]]}
+        roles: dict[str, list[str]] = {
+            "incentive anchors": [
+                shop.shop_id for shop in market.shops[: len(self.profile.anchors)]
+            ]
+        }
         for item in market.items:
             if item.spike_days[1]:
                 roles.setdefault("refund spikes", []).append(item.item_id)
@@ -155,7 +176,7 @@ class Generator:
             events_by_type=Counter(self.buffer.by_type),
             orders=orders.orders,
             checkouts=orders.checkouts,
-            parcels=orders.parcels,
+            parcels=orders.counts["parcels"],
             shops=len(market.shops),
             shops_with_orders=len(orders.shops_seen),
             items=len(market.items),
@@ -165,7 +186,7 @@ class Generator:
             first_ts=self._first_ts,
             last_ts=self._last_ts,
             cut_off=self.buffer.cut_off,
-            lifecycle=Counter(orders.counts),
+            lifecycle=Counter({k: v for k, v in orders.counts.items() if k != "parcels"}),
             faults=Counter(self.faults.counts),
             bad_by_reason=Counter(self.faults.bad_by_reason),
             roles=roles,

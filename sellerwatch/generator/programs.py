@@ -50,7 +50,9 @@ class Disruption:
 
 
 class _Programs:
-    def __init__(self, market: Marketplace, timeline: Timeline, rng: random.Random, buffer: DayBuffer) -> None:
+    def __init__(
+        self, market: Marketplace, timeline: Timeline, rng: random.Random, buffer: DayBuffer
+    ) -> None:
         self.market, self.timeline, self.rng, self.buffer = market, timeline, rng, buffer
         self.days = timeline.days
         self.reports = 0
@@ -60,22 +62,46 @@ class _Programs:
         return self.timeline.starts[day] + int(self.rng.uniform(lo_h, hi_h) * MS_HOUR)
 
     def enrollment(self, ts: int, shop_id: str, action: str) -> None:
-        event = {"type": "enrollment", "event_id": self.buffer.event_id("enr"), "ts": ts,
-                 "shop_id": shop_id, "action": action}
+        event = {
+            "type": "enrollment",
+            "event_id": self.buffer.event_id("enr"),
+            "ts": ts,
+            "shop_id": shop_id,
+            "action": action,
+        }
         self.buffer.add(ts, "enrollment", shop_id, event)
 
     def subsidy(self, ts: int, shop_id: str, item_id: str, action: str) -> None:
-        event = {"type": "subsidy", "event_id": self.buffer.event_id("sub"), "ts": ts,
-                 "shop_id": shop_id, "item_id": item_id, "action": action}
+        event = {
+            "type": "subsidy",
+            "event_id": self.buffer.event_id("sub"),
+            "ts": ts,
+            "shop_id": shop_id,
+            "item_id": item_id,
+            "action": action,
+        }
         self.buffer.add(ts, "subsidy", item_id, event)
 
-    def exemption(self, ts: int, shop_id: str, scope: str, start_ts: int, end_ts: int,
-                  item_id: str | None = None, region: str | None = None) -> None:
+    def exemption(
+        self,
+        ts: int,
+        shop_id: str,
+        scope: str,
+        start_ts: int,
+        end_ts: int,
+        item_id: str | None = None,
+        region: str | None = None,
+    ) -> None:
         self.reports += 1
         event: dict[str, object] = {
-            "type": "exemption", "event_id": self.buffer.event_id("exm"), "ts": ts,
-            "exemption_id": f"FM{self.reports:06d}", "scope": scope,
-            "shop_id": shop_id, "start_ts": start_ts, "end_ts": end_ts,
+            "type": "exemption",
+            "event_id": self.buffer.event_id("exm"),
+            "ts": ts,
+            "exemption_id": f"FM{self.reports:06d}",
+            "scope": scope,
+            "shop_id": shop_id,
+            "start_ts": start_ts,
+            "end_ts": end_ts,
         }
         if item_id is not None:
             event["item_id"] = item_id
@@ -84,7 +110,9 @@ class _Programs:
         self.buffer.add(ts, "exemption", shop_id, event)
 
 
-def schedule(market: Marketplace, timeline: Timeline, rng: random.Random, buffer: DayBuffer) -> list[Disruption]:
+def schedule(
+    market: Marketplace, timeline: Timeline, rng: random.Random, buffer: DayBuffer
+) -> list[Disruption]:
     """File every programme and exemption event; return the disruptions orders must suffer."""
     programs = _Programs(market, timeline, rng, buffer)
     _plan(programs)
@@ -123,13 +151,15 @@ def _plan(p: _Programs) -> None:
 
 def _subsidy(p: _Programs) -> None:
     rng, days = p.rng, p.days
+    leavers: list[tuple[str, str]] = []
     for item in p.market.items:
         if item.subsidy:
-            roles = item.behaviour in (SLOW_SHIP, LATE_PICKUP) or item.spike_days[1] > 0
-            if roles or rng.random() < 0.9 or days < 6:
+            role = item.behaviour in (SLOW_SHIP, LATE_PICKUP) or item.spike_days[1] > 0
+            if role or rng.random() < 0.9 or days < 6:
                 p.subsidy(p.at(0, 0.5, 3.0), item.shop_id, item.item_id, "join")
             else:
-                p.subsidy(p.at(rng.randrange(1, days - 2), 9, 20), item.shop_id, item.item_id, "join")
+                joined = rng.randrange(1, days - 2)
+                p.subsidy(p.at(joined, 9, 20), item.shop_id, item.item_id, "join")
                 continue
             if item.behaviour in (SLOW_SHIP, LATE_PICKUP):
                 # Delisted early; ships on time from ``fixed_from_day``; rejoins once its
@@ -137,13 +167,17 @@ def _subsidy(p: _Programs) -> None:
                 rejoin = item.fixed_from_day + 11
                 if rejoin < days:
                     p.subsidy(p.at(rejoin, 9, 17), item.shop_id, item.item_id, "join")
-            elif not roles and days >= 10 and rng.random() < 0.04:
-                exit_day = rng.randrange(days // 3, days - 1)
-                p.subsidy(p.at(exit_day, 9, 20), item.shop_id, item.item_id, "exit")
-                if rng.random() < 0.3 and exit_day + 4 < days:
-                    p.subsidy(p.at(exit_day + 4, 9, 20), item.shop_id, item.item_id, "join")
+            elif not role:
+                leavers.append((item.shop_id, item.item_id))
         elif not item.category.virtual and days >= 6 and rng.random() < 0.02:
             p.subsidy(p.at(rng.randrange(2, days - 1), 9, 20), item.shop_id, item.item_id, "join")
+    # A few items leave the activity of their own accord (at least one); some come back.
+    if days >= 10 and leavers:
+        for shop_id, item_id in rng.sample(leavers, max(1, round(0.04 * len(leavers)))):
+            exit_day = rng.randrange(days // 3, days - 1)
+            p.subsidy(p.at(exit_day, 9, 20), shop_id, item_id, "exit")
+            if rng.random() < 0.3 and exit_day + 4 < days:
+                p.subsidy(p.at(exit_day + 4, 9, 20), shop_id, item_id, "join")
 
 
 def _disruptions(p: _Programs) -> list[Disruption]:
@@ -163,7 +197,8 @@ def _disruptions(p: _Programs) -> list[Disruption]:
             p.exemption(filed, shop.shop_id, "region", start_ts, end_ts, region=region)
     # Warehouse closures: one reported in time, one reported days too late.
     closable = [
-        shop for shop in market.shops[len(market.profile.anchors) :]
+        shop
+        for shop in market.shops[len(market.profile.anchors) :]
         if shop.rate >= 1.0 and any(item.subsidy for item in shop.items)
     ]
     rng.shuffle(closable)
@@ -179,9 +214,13 @@ def _disruptions(p: _Programs) -> list[Disruption]:
         p.exemption(filed, shop.shop_id, "shop", start_ts, end_ts)
     # A supplier delay of one subsidy item, reported in time with item scope.
     items = [
-        item for item in market.items
-        if item.subsidy and item.expected_per_day >= 1.0 and item.shop_id not in anchors
-        and item.behaviour not in (SLOW_SHIP, LATE_PICKUP) and item.spike_days[1] == 0
+        item
+        for item in market.items
+        if item.subsidy
+        and item.expected_per_day >= 1.0
+        and item.shop_id not in anchors
+        and item.behaviour not in (SLOW_SHIP, LATE_PICKUP)
+        and item.spike_days[1] == 0
     ]
     if items:
         item = items[rng.randrange(len(items))]

@@ -25,8 +25,30 @@ FOLLOW_UP_DAYS = 45
 # Relative order intensity by local hour: quiet nights, a late-morning shoulder, a lunch dip, the
 # evening peak (20:00–22:00) of live-stream shopping. Minutes interpolate between hour marks.
 _HOURLY = (
-    1.0, 0.55, 0.3, 0.2, 0.15, 0.2, 0.4, 0.8, 1.5, 2.4, 3.1, 3.2,
-    2.7, 2.8, 3.0, 3.1, 3.3, 3.3, 2.8, 3.3, 4.5, 5.2, 4.4, 2.5,
+    1.0,
+    0.55,
+    0.3,
+    0.2,
+    0.15,
+    0.2,
+    0.4,
+    0.8,
+    1.5,
+    2.4,
+    3.1,
+    3.2,
+    2.7,
+    2.8,
+    3.0,
+    3.1,
+    3.3,
+    3.3,
+    2.8,
+    3.3,
+    4.5,
+    5.2,
+    4.4,
+    2.5,
 )
 #: Mass around the 17:00 cutoff of the same-day-ship rule (buyers who want today's dispatch,
 #: flash sales that end at five), as a Gaussian bump: (centre minute, sd minutes, weight).

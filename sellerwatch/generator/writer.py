@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,18 +19,36 @@ from schemas.events import TOPIC_OF_TYPE
 from sellerwatch.generator.buffer import Record
 
 #: One file per input topic with ``--split-dir``.
-SPLIT_FILES: dict[str, str] = {topic: f"{topic}.jsonl" for topic in dict.fromkeys(TOPIC_OF_TYPE.values())}
+SPLIT_FILES: dict[str, str] = {
+    topic: f"{topic}.jsonl" for topic in dict.fromkeys(TOPIC_OF_TYPE.values())
+}
 
 
 class SinkError(Exception):
     """An output that cannot be opened or written."""
 
 
+class _Gzip(gzip.GzipFile):
+    """Gzip with no file name and no mtime in its header (same seed, same bytes), closing the
+    file under it too."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__(filename="", mode="wb", fileobj=raw, mtime=0)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def _open(path: Path) -> IO[bytes]:
     try:
+        out = path.open("wb")
         if path.suffix == ".gz":
-            return gzip.open(path, "wb", compresslevel=6)  # type: ignore[return-value]
-        return path.open("wb")
+            return _Gzip(out)  # type: ignore[return-value]
+        return out
     except OSError as exc:
         raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -111,6 +130,8 @@ async def produce(
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
     from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
+    from agents.topics import Topics, ensure_topics
+
     topics = {etype: topic_prefix + topic for etype, topic in TOPIC_OF_TYPE.items()}
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -119,7 +140,11 @@ async def produce(
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
     )
+    # Retries (a new topic's leader is still being elected) are routine: warn about errors only.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
+        # The worker's topics with their partition counts and retention, if missing.
+        await ensure_topics(bootstrap, Topics(topic_prefix))
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
@@ -133,7 +158,8 @@ async def produce(
                 deliveries.append(await send(topics[etype], line, key=key.encode()))
                 sent += len(line)
             await asyncio.gather(*deliveries)  # raises if the broker refused a record
+    except KafkaError as exc:
+        raise SinkError(f"Kafka at {bootstrap} refused a record: {exc}") from exc
     finally:
         await producer.stop()
     return sent
-
