@@ -40,13 +40,21 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     stop = asyncio.Event()
     state: dict[str, Any] = {}
 
-    async def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
-        if readmodel is None:
-            return
+    async def write_readmodel(verdicts: list[Any], evaluations: list[Any]) -> None:
+        assert readmodel is not None  # noqa: S101
         try:
             await readmodel.write(verdicts, evaluations)
         except Exception:  # noqa: BLE001 - the read model must never stop the engine
             log.exception("redis read model write failed; verdicts are on Kafka regardless")
+
+    async def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
+        """Update Redis beside the engine: one write in flight, in commit order."""
+        if readmodel is None:
+            return
+        previous = state.get("readmodel_write")
+        if previous is not None:
+            await previous
+        state["readmodel_write"] = asyncio.ensure_future(write_readmodel(verdicts, evaluations))
 
     async def supervise(name: str, make: Callable[[], Any]) -> None:
         """Run a stage; on any failure (broker gone, fenced, aborted) start it over.
@@ -103,6 +111,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,
+                "open_orders": len(engine.state.book.orders) if engine else None,
                 "restarts": state.get("restarts", 0),
             }
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from agents.envelope import EOF, EVENT, IDLE, open_envelope, source_id
+from agents.envelope import EOF, EVENT, IDLE, kind_and_source, open_envelope, source_id
 from agents.outputs import (
     OutRecord,
     dead_letter_record,
@@ -96,7 +96,7 @@ class EngineRunner:
                 if self.restore_due:
                     self.restore_due = False
                     await self._take_over()
-                batch = await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=50_000)
+                batch = await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000)
                 records = batch.get(self.log_tp)
                 if self.active and records:
                     await self._process(records)
@@ -184,12 +184,13 @@ class EngineRunner:
 
     # -- the hot path --------------------------------------------------------------------
     def _apply(self, engine: Engine, record: Any, out: list[OutRecord] | None) -> None:
-        envelope = open_envelope(record.value, record.headers)
-        if envelope.kind == EVENT:
+        kind, source = kind_and_source(record.headers)
+        if kind == EVENT:
             watermark = engine.watermark
-            outcome, rejected = engine.accept_raw(envelope.raw, envelope.source)
+            outcome, rejected = engine.accept_raw(record.value or b"", source)
             if out is None or outcome is Outcome.APPLIED or outcome is Outcome.DUPLICATE:
                 return
+            envelope = open_envelope(record.value, record.headers)
             if rejected is not None:
                 out.append(
                     dead_letter_record(
@@ -202,10 +203,10 @@ class EngineRunner:
                         self.topics, envelope.raw, envelope.source, envelope.offset, watermark
                     )
                 )
-        elif envelope.kind == IDLE:
-            engine.release(envelope.source)
-        elif envelope.kind == EOF:
-            engine.finish_partition(envelope.source)
+        elif kind == IDLE:
+            engine.release(source)
+        elif kind == EOF:
+            engine.finish_partition(source)
             if engine.clock.finished:
                 self.finished.set()
 

@@ -29,6 +29,21 @@ def headers(kind: bytes, source: str, offset: int) -> list[tuple[str, bytes]]:
     return [("sw-kind", kind), ("sw-src", source.encode()), ("sw-off", str(offset).encode())]
 
 
+_SOURCES: dict[bytes, str] = {}
+
+
+def kind_and_source(record_headers: Sequence[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """The hot path's view of a record: its kind and source, without building an Envelope."""
+    if len(record_headers) == 3 and record_headers[0][0] == "sw-kind":
+        raw_source = record_headers[1][1]
+        source = _SOURCES.get(raw_source)
+        if source is None:
+            source = _SOURCES[raw_source] = raw_source.decode()
+        return record_headers[0][1], source
+    envelope = open_envelope(b"", record_headers)
+    return envelope.kind, envelope.source
+
+
 def open_envelope(value: bytes | None, record_headers: Sequence[tuple[str, bytes]]) -> Envelope:
     """Read an engine-log record back."""
     found = dict(record_headers)

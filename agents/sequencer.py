@@ -80,28 +80,43 @@ class Sequencer:
         log_topic = self.topics(ENGINE_LOG)
         try:
             while not stop.is_set():
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=20_000)
+                batch = await self.consumer.getmany(timeout_ms=100, max_records=50_000)
                 markers = await self._markers(batch)
                 if not batch and not markers:
                     continue
                 async with self.producer.transaction():
                     offsets: dict[TopicPartition, int] = {}
+                    # Record batches built by hand: one accumulator call per ~1 MB, not per record.
+                    builder = self.producer.create_batch()
                     for tp, messages in batch.items():
                         source = source_id(self.topics.unprefixed(tp.topic), tp.partition)
                         for message in messages:
-                            await self.producer.send(
-                                log_topic,
-                                value=message.value,
-                                partition=0,
-                                headers=headers(EVENT, source, message.offset),
-                            )
+                            entry = headers(EVENT, source, message.offset)
+                            if (
+                                builder.append(
+                                    key=None, value=message.value, timestamp=None, headers=entry
+                                )
+                                is None
+                            ):
+                                await self.producer.send_batch(builder, log_topic, partition=0)
+                                builder = self.producer.create_batch()
+                                builder.append(
+                                    key=None, value=message.value, timestamp=None, headers=entry
+                                )
                         offsets[tp] = messages[-1].offset + 1
                         self.forwarded += len(messages)
                     for kind, tp in markers:
                         source = source_id(self.topics.unprefixed(tp.topic), tp.partition)
-                        await self.producer.send(
-                            log_topic, value=b"", partition=0, headers=headers(kind, source, -1)
-                        )
+                        entry = headers(kind, source, -1)
+                        if (
+                            builder.append(key=None, value=b"", timestamp=None, headers=entry)
+                            is None
+                        ):
+                            await self.producer.send_batch(builder, log_topic, partition=0)
+                            builder = self.producer.create_batch()
+                            builder.append(key=None, value=b"", timestamp=None, headers=entry)
+                    if builder.record_count():
+                        await self.producer.send_batch(builder, log_topic, partition=0)
                     if offsets:
                         await self.producer.send_offsets_to_transaction(offsets, self.group_id)
         finally:

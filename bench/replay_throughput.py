@@ -20,7 +20,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
-EVENTS_PER_DAY_LARGE = 66_000  # what the large profile makes per day, roughly
+EVENTS_PER_DAY_LARGE = 58_000  # what the large profile makes per day, roughly
 
 
 def generate(events: int, seed: int = 1) -> Path:
@@ -30,8 +30,18 @@ def generate(events: int, seed: int = 1) -> Path:
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["sellerwatch", "generate", "--profile", "large", "--seed", str(seed),
-             "--days", str(days), "--out", str(path)],
+            [
+                "sellerwatch",
+                "generate",
+                "--profile",
+                "large",
+                "--seed",
+                str(seed),
+                "--days",
+                str(days),
+                "--out",
+                str(path),
+            ],
             check=True,
         )
     return path
@@ -41,7 +51,9 @@ def run(mode: str, path: Path) -> dict[str, float]:
     """One measurement in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.measure", mode, str(path)],
-        check=True, capture_output=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
     return orjson.loads(out.stdout)
 
@@ -72,7 +84,9 @@ def main() -> int:
     ratio = replay["events_per_s"] / parse["orjson_parse_per_s"]
     result = {"file": str(path), "machine": machine(), **parse, **replay, "ratio": round(ratio, 3)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "replay_throughput.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (RESULTS / "replay_throughput.json").write_bytes(
+        orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    )
     print(f"machine: {result['machine']}")
     print("| measure | value |\n|---|---|")
     print(f"| events in file | {replay['events']:,} |")
@@ -81,7 +95,9 @@ def main() -> int:
     print(f"| replay (end to end, one core) | {replay['events_per_s']:,} events/s |")
     print(f"| replay / parse-only | {ratio:.1%} (goal 30%) |")
     print(f"| peak open orders | {replay['peak_open_orders']:,} |")
-    print(f"| peak RSS (baseline after imports) | {replay['peak_rss_mb']} MB ({replay['baseline_rss_mb']} MB) |")
+    print(
+        f"| peak RSS (baseline after imports) | {replay['peak_rss_mb']} MB ({replay['baseline_rss_mb']} MB) |"
+    )
     print(f"| RSS per open order | {replay['bytes_per_open_order']} bytes (goal ≤ 300) |")
     return 0
 

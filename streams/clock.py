@@ -60,10 +60,20 @@ class EventClock:
         elif self._single_partition is not partition:
             self._single_partition = None
         self.last_seen_ms[partition] = now_ms
-        self.released.discard(partition)
+        was_released = partition in self.released
+        if was_released:
+            self.released.discard(partition)  # it has data again: it holds time back again
         current = self.max_ts.get(partition)
         if current is None or ts > current:
             self.max_ts[partition] = ts
+            watermark = self.watermark
+            if (
+                not was_released
+                and current is not None
+                and watermark is not None
+                and current - self.lateness_ms > watermark
+            ):
+                return False  # not the partition holding W back: the minimum cannot move
             return self._recompute()
         return False
 

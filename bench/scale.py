@@ -1,0 +1,82 @@
+"""Issue 3's scale benchmark: replay cost against input size, one run per size.
+
+    python -m bench.scale [--sizes 0.3,1,3,10]      # millions of events
+
+Each size is generated with the large profile (58k events a day, so the sizes span ~5 to ~170
+days: before and well after the 31-day retention horizon) and replayed in a fresh process.
+Reports events/s, peak RSS, open orders and RSS per open order; plots to bench/results/scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import orjson  # noqa: E402
+
+from bench.replay_throughput import DATA, EVENTS_PER_DAY_LARGE, RESULTS, ROOT, machine  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="0.3,1,3,10")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+    rows = []
+    for millions in (float(x) for x in args.sizes.split(",")):
+        days = max(1, round(millions * 1e6 / EVENTS_PER_DAY_LARGE))
+        path = DATA / f"scale-{days}d.jsonl"
+        DATA.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            print(f"generating {days} days (~{millions}M events) ...", file=sys.stderr, flush=True)
+            subprocess.run(
+                ["sellerwatch", "generate", "--profile", "large", "--seed", "7", "--days",
+                 str(days), "--out", str(path)],
+                check=True, capture_output=True,
+            )
+        print(f"replaying {path.name} ...", file=sys.stderr, flush=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.measure", "replay", str(path)],
+            check=True, capture_output=True, cwd=ROOT,
+        )
+        row = {"days": days, **orjson.loads(out.stdout)}
+        rows.append(row)
+        print(orjson.dumps(row).decode(), flush=True)
+        if not args.keep:
+            path.unlink()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "scale.json").write_bytes(
+        orjson.dumps({"machine": machine(), "rows": rows}, option=orjson.OPT_INDENT_2)
+    )
+    events = [r["events"] / 1e6 for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(events, [r["seconds"] for r in rows], "o-", label="replay time (s)")
+    left.set_xlabel("events (millions)")
+    left.set_ylabel("seconds")
+    twin = left.twinx()
+    twin.plot(events, [r["events_per_s"] / 1e3 for r in rows], "s--", color="tab:green")
+    twin.set_ylabel("thousand events/s", color="tab:green")
+    twin.set_ylim(0, max(r["events_per_s"] for r in rows) / 1e3 * 1.3)
+    left.set_title("Replay time grows linearly; rate stays flat")
+    right.plot(events, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS (MB)")
+    right.plot(events, [r["peak_open_orders"] / 1e3 for r in rows], "s--", label="peak open orders (k)")
+    right.set_xlabel("events (millions)")
+    right.set_title("Memory follows open orders (31-day horizon), not history")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scale.png", dpi=90)
+    print("| events | days | seconds | events/s | peak RSS MB | peak open orders | bytes/open order |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['events']:,} | {r['days']} | {r['seconds']} | {r['events_per_s']:,} | "
+              f"{r['peak_rss_mb']} | {r['peak_open_orders']:,} | {r['bytes_per_open_order']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
