@@ -51,7 +51,7 @@ class Order:
         self.shop_id = event.shop_id
         self.item_id = event.item_id
         self.category_id = event.category_id
-        self.region = event.region
+        self.region = intern(event.region) if event.region is not None else None
         self.taote = event.channel == "taote"
         self.ship_ts: int | None = None
         self.tracking_no: str | None = None

@@ -175,6 +175,16 @@ class Exemptions:
                 return True
         return False
 
+    def any_active(self, at_ts: int) -> bool:
+        """Whether any shop- or item-scope report filed before ``at_ts`` is valid at it."""
+        return any(
+            report.ts < at_ts
+            and report.start_ts <= at_ts < report.end_ts
+            and report.scope != "region"
+            for reports in self.by_shop.values()
+            for report in reports
+        )
+
     def forget_before(self, ts: int) -> None:
         """Drop reports filed and ended before ``ts``."""
         for shop_id in list(self.by_shop):

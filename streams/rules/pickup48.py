@@ -32,7 +32,10 @@ def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Ve
     buckets = state.book.days.get(paid_day, {})
     verdicts = []
     period = state.calendar.iso(day)
-    for item_id in sorted(buckets.keys() | tags.tagged):
+    # A tagged item without orders on T-3 keeps its tag unless an exemption is active, so
+    # tagged items are only visited on days when some shop- or item-scope report is active.
+    tagged = tags.tagged if state.exemptions.any_active(decided_at) else set()
+    for item_id in sorted(buckets.keys() | tagged):
         d = n = 0
         bucket = buckets.get(item_id)
         if bucket is not None:
