@@ -96,7 +96,9 @@ class EngineRunner:
                 if self.restore_due:
                     self.restore_due = False
                     await self._take_over()
-                batch = await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000)
+                batch = await self.consumer.getmany(
+                    self.log_tp, timeout_ms=100, max_records=100_000
+                )
                 records = batch.get(self.log_tp)
                 if self.active and records:
                     await self._process(records)

@@ -96,7 +96,8 @@ def main() -> int:
     print(f"| replay / parse-only | {ratio:.1%} (goal 30%) |")
     print(f"| peak open orders | {replay['peak_open_orders']:,} |")
     print(
-        f"| peak RSS (baseline after imports) | {replay['peak_rss_mb']} MB ({replay['baseline_rss_mb']} MB) |"
+        f"| peak RSS (baseline after imports) | {replay['peak_rss_mb']} MB "
+        f"({replay['baseline_rss_mb']} MB) |"
     )
     print(f"| RSS per open order | {replay['bytes_per_open_order']} bytes (goal ≤ 300) |")
     return 0

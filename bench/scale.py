@@ -26,7 +26,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="0.3,1,3,10")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--plot-only", action="store_true", help="re-plot bench/results/scale.json")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(orjson.loads((RESULTS / "scale.json").read_bytes())["rows"])
+        return 0
     rows = []
     for millions in (float(x) for x in args.sizes.split(",")):
         days = max(1, round(millions * 1e6 / EVENTS_PER_DAY_LARGE))
@@ -35,14 +39,27 @@ def main() -> int:
         if not path.exists():
             print(f"generating {days} days (~{millions}M events) ...", file=sys.stderr, flush=True)
             subprocess.run(
-                ["sellerwatch", "generate", "--profile", "large", "--seed", "7", "--days",
-                 str(days), "--out", str(path)],
-                check=True, capture_output=True,
+                [
+                    "sellerwatch",
+                    "generate",
+                    "--profile",
+                    "large",
+                    "--seed",
+                    "7",
+                    "--days",
+                    str(days),
+                    "--out",
+                    str(path),
+                ],
+                check=True,
+                capture_output=True,
             )
         print(f"replaying {path.name} ...", file=sys.stderr, flush=True)
         out = subprocess.run(
             [sys.executable, "-m", "bench.measure", "replay", str(path)],
-            check=True, capture_output=True, cwd=ROOT,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
         )
         row = {"days": days, **orjson.loads(out.stdout)}
         rows.append(row)
@@ -53,6 +70,12 @@ def main() -> int:
     (RESULTS / "scale.json").write_bytes(
         orjson.dumps({"machine": machine(), "rows": rows}, option=orjson.OPT_INDENT_2)
     )
+    plot(rows)
+    return 0
+
+
+def plot(rows: list[dict[str, float]]) -> None:
+    """Time and rate, memory and open orders, against events; plus the Markdown table."""
     events = [r["events"] / 1e6 for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(events, [r["seconds"] for r in rows], "o-", label="replay time (s)")
@@ -62,20 +85,25 @@ def main() -> int:
     twin.plot(events, [r["events_per_s"] / 1e3 for r in rows], "s--", color="tab:green")
     twin.set_ylabel("thousand events/s", color="tab:green")
     twin.set_ylim(0, max(r["events_per_s"] for r in rows) / 1e3 * 1.3)
-    left.set_title("Replay time grows linearly; rate stays flat")
+    left.set_title("Replay time and rate against input size")
     right.plot(events, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS (MB)")
-    right.plot(events, [r["peak_open_orders"] / 1e3 for r in rows], "s--", label="peak open orders (k)")
+    right.plot(
+        events, [r["peak_open_orders"] / 1e3 for r in rows], "s--", label="peak open orders (k)"
+    )
     right.set_xlabel("events (millions)")
-    right.set_title("Memory follows open orders (31-day horizon), not history")
+    right.set_title("Peak memory follows open orders (31-day horizon)")
     right.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "scale.png", dpi=90)
-    print("| events | days | seconds | events/s | peak RSS MB | peak open orders | bytes/open order |")
+    print(
+        "| events | days | seconds | events/s | peak RSS MB | peak open orders | bytes/open order |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['events']:,} | {r['days']} | {r['seconds']} | {r['events_per_s']:,} | "
-              f"{r['peak_rss_mb']} | {r['peak_open_orders']:,} | {r['bytes_per_open_order']} |")
-    return 0
+        print(
+            f"| {r['events']:,} | {r['days']} | {r['seconds']} | {r['events_per_s']:,} | "
+            f"{r['peak_rss_mb']} | {r['peak_open_orders']:,} | {r['bytes_per_open_order']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         verdicts_path, metrics_path = Path(tmp) / "v.jsonl", Path(tmp) / "m.jsonl"
         run = subprocess.run(
-            ["sellerwatch", "replay", str(source), "--out", str(verdicts_path),
-             "--metrics", str(metrics_path)],
-            check=True, capture_output=True, text=True,
+            [
+                "sellerwatch",
+                "replay",
+                str(source),
+                "--out",
+                str(verdicts_path),
+                "--metrics",
+                str(metrics_path),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         sys.stderr.write(run.stderr)
         verdicts = [orjson.loads(line) for line in verdicts_path.read_bytes().splitlines()]
@@ -48,12 +57,17 @@ def main() -> int:
             ax.bar(months, counts, bottom=bottom, label=kind)
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set_title("Verdicts per month (Olist sellers and products)")
-    ax.set_xticks(range(0, len(months), 3), [months[i] for i in range(0, len(months), 3)], rotation=45)
+    ax.set_xticks(
+        range(0, len(months), 3), [months[i] for i in range(0, len(months), 3)], rotation=45
+    )
     ax.legend()
 
     def rates(rule: str, min_d: int = 1) -> list[float]:
-        return [m["numerator"] / m["denominator"] for m in metrics
-                if m["rule"] == rule and m["denominator"] >= min_d]
+        return [
+            m["numerator"] / m["denominator"]
+            for m in metrics
+            if m["rule"] == rule and m["denominator"] >= min_d
+        ]
 
     ax = axes[1]
     ax.hist(rates("ship48_pickup24", 3), bins=20, color="tab:red")

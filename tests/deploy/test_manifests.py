@@ -49,7 +49,9 @@ def test_worker_environments_use_only_settings_the_worker_reads() -> None:
     docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text()))
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     stateful = next(d for d in docs if d["kind"] == "StatefulSet")
-    container_env = {e["name"] for e in stateful["spec"]["template"]["spec"]["containers"][0]["env"]}
+    container_env = {
+        e["name"] for e in stateful["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert compose_env <= KNOWN_ENV
     assert set(config) | container_env <= KNOWN_ENV
     assert "SELLERWATCH_INSTANCE" in container_env  # stable transactional ids per pod

@@ -78,7 +78,10 @@ def test_unknown_fields_are_ignored_and_null_optional_means_absent() -> None:
 
 
 def test_shipment_defaults_and_required_waybill_even_without_logistics() -> None:
-    raw = b'{"type":"shipment","event_id":"s","ts":1625475599999,"order_id":"O1","carrier":"Z","tracking_no":"T1"}'
+    raw = (
+        b'{"type":"shipment","event_id":"s","ts":1625475599999,"order_id":"O1","carrier":"Z",'
+        b'"tracking_no":"T1"}'
+    )
     event = decode_event(raw)
     assert isinstance(event, Shipment)
     assert event.official_logistics is None and event.needs_logistics is None
