@@ -17,7 +17,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c "import sellerwatch, faust, msgspec, hypothesis, matplotlib" >/dev/null 2>&1 \
+# Install when anything is missing, or when the installed package is another checkout's
+# (an editable install elsewhere would make the console script run that code).
+installed=$(python3 -c "import os, sellerwatch; print(os.path.dirname(os.path.dirname(os.path.realpath(sellerwatch.__file__))))" 2>/dev/null || true)
+if [ "$installed" != "$(pwd -P)" ] \
+   || ! python3 -c "import faust, msgspec, hypothesis, matplotlib, jsonschema, redis" >/dev/null 2>&1 \
    || [ "${SELLERWATCH_REINSTALL:-}" = 1 ]; then
   echo "setup: installing the Python package and its test extras" >&2
   python3 -m pip install -q --disable-pip-version-check -e '.[test,bench]'
