@@ -89,6 +89,8 @@ class RefResult:
     late: int = 0
     rejected: int = 0
     outcomes: list[str] = field(default_factory=list)
+    #: (rule, subject, period) -> (n, d) of each evaluation the reference computed
+    figures: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class Reference:
         res = self.classify(records)
         self._index()
         res.verdicts = self._evaluate_all()
+        res.figures = self.figures
         return res
 
     def _index(self) -> None:
@@ -217,6 +220,8 @@ class Reference:
             elif isinstance(ev, Subsidy):
                 self.subsidies[ev.item_id].append(ev)
         self.delists: dict[str, list[int]] = defaultdict(list)
+        #: (rule, subject, period) -> (numerator, denominator) of every evaluation computed
+        self.figures: dict[tuple[str, str, str], tuple[int, int]] = {}
         self.tagged: set[str] = set()
         self.observing: dict[str, tuple[dt.date, int]] = {}
 
@@ -288,7 +293,7 @@ class Reference:
         )
 
     def paid_on(self, days: list[dt.date], E: int) -> list[Payment]:
-        out = []
+        out: list[Payment] = []
         for day in days:
             out.extend(p for p in self.payments_by_date.get(day, []) if p.ts < E)
         return out
@@ -412,6 +417,7 @@ class Reference:
                     and f.pickup_ts is not None
                 ):
                     n += 1
+            self.figures["same_day_ship", shop, monday.isoformat()] = (n, d)
             if d < 1 or 100 * n < self.p.sds_min_rate_pct * d:
                 continue
             cents = 0
@@ -473,6 +479,7 @@ class Reference:
                     and f.pickup_ts - f.ship_ts <= self.p.s48_pickup_within_ms
                 ):
                     n += 1
+            self.figures["ship48_pickup24", item, T.isoformat()] = (n, d)
             if d >= self.p.s48_min_orders and 100 * n < self.p.s48_max_rate_pct * d:
                 latest = self.latest_payment(item, E)
                 assert latest is not None
@@ -514,7 +521,10 @@ class Reference:
                 if not f.eligible(self.p.p48_excluded):
                     continue
                 d += 1
-                if f.pickup_ts is not None and f.pickup_ts - f.paid_ts <= self.p.p48_pickup_within_ms:
+                if (
+                    f.pickup_ts is not None
+                    and f.pickup_ts - f.paid_ts <= self.p.p48_pickup_within_ms
+                ):
                     n += 1
             latest = self.latest_payment(item, E)
             assert latest is not None
@@ -525,6 +535,7 @@ class Reference:
                 and (ex.scope == "shop" or (ex.scope == "item" and ex.item_id == item))
                 for ex in self.exemptions.get(shop, [])
             )
+            self.figures["pickup48", item, T.isoformat()] = (n, d)
             was = item in self.tagged
             if active_exemption:
                 want = False
@@ -593,6 +604,7 @@ class Reference:
                 if category is not None:
                     d_c = len(by_cat.get(category, []))
                     n_c = sum(1 for p in by_cat.get(category, []) if is_quality(p))
+                self.figures["quality_refund", item, T.isoformat()] = (n_i, d_i)
                 exceed = (
                     in_scope
                     and d_i >= 1
