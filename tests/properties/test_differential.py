@@ -367,7 +367,7 @@ def streams(draw: Any) -> list[Any]:
                 )
             )
         ship_ts = []
-        for j, s in enumerate(b["ships"]):
+        for s in b["ships"]:
             tracking = {"own": f"T-{oid}", "own2": f"T2-{oid}"}.get(s["tracking"], s["tracking"])
             ship_ts.append((paid + s["off"], tracking))
             gen.append(
@@ -381,7 +381,6 @@ def streams(draw: Any) -> list[Any]:
                     needs_logistics=s["needs"],
                 )
             )
-            del j
         for sc in b["scans"]:
             sts, tracking = ship_ts[sc["of"]]
             gen.append(
@@ -403,7 +402,7 @@ def streams(draw: Any) -> list[Any]:
                     reason=r["reason"],
                 )
             )
-    # scans and refunds that never join
+    # pickup scans that never join (unknown waybill) or join a shared one late
     for _ in range(draw(st.integers(0, 2))):
         gen.append(
             PickupScan(
@@ -719,15 +718,14 @@ def _incentive_stream(seed: int, n_orders: int, on_time_pct: int, shared_pct: in
 @settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
-    n_orders=st.sampled_from([2080, 2250, 2400]),
+    n_orders=st.sampled_from([2080, 2400, 2600]),
     on_time_pct=st.sampled_from([86, 92, 100]),
     shared_pct=st.sampled_from([0, 30]),
 )
 def test_busy_shop_incentive_matches_reference(
     seed: int, n_orders: int, on_time_pct: int, shared_pct: int
 ) -> None:
-    ref = assert_same(_incentive_stream(seed, n_orders, on_time_pct, shared_pct))
-    del ref
+    assert_same(_incentive_stream(seed, n_orders, on_time_pct, shared_pct))
 
 
 def test_top_tier_incentive_matches_reference() -> None:
