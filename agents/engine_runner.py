@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from agents.clients import group_consumer, transactional_producer
 from agents.envelope import EOF, EVENT, IDLE, kind_and_source, open_envelope, source_id
 from agents.outputs import (
     OutRecord,
@@ -67,15 +68,7 @@ class EngineRunner:
         self.group_id = self.topics("sellerwatch-engine")
         self.log_tp = TopicPartition(self.topics(ENGINE_LOG), 0)
         self.on_commit = on_commit
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=32 * 1024 * 1024,
-        )
+        self.consumer = group_consumer(settings.bootstrap, self.group_id, partition_fetch_mib=8)
         self.producer: AIOKafkaProducer | None = None
         self.engine: Engine | None = None
         self.active = False
@@ -115,15 +108,8 @@ class EngineRunner:
 
     # -- taking over ---------------------------------------------------------------------
     async def _take_over(self) -> None:
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap,
-            transactional_id=self.group_id,  # one logical engine: a new owner fences the old
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=1024 * 1024,
-            max_request_size=8 * 1024 * 1024,
-            transaction_timeout_ms=15_000,
-        )
+        # One logical engine, one transactional id: a new owner fences the old one.
+        self.producer = transactional_producer(self.settings.bootstrap, self.group_id, linger_ms=2)
         await self.producer.start()
         snapshot = await self._load_snapshot()
         if snapshot is None:

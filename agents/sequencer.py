@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from agents.clients import group_consumer, transactional_producer
 from agents.envelope import EOF, EVENT, IDLE, headers, source_id
 from agents.settings import Settings
 from agents.topics import ENGINE_LOG, Topics
@@ -49,23 +50,9 @@ class Sequencer:
         self.topics = Topics(settings.topic_prefix)
         self.stop_at_end = stop_at_end
         self.group_id = self.topics("sellerwatch-sequencer")
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=32 * 1024 * 1024,
-        )
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap,
-            transactional_id=self.topics(f"sellerwatch-sequencer-{settings.instance}"),
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1024 * 1024,
-            max_request_size=8 * 1024 * 1024,
-            transaction_timeout_ms=15_000,
+        self.consumer = group_consumer(settings.bootstrap, self.group_id)
+        self.producer = transactional_producer(
+            settings.bootstrap, self.topics(f"sellerwatch-sequencer-{settings.instance}")
         )
         self.quiet_since: dict[TopicPartition, float] = {}
         self.marked: set[TopicPartition] = set()

@@ -1,0 +1,41 @@
+"""The two Kafka clients the stages use, configured in one place.
+
+Both stages consume with ``read_committed`` and commit offsets only inside their producer's
+transactions; both produce with an idempotent transactional producer whose id fences zombies.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+MIB = 1024 * 1024
+
+
+def group_consumer(
+    bootstrap: str, group_id: str, *, partition_fetch_mib: int = 4
+) -> AIOKafkaConsumer:
+    """A consumer of a group that never auto-commits and sees only committed records."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=partition_fetch_mib * MIB,
+        fetch_max_bytes=32 * MIB,
+    )
+
+
+def transactional_producer(
+    bootstrap: str, transactional_id: str, *, linger_ms: int = 5
+) -> AIOKafkaProducer:
+    """An idempotent producer; its transactions time out in 15 s (a dead owner blocks no more)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        transactional_id=transactional_id,
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        max_batch_size=MIB,
+        max_request_size=8 * MIB,
+        transaction_timeout_ms=15_000,
+    )
