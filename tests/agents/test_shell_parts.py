@@ -1,0 +1,87 @@
+"""The worker's pure parts, without a broker: snapshots, engine-log envelopes, routing, outputs."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from agents.envelope import EOF, EVENT, headers, kind_and_source, open_envelope, source_id
+from agents.outputs import dead_letter_record, verdict_record
+from agents.produce import route
+from agents.snapshots import CHUNK_BYTES, Snapshot, from_records, to_records
+from agents.topics import Topics, topic_specs
+from schemas.validation import Rejected
+from streams.engine import Engine
+from tests.builders import clock_tick, payment, run_sorted, subsidy
+
+
+def test_a_snapshot_survives_chunking_and_only_a_complete_one_is_used() -> None:
+    blob = random.Random(1).randbytes(3 * CHUNK_BYTES)  # incompressible: 3+ chunks
+    records = to_records(Snapshot(blob, log_offset=42, snapshot_id=42))
+    assert len(records) >= 3 and records[-1][0] == b"manifest"
+    latest = dict(records)
+    restored = from_records(latest)
+    assert restored == Snapshot(blob, 42, 42)
+    newer = dict(to_records(Snapshot(b"newer", 50, 50)))
+    mixed = {**latest, **{k: v for k, v in newer.items() if k == b"manifest"}}
+    with pytest.raises(ValueError, match="missing chunk"):
+        from_records({**mixed, b"chunk-0": latest[b"chunk-0"]})
+    assert from_records({}) is None
+
+
+def test_an_engine_snapshot_restores_to_the_same_future() -> None:
+    events = [
+        subsidy("I1", "2021-07-01"),
+        payment("O1", "2021-07-02 10:00"),
+        clock_tick("2021-07-10"),
+    ]
+    engine = Engine()
+    engine.accept(events[0])
+    engine.accept(events[1])
+    blob = dict(to_records(Snapshot(engine.snapshot(), 2, 2)))
+    restored = Engine.restore(from_records(blob).engine_blob)  # type: ignore[union-attr]
+    restored.accept(events[2])
+    restored.finish()
+    assert restored.take_verdicts() == run_sorted(events)
+
+
+def test_envelopes_carry_kind_and_source_through_headers() -> None:
+    entry = headers(EVENT, source_id("payments", 3), 17)
+    assert kind_and_source(entry) == (EVENT, "payments:3")
+    envelope = open_envelope(b"{}", entry)
+    assert (envelope.kind, envelope.source, envelope.offset, envelope.raw) == (
+        EVENT,
+        "payments:3",
+        17,
+        b"{}",
+    )
+    assert kind_and_source(headers(EOF, "refunds:0", -1)) == (EOF, "refunds:0")
+
+
+def test_records_are_routed_to_their_topic_with_the_spec_key() -> None:
+    assert route(b'{"type":"pickup_scan","tracking_no":"T9"}') == ("pickup-scans", b"T9")
+    assert route(b'{"type":"subsidy","item_id":"I1","shop_id":"S1"}') == ("seller-programs", b"I1")
+    assert route(b"garbage") == ("payments", None)  # still delivered, so it is dead-lettered
+    assert route(b'{"type":"teleport"}') == ("payments", None)
+
+
+def test_outputs_key_verdicts_by_subject_and_keep_dead_letters_raw() -> None:
+    topics = Topics("p.")
+    verdict = run_sorted([subsidy("I1", "2021-07-01"), payment("O1", "2021-07-02 10:00"),
+                          clock_tick("2021-07-10")])[0]  # fmt: skip
+    record = verdict_record(topics, verdict)
+    assert (record.topic, record.key) == ("p.verdicts.delist", b"I1")
+    assert orjson.loads(record.value)["verdict_id"] == verdict.verdict_id
+    letter = dead_letter_record(topics, b"\xffraw", Rejected("not_json", "bad"), "payments:2", 9)
+    assert letter.value == b"\xffraw" and letter.topic == "p.sellerwatch.dead-letter"
+    assert dict(letter.headers)["source_topic"] == b"p.payments"
+    assert dict(letter.headers)["source_offset"] == b"9"
+
+
+def test_every_topic_has_a_partition_count_and_retention_or_compaction() -> None:
+    for spec in topic_specs():
+        assert spec.partitions >= 1
+        assert "retention.ms" in spec.config or spec.config.get("cleanup.policy") == "compact"
+    assert {s.name for s in topic_specs()} >= {"payments", "sellerwatch.engine-log", "verdicts.tag"}
