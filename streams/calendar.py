@@ -59,12 +59,12 @@ class Calendar:
     @staticmethod
     def weekday(day: int) -> int:
         """0 for Monday … 6 for Sunday."""
-        return date.fromordinal(day).weekday()
+        return (day - 1) % 7  # ordinal 1, 0001-01-01, was a Monday
 
     @staticmethod
     def monday_of(day: int) -> int:
         """Ordinal of the Monday starting the week that contains ``day``."""
-        return day - date.fromordinal(day).weekday()
+        return day - (day - 1) % 7
 
     @staticmethod
     def ordinal(iso_date: str) -> int:

@@ -17,6 +17,7 @@ import heapq
 import pickle
 from dataclasses import dataclass, field
 from enum import StrEnum
+from heapq import heappush
 from typing import Any
 
 from schemas.events import (
@@ -110,6 +111,8 @@ class Engine:
         self._seq = 0
         self._seen: set[str] = set()
         self._seen_by_day: dict[int, list[str]] = {}
+        self._seen_day = -1
+        self._seen_day_ids: list[str] = []
         self._next_day: int | None = None
         self._next_eval_ts: int | None = None
         self.min_ts: int | None = None
@@ -155,17 +158,19 @@ class Engine:
         accounting = self.accounting
         accounting.records_in += 1
         event_id = event.event_id
-        if event_id in self._seen:
+        seen = self._seen
+        if event_id in seen:
             accounting.duplicate += 1
             return Outcome.DUPLICATE
-        self._seen.add(event_id)
+        seen.add(event_id)
         ts = event.ts
-        by_day = self._seen_by_day.get(ts // 86_400_000)
-        if by_day is None:
-            self._seen_by_day[ts // 86_400_000] = [event_id]
+        utc_day = ts // 86_400_000
+        if utc_day == self._seen_day:
+            self._seen_day_ids.append(event_id)
         else:
-            by_day.append(event_id)
-        watermark = self.clock.watermark
+            self._remember_by_day(utc_day, event_id)
+        clock = self.clock
+        watermark = clock.watermark
         if watermark is not None and ts < watermark:
             accounting.late += 1
             return Outcome.LATE
@@ -178,13 +183,13 @@ class Engine:
                 return Outcome.REJECTED
             self._pending_payments.add(order_id)
         accounting.applied += 1
-        self._seq += 1
+        seq = self._seq = self._seq + 1
         pending = self._pending
-        heapq.heappush(pending, (ts, self._seq, event))
-        if self.clock.observe(partition, ts):
+        heappush(pending, (ts, seq, event))
+        if clock.observe(partition, ts):
             # Applying later changes nothing (the order is still (ts, arrival) and evaluations
             # still cut at E), so drain in batches; evaluations fire as soon as they are due.
-            watermark = self.clock.watermark
+            watermark = clock.watermark
             next_eval = self._next_eval_ts
             if (
                 len(pending) > self._drain_at
@@ -193,6 +198,14 @@ class Engine:
             ):
                 self._advance()
         return Outcome.APPLIED
+
+    def _remember_by_day(self, utc_day: int, event_id: str) -> None:
+        """File an id under its event's UTC day, for forgetting it after the horizon."""
+        ids = self._seen_by_day.get(utc_day)
+        if ids is None:
+            ids = self._seen_by_day[utc_day] = []
+        ids.append(event_id)
+        self._seen_day, self._seen_day_ids = utc_day, ids
 
     def assign(self, partitions: list[Any], now_ms: int = 0) -> None:
         """Partitions that hold the watermark back (Kafka driver)."""
@@ -340,3 +353,5 @@ class Engine:
         forget_before = (decided_at - self._dedupe_horizon_ms) // 86_400_000
         for old in [d for d in self._seen_by_day if d < forget_before]:
             self._seen.difference_update(self._seen_by_day.pop(old))
+            if old == self._seen_day:
+                self._seen_day, self._seen_day_ids = -1, []
