@@ -18,7 +18,7 @@ import orjson
 from schemas.validation import Rejected
 from schemas.verdict import Verdict, encode
 from sellerwatch.sources import Record, merged
-from streams.engine import Engine, Outcome
+from streams.engine import Engine, Outcome, second_payment
 from streams.policy import Policy
 
 
@@ -119,8 +119,7 @@ def replay(
                 if outcome is Outcome.LATE and late is not None:
                     late.write(late_letter(record, engine.clock.watermark) + b"\n")
                 elif outcome is Outcome.REJECTED and rejects is not None:
-                    why = Rejected("second_payment", "order already paid")
-                    rejects.write(dead_letter(record, why) + b"\n")
+                    rejects.write(dead_letter(record, second_payment(decoded)) + b"\n")
             if engine.verdicts:
                 flush()
         count += 1

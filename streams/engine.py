@@ -40,6 +40,11 @@ from streams.state import State
 _DRAIN_BATCH = 64
 
 
+def second_payment(event: Event) -> Rejected:
+    """The rejection of a payment for an order that is already paid (SPEC §5)."""
+    return Rejected(SECOND_PAYMENT, f"order {getattr(event, 'order_id', '?')!r} is already paid")
+
+
 class Outcome(StrEnum):
     """Where one input record ended (SPEC §5)."""
 
@@ -123,11 +128,16 @@ class Engine:
             settings.pickup48.lag_days,
         )
         self._dedupe_horizon_ms = settings.dedupe_horizon_ms
-        self._apply_by_type = {
+        self._apply_by_type = self._dispatch()
+
+    def _dispatch(self) -> dict[type, Any]:
+        """Which part of the state applies each event type."""
+        book = self.state.book
+        return {
             Payment: self._apply_payment,
-            Shipment: self.state.book.add_shipment,
-            Refund: self.state.book.add_refund,
-            PickupScan: self.state.book.add_scan,
+            Shipment: book.add_shipment,
+            Refund: book.add_refund,
+            PickupScan: book.add_scan,
             Exemption: self.state.exemptions.apply,
             Enrollment: self.state.plan.apply,
             Subsidy: self.state.subsidies.apply,
@@ -137,12 +147,12 @@ class Engine:
     def accept_raw(self, raw: bytes, partition: object = 0) -> tuple[Outcome, Rejected | None]:
         """Decode, validate and accept one raw record; a rejection comes back with its reason."""
         event = decode_event(raw)
-        if type(event) is Rejected:
+        if isinstance(event, Rejected):
             self.reject(event)
             return Outcome.REJECTED, event
-        outcome = self.accept(event, partition)  # type: ignore[arg-type]
+        outcome = self.accept(event, partition)
         if outcome is Outcome.REJECTED:
-            return outcome, Rejected(SECOND_PAYMENT, f"order {event.order_id!r} is already paid")  # type: ignore[union-attr]
+            return outcome, second_payment(event)
         return outcome, None
 
     def reject(self, rejected: Rejected) -> None:
@@ -275,15 +285,7 @@ class Engine:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore and rebuild the dispatch table."""
         self.__dict__.update(state)
-        self._apply_by_type = {
-            Payment: self._apply_payment,
-            Shipment: self.state.book.add_shipment,
-            Refund: self.state.book.add_refund,
-            PickupScan: self.state.book.add_scan,
-            Exemption: self.state.exemptions.apply,
-            Enrollment: self.state.plan.apply,
-            Subsidy: self.state.subsidies.apply,
-        }
+        self._apply_by_type = self._dispatch()
 
     # -- time ----------------------------------------------------------------------------
     def _advance(self) -> None:
@@ -298,7 +300,7 @@ class Engine:
                 self._start(ts)
             while ts >= self._next_eval_ts:  # type: ignore[operator]
                 self._evaluate()
-            apply_by_type[type(event)](event)  # type: ignore[operator]
+            apply_by_type[type(event)](event)
         while self._next_eval_ts is not None and self._next_eval_ts <= watermark:
             self._evaluate()
         self._drain_at = len(pending) + _DRAIN_BATCH
