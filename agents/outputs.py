@@ -33,37 +33,26 @@ def dead_letter_record(
     topics: Topics, raw: bytes, rejected: Rejected, source: str, offset: int
 ) -> OutRecord:
     """The raw bytes untouched; the reason and where it came from in headers."""
-    topic, _, partition = source.rpartition(":")
-    return OutRecord(
-        topics(DEAD_LETTER),
-        None,
-        raw,
-        [
-            ("reason", rejected.reason.encode()),
-            ("message", rejected.message.encode()),
-            ("source_topic", topics(topic).encode()),
-            ("source_partition", partition.encode()),
-            ("source_offset", str(offset).encode()),
-        ],
-    )
+    reason = [("reason", rejected.reason.encode()), ("message", rejected.message.encode())]
+    return OutRecord(topics(DEAD_LETTER), None, raw, reason + _source(topics, source, offset))
 
 
 def late_record(
     topics: Topics, raw: bytes, source: str, offset: int, watermark: int | None
 ) -> OutRecord:
     """A late record with the watermark it missed."""
+    missed = [("watermark", str(watermark).encode())]
+    return OutRecord(topics(LATE), None, raw, missed + _source(topics, source, offset))
+
+
+def _source(topics: Topics, source: str, offset: int) -> list[tuple[str, bytes]]:
+    """Headers naming the input record's topic (prefixed), partition and offset."""
     topic, _, partition = source.rpartition(":")
-    return OutRecord(
-        topics(LATE),
-        None,
-        raw,
-        [
-            ("watermark", str(watermark).encode()),
-            ("source_topic", topics(topic).encode()),
-            ("source_partition", partition.encode()),
-            ("source_offset", str(offset).encode()),
-        ],
-    )
+    return [
+        ("source_topic", topics(topic).encode()),
+        ("source_partition", partition.encode()),
+        ("source_offset", str(offset).encode()),
+    ]
 
 
 def metrics_record(topics: Topics, evaluation: Evaluation) -> OutRecord:

@@ -135,8 +135,8 @@ class Engine:
         book = self.state.book
         return {
             Payment: self._apply_payment,
-            Shipment: book.add_shipment,
-            Refund: book.add_refund,
+            Shipment: book.add_order_event,
+            Refund: book.add_order_event,
             PickupScan: book.add_scan,
             Exemption: self.state.exemptions.apply,
             Enrollment: self.state.plan.apply,

@@ -182,8 +182,8 @@ class OrderBook:
                     self.orphans_dropped += 1
         return order
 
-    def add_shipment(self, event: Shipment) -> None:
-        """Join a shipment to its order, or keep it until the payment comes."""
+    def add_order_event(self, event: Shipment | Refund) -> None:
+        """Join a shipment or refund to its order, or keep it until the payment comes."""
         order = self.orders.get(event.order_id)
         if order is None:
             self.orphans.setdefault(event.order_id, []).append(event)
@@ -191,10 +191,6 @@ class OrderBook:
             self._join(order, event)
         else:
             self.orphans_dropped += 1
-
-    def add_refund(self, event: Refund) -> None:
-        """Join a refund to its order, or keep it until the payment comes."""
-        self.add_shipment(event)  # type: ignore[arg-type]  # same join rule, dispatch in _join
 
     def add_scan(self, event: PickupScan) -> None:
         """Record a pickup scan on its waybill and give it to the orders shipped under it."""
