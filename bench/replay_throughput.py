@@ -23,28 +23,22 @@ RESULTS = ROOT / "bench" / "results"
 EVENTS_PER_DAY_LARGE = 58_000  # what the large profile makes per day, roughly
 
 
-def generate(events: int, seed: int = 1) -> Path:
-    """A generated file of about ``events`` events (cached under bench/data)."""
-    days = max(1, round(events / EVENTS_PER_DAY_LARGE))
-    path = DATA / f"large-{days}d-seed{seed}.jsonl"
+def generated(days: int, seed: int, *extra: str) -> Path:
+    """A large-profile file of ``days`` days (plus generator flags), cached in bench/data."""
+    suffix = "".join(x.strip("-") for x in extra)
+    path = DATA / f"large-{days}d-seed{seed}{suffix}.jsonl"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "sellerwatch",
-                "generate",
-                "--profile",
-                "large",
-                "--seed",
-                str(seed),
-                "--days",
-                str(days),
-                "--out",
-                str(path),
-            ],
-            check=True,
-        )
+        print(f"generating {path.name} ...", file=sys.stderr, flush=True)
+        command = ["sellerwatch", "generate", "--profile", "large", "--seed", str(seed)]
+        command += ["--days", str(days), *extra, "--out", str(path)]
+        subprocess.run(command, check=True, capture_output=True)
     return path
+
+
+def generate(events: int, seed: int = 1) -> Path:
+    """A generated file of about ``events`` events."""
+    return generated(max(1, round(events / EVENTS_PER_DAY_LARGE)), seed)
 
 
 def run(mode: str, path: Path) -> dict[str, float]:

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import orjson  # noqa: E402
 
-from bench.replay_throughput import DATA, EVENTS_PER_DAY_LARGE, RESULTS, ROOT, machine  # noqa: E402
+from bench.replay_throughput import EVENTS_PER_DAY_LARGE, RESULTS, ROOT, generated, machine  # noqa: E402
 
 
 def main() -> int:
@@ -34,26 +34,7 @@ def main() -> int:
     rows = []
     for millions in (float(x) for x in args.sizes.split(",")):
         days = max(1, round(millions * 1e6 / EVENTS_PER_DAY_LARGE))
-        path = DATA / f"scale-{days}d.jsonl"
-        DATA.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            print(f"generating {days} days (~{millions}M events) ...", file=sys.stderr, flush=True)
-            subprocess.run(
-                [
-                    "sellerwatch",
-                    "generate",
-                    "--profile",
-                    "large",
-                    "--seed",
-                    "7",
-                    "--days",
-                    str(days),
-                    "--out",
-                    str(path),
-                ],
-                check=True,
-                capture_output=True,
-            )
+        path = generated(days, 7)
         print(f"replaying {path.name} ...", file=sys.stderr, flush=True)
         out = subprocess.run(
             [sys.executable, "-m", "bench.measure", "replay", str(path)],

@@ -15,7 +15,7 @@ import uuid
 
 import orjson
 
-from bench.replay_throughput import DATA, RESULTS, machine
+from bench.replay_throughput import DATA, RESULTS, generated, machine
 from bench.worker_throughput import rss_mb, sh, start_worker, stats, stop
 
 
@@ -25,23 +25,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=31)
     args = parser.parse_args()
     sh("bash", "deploy/local/up.sh")
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"memory-{args.orders_per_day}x{args.days}.jsonl"
-    if not path.exists():
-        sh(
-            "sellerwatch",
-            "generate",
-            "--profile",
-            "large",
-            "--seed",
-            "3",
-            "--days",
-            str(args.days),
-            "--orders-per-day",
-            str(args.orders_per_day),
-            "--out",
-            str(path),
-        )
+    path = generated(args.days, 3, "--orders-per-day", str(args.orders_per_day))
     total = sum(1 for _ in path.open("rb"))
     prefix = f"mem{uuid.uuid4().hex[:6]}."
     started = time.perf_counter()

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.replay_throughput import RESULTS, machine
+from bench.replay_throughput import RESULTS, generated, machine
 from streams.calendar import Calendar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,24 +256,11 @@ def main() -> int:
     args = parser.parse_args()
     sh("bash", "deploy/local/up.sh")
     work = ROOT / "bench" / "data"
-    work.mkdir(parents=True, exist_ok=True)
     source = work / f"worker-{args.events}.jsonl"
     if not source.exists():
-        days = max(1, round(args.events / 66_000))
-        sh(
-            "sellerwatch",
-            "generate",
-            "--profile",
-            "large",
-            "--seed",
-            "2",
-            "--days",
-            str(days),
-            "--out",
-            str(work / "worker-full.jsonl"),
-        )
-        with (work / "worker-full.jsonl").open("rb") as full, source.open("wb") as out:
-            for n, line in enumerate(full):
+        full = generated(max(1, round(args.events / 66_000)), 2)
+        with full.open("rb") as lines, source.open("wb") as out:
+            for n, line in enumerate(lines):
                 if n >= args.events:
                     break
                 out.write(line)
