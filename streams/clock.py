@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 
 
+def _by_ts(entry: tuple[int | None, Hashable]) -> int:
+    return entry[0]  # type: ignore[return-value]
+
+
 class EventClock:
     """Watermark over partitions, with allowed lateness ``lateness_ms``."""
 
@@ -32,6 +36,10 @@ class EventClock:
         self.watermark: int | None = None
         self.finished = False
         self._single_partition: Hashable | None = None
+        # The partition holding W back and the smallest max_ts among the others: while that
+        # partition advances without passing them, W follows it without a scan of all of them.
+        self._lowest: Hashable | None = None
+        self._runner_up: int | float = float("inf")
 
     def assign(self, partitions: Iterable[Hashable], now_ms: int = 0) -> None:
         """Declare partitions that hold the watermark back until they have data or go idle."""
@@ -63,10 +71,21 @@ class EventClock:
         was_released = partition in self.released
         if was_released:
             self.released.discard(partition)  # it has data again: it holds time back again
+            self._lowest = None  # and may be the new runner-up: no shortcut until a recompute
         current = self.max_ts.get(partition)
         if current is None or ts > current:
             self.max_ts[partition] = ts
             watermark = self.watermark
+            if watermark is None and self._lowest is not None:
+                if partition != self._lowest and not was_released:
+                    return False  # W waits for the first event of the partition holding it
+                return self._recompute()
+            if partition == self._lowest and not was_released and ts <= self._runner_up:
+                candidate = ts - self.lateness_ms
+                if watermark is None or candidate > watermark:
+                    self.watermark = candidate
+                    return True
+                return False
             if (
                 not was_released
                 and current is not None
@@ -101,18 +120,24 @@ class EventClock:
         return self.watermark is not None and ts < self.watermark
 
     def _recompute(self) -> bool:
+        self._lowest, self._runner_up = None, float("inf")
         if self.max_ts_seen is None:
             return False
         if self.finished:
             candidate = self.max_ts_seen
         else:
-            holding = [ts for p, ts in self.max_ts.items() if p not in self.released]
+            holding = [(ts, p) for p, ts in self.max_ts.items() if p not in self.released]
             if not holding:
                 candidate = self.max_ts_seen - self.lateness_ms
-            elif None in holding:
+            elif any(ts is None for ts, _ in holding):
+                self._lowest = next(p for ts, p in holding if ts is None)
                 return False
             else:
-                candidate = min(holding) - self.lateness_ms  # type: ignore[type-var,operator]
+                lowest_ts, self._lowest = min(holding, key=_by_ts)
+                for ts, p in holding:
+                    if p != self._lowest and ts < self._runner_up:  # type: ignore[operator]
+                        self._runner_up = ts  # type: ignore[assignment]
+                candidate = lowest_ts - self.lateness_ms  # type: ignore[operator]
         if self.watermark is None or candidate > self.watermark:
             self.watermark = candidate
             return True

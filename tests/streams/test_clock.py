@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from streams.clock import EventClock
 
 
@@ -39,3 +42,43 @@ def test_finished_partitions_stop_holding_back_and_the_end_of_input_is_max_ts() 
     assert clock.watermark == 900
     clock.finish()
     assert clock.watermark == 1_000
+
+
+def _copy(name: str) -> str:
+    """An equal string that is another object (as ids decoded from Kafka headers are)."""
+    return "".join(list(name))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("observe"), st.sampled_from("abcd"), st.integers(0, 50)),
+            st.tuples(st.just("finish"), st.sampled_from("abcd"), st.just(0)),
+        ),
+        max_size=60,
+    )
+)
+def test_the_watermark_is_always_the_minimum_over_the_holding_partitions(
+    steps: list[tuple[str, str, int]],
+) -> None:
+    """Whatever shortcut the clock takes, W is what the definition gives after every step."""
+    clock = EventClock(lateness_ms=5)
+    clock.assign([f"p{name}" for name in "abcd"])
+    max_ts: dict[str, int | None] = {name: None for name in "abcd"}
+    released: set[str] = set()
+    expected: int | None = None
+    for action, name, ts in steps:
+        if action == "observe":
+            clock.observe(_copy(f"p{name}"), ts)
+            released.discard(name)
+            max_ts[name] = max(ts, max_ts[name] or ts)
+        else:
+            clock.finish(_copy(f"p{name}"))
+            released.add(name)
+        seen = [v for v in max_ts.values() if v is not None]
+        holding = [max_ts[n] for n in max_ts if n not in released]
+        if seen and None not in holding:
+            candidate = (min(holding) if holding else max(seen)) - 5  # type: ignore[type-var]
+            expected = candidate if expected is None else max(expected, candidate)
+        assert clock.watermark == expected
