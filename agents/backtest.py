@@ -28,7 +28,7 @@ async def backtest(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         isolation_level="read_committed",
-        max_partition_fetch_bytes=4 * 1024 * 1024,
+        max_partition_fetch_bytes=1024 * 1024,
         fetch_max_bytes=32 * 1024 * 1024,
     )
     await consumer.start()
