@@ -23,6 +23,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, redis_url=args.redis or None)
     if getattr(args, "policy", None):
         settings = replace(settings, policy_path=args.policy)
+    if getattr(args, "ingest", None):
+        settings = replace(settings, ingest=args.ingest)
     if getattr(args, "web_port", None):
         settings = replace(settings, web_port=args.web_port)
     return settings
@@ -33,7 +35,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
     from agents.app import create_app
+    from sellerwatch.runtime import tune_gc_for_engine
 
+    tune_gc_for_engine()
     app = create_app(_settings(args), stop_at_end=args.stop_at_end)
     worker = Worker(app, loglevel=args.loglevel)
     worker.execute_from_commandline()
@@ -54,7 +58,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay the input topics through a fresh engine and write the verdicts."""
     from agents.backtest import backtest
+    from sellerwatch.runtime import tune_gc_for_engine
 
+    tune_gc_for_engine()
     settings = _settings(args)
     with open(args.out, "wb") if args.out != "-" else os.fdopen(1, "wb", closefd=False) as out:
         engine = asyncio.run(
@@ -101,6 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker.add_argument("--redis", help="Redis URL for the read model ('' to disable)")
     worker.add_argument("--policy", help="policy TOML file")
     worker.add_argument("--web-port", type=int, help="web port (default 6066)")
+    worker.add_argument(
+        "--ingest",
+        choices=("direct", "sequenced"),
+        help="direct: the engine owner reads the inputs (default); sequenced: every worker "
+        "copies its share into the engine log (env SELLERWATCH_INGEST)",
+    )
     worker.add_argument("--loglevel", default="info")
     worker.add_argument(
         "--stop-at-end",

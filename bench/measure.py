@@ -8,7 +8,6 @@ its resident set after imports.
 
 from __future__ import annotations
 
-import gc
 import resource
 import sys
 import time
@@ -27,10 +26,11 @@ def measure(path: str) -> dict[str, float]:
     """Replay ``path``; return throughput and memory figures."""
     from schemas.validation import Rejected
     from schemas.verdict import encode
+    from sellerwatch.runtime import tune_gc_for_engine
     from sellerwatch.sources import read_records
     from streams.engine import Engine
 
-    gc.set_threshold(100_000, 50, 100)  # as the replay driver does
+    tune_gc_for_engine()  # as every driver does
     baseline = rss_kb()
     engine = Engine()
     accept, reject = engine.accept, engine.reject

@@ -7,7 +7,6 @@ own sinks with where they came from; with ``metrics`` every evaluation's figures
 from __future__ import annotations
 
 import base64
-import gc
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import orjson
 
 from schemas.validation import Rejected
 from schemas.verdict import Verdict, encode
+from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sources import Record, merged
 from streams.engine import Engine, Outcome, second_payment
 from streams.policy import Policy
@@ -90,9 +90,7 @@ def replay(
 ) -> Summary:
     """Replay ``inputs`` through one engine and write every output; returns the summary."""
     engine = Engine(policy, collect_evaluations=metrics is not None, lateness_ms=lateness_ms)
-    # The core breaks its own reference cycles; a generation-0 collection every 700
-    # allocations over millions of live objects would cost a third of the run.
-    gc.set_threshold(100_000, 50, 100)
+    tune_gc_for_engine()
     by_kind: Counter[str] = Counter()
 
     def flush() -> None:
