@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Iterator
+from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from agents.clients import group_consumer, transactional_producer
-from agents.envelope import EOF, EVENT, IDLE, headers, source_id
+from agents.clients import group_consumer, send_batched, transactional_producer
+from agents.envelope import EVENT, headers, source_id
+from agents.partition_watch import PartitionWatch
 from agents.settings import Settings
 from agents.topics import ENGINE_LOG, Topics
 
@@ -28,17 +30,10 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         self.sequencer = sequencer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            self.sequencer.quiet_since.pop(tp, None)
+        self.sequencer.watch.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        now = time.monotonic()
-        for tp in assigned:
-            self.sequencer.quiet_since[tp] = now
-            self.sequencer.marked.discard(tp)
-        if self.sequencer.stop_at_end and assigned:
-            ends = await self.sequencer.consumer.end_offsets(assigned)
-            self.sequencer.end_offsets.update(ends)
+        await self.sequencer.watch.assigned(self.sequencer.consumer, assigned)
 
 
 class Sequencer:
@@ -48,15 +43,12 @@ class Sequencer:
         """A sequencer; with ``stop_at_end`` it marks partitions read to their end."""
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
-        self.stop_at_end = stop_at_end
         self.group_id = self.topics("sellerwatch-sequencer")
         self.consumer = group_consumer(settings.bootstrap, self.group_id)
         self.producer = transactional_producer(
             settings.bootstrap, self.topics(f"sellerwatch-sequencer-{settings.instance}")
         )
-        self.quiet_since: dict[TopicPartition, float] = {}
-        self.marked: set[TopicPartition] = set()
-        self.end_offsets: dict[TopicPartition, int] = {}
+        self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
         self.forwarded = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -68,72 +60,33 @@ class Sequencer:
         try:
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=100, max_records=50_000)
-                markers = await self._markers(batch)
+                markers = await self.watch.due(self.consumer, batch)
                 if not batch and not markers:
                     continue
                 async with self.producer.transaction():
-                    offsets: dict[TopicPartition, int] = {}
-                    # Record batches built by hand: one accumulator call per ~1 MB, not per record.
-                    builder = self.producer.create_batch()
-                    for tp, messages in batch.items():
-                        source = source_id(self.topics.unprefixed(tp.topic), tp.partition)
-                        for message in messages:
-                            entry = headers(EVENT, source, message.offset)
-                            if (
-                                builder.append(
-                                    key=None, value=message.value, timestamp=None, headers=entry
-                                )
-                                is None
-                            ):
-                                await self.producer.send_batch(builder, log_topic, partition=0)
-                                builder = self.producer.create_batch()
-                                builder.append(
-                                    key=None, value=message.value, timestamp=None, headers=entry
-                                )
-                        offsets[tp] = messages[-1].offset + 1
-                        self.forwarded += len(messages)
-                    for kind, tp in markers:
-                        source = source_id(self.topics.unprefixed(tp.topic), tp.partition)
-                        entry = headers(kind, source, -1)
-                        if (
-                            builder.append(key=None, value=b"", timestamp=None, headers=entry)
-                            is None
-                        ):
-                            await self.producer.send_batch(builder, log_topic, partition=0)
-                            builder = self.producer.create_batch()
-                            builder.append(key=None, value=b"", timestamp=None, headers=entry)
-                    if builder.record_count():
-                        await self.producer.send_batch(builder, log_topic, partition=0)
+                    offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
+                    records = self._log_records(batch, markers)
+                    await send_batched(self.producer, log_topic, 0, records)
                     if offsets:
                         await self.producer.send_offsets_to_transaction(offsets, self.group_id)
+                self.forwarded += sum(len(messages) for messages in batch.values())
         finally:
             await self.consumer.stop()
             await self.producer.stop()
 
-    async def _markers(
-        self, batch: dict[TopicPartition, list[object]]
-    ) -> list[tuple[bytes, TopicPartition]]:
-        """Idle and end-of-partition markers due after this batch."""
-        now = time.monotonic()
-        markers = []
-        for tp in list(self.quiet_since):
-            if batch.get(tp):
-                self.quiet_since[tp] = now
-                if tp in self.marked and not self.stop_at_end:
-                    self.marked.discard(tp)  # it has data again: it holds time back again
-                continue
-            if tp in self.marked:
-                continue
-            if tp not in self.consumer.assignment():
-                continue
-            if self.stop_at_end:
-                end = self.end_offsets.get(tp)
-                if end is not None and await self.consumer.position(tp) >= end:
-                    markers.append((EOF, tp))
-                    self.marked.add(tp)
-            elif now - self.quiet_since[tp] > self.settings.idle_timeout_ms / 1000:
-                stable = self.consumer.last_stable_offset(tp)
-                if stable is None or await self.consumer.position(tp) >= stable:
-                    markers.append((IDLE, tp))
-                    self.marked.add(tp)
-        return markers
+    def _log_records(
+        self,
+        batch: dict[TopicPartition, list[Any]],
+        markers: list[tuple[bytes, TopicPartition]],
+    ) -> Iterator[tuple[None, bytes, list[tuple[str, bytes]]]]:
+        """The batch's records (raw, with their source in headers), then the markers."""
+        for tp, messages in batch.items():
+            source = source_id(self.topics.unprefixed(tp.topic), tp.partition)
+            for message in messages:
+                yield None, message.value, headers(EVENT, source, message.offset)
+        for kind, tp in markers:
+            yield (
+                None,
+                b"",
+                headers(kind, source_id(self.topics.unprefixed(tp.topic), tp.partition), -1),
+            )
