@@ -1,9 +1,10 @@
-"""The Faust app: worker lifecycle, web endpoints, and the two stages as app tasks.
+"""The Faust app: worker lifecycle, web endpoints, and the engine's feed as app tasks.
 
 Faust gives the worker its CLI, logging, signal handling and web server; the record path is the
-batch loops of :mod:`agents.sequencer` and :mod:`agents.engine_runner` (aiokafka ``getmany`` +
-one transaction per batch), because Faust's per-message path costs ~150 µs per event
-(``BENCHMARKS.md``). No Faust agent, table, window or timer decides business time.
+batch loops of :mod:`agents.direct` (or :mod:`agents.sequencer` and :mod:`agents.engine_runner`
+with ``ingest = sequenced``): aiokafka ``getmany`` + one transaction per batch, because Faust's
+per-message path costs ~150 µs per event (``BENCHMARKS.md``). No Faust agent, table, window or
+timer decides business time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import faust
 
-from agents.engine_runner import EngineRunner
+from agents.direct import DirectRunner
+from agents.engine_runner import EngineRunner, LogRunner
 from agents.readmodel import ReadModel
 from agents.sequencer import Sequencer
 from agents.settings import Settings
@@ -40,21 +42,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     stop = asyncio.Event()
     state: dict[str, Any] = {}
 
-    async def write_readmodel(verdicts: list[Any], evaluations: list[Any]) -> None:
-        assert readmodel is not None  # noqa: S101
-        try:
-            await readmodel.write(verdicts, evaluations)
-        except Exception:  # noqa: BLE001 - the read model must never stop the engine
-            log.exception("redis read model write failed; verdicts are on Kafka regardless")
-
-    async def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
-        """Update Redis beside the engine: one write in flight, in commit order."""
-        if readmodel is None:
-            return
-        previous = state.get("readmodel_write")
-        if previous is not None:
-            await previous
-        state["readmodel_write"] = asyncio.ensure_future(write_readmodel(verdicts, evaluations))
+    def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
+        """Update Redis beside the engine, coalescing while a write is in flight."""
+        if readmodel is not None:
+            readmodel.submit(verdicts, evaluations)
 
     async def supervise(name: str, make: Callable[[], Any]) -> None:
         """Run a stage; on any failure (broker gone, fenced, aborted) start it over.
@@ -86,9 +77,14 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
             except Exception:  # noqa: BLE001 - the broker may still be starting
                 log.exception("cannot create topics yet; retrying")
                 await asyncio.sleep(1.0)
+        if settings.ingest == "direct":
+            await supervise(
+                "runner", lambda: DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
+            )
+            return
         await asyncio.gather(
             supervise("sequencer", lambda: Sequencer(settings, stop_at_end=stop_at_end)),
-            supervise("runner", lambda: EngineRunner(settings, on_commit=on_commit)),
+            supervise("runner", lambda: LogRunner(settings, on_commit=on_commit)),
         )
 
     @app.page("/status/{subject}/")
@@ -104,8 +100,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         engine = runner.engine if runner else None
         return web.json(
             {
+                "ingest": settings.ingest,
                 "engine_active": bool(runner and runner.active),
-                "forwarded": sequencer.forwarded if sequencer else 0,
+                # records read from the inputs: by this worker's sequencer, or by its engine
+                "forwarded": sequencer.forwarded if sequencer else runner.records if runner else 0,
                 "engine_records": runner.records if runner else 0,
                 "verdicts_committed": runner.verdicts_committed if runner else 0,
                 "watermark": runner.committed_watermark if runner else None,
@@ -119,5 +117,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     @app.on_before_shutdown.connect
     async def _shutdown(app: faust.App, **kwargs: Any) -> None:  # noqa: ARG001
         stop.set()
+        if readmodel is not None:
+            await readmodel.flushed()
 
     return app

@@ -1,12 +1,16 @@
-"""Stage 2: the one active engine, fed from the engine log, committing outputs exactly once.
+"""The one active engine, committing its outputs exactly once.
 
 The engine-log partition is owned by one worker of the ``sellerwatch-engine`` group at a time
 (the others stand by). On taking it over, the owner fences any zombie by starting the
 transactional producer ``sellerwatch-engine``, loads the newest snapshot from the state topic,
-re-reads the log from the snapshot's offset up to the committed offset *without emitting* (the
-engine is deterministic and everything that moves its watermark is in the log, so this rebuilds
-the exact state), then carries on. Every batch is one transaction: verdicts, dead letters, late
-records, metrics, sometimes a snapshot, and the consumer offset.
+rebuilds the state from the snapshot up to the committed offsets *without emitting* (the engine
+is deterministic and everything that decided its order and its watermark is logged), then carries
+on. Every batch is one transaction: verdicts, dead letters, late records, metrics, sometimes a
+snapshot, and the offsets.
+
+:class:`EngineRunner` is what both ways of feeding the engine share; :class:`LogRunner` reads the
+engine log the sequencers fill (``ingest = sequenced``), :class:`agents.direct.DirectRunner`
+reads the input partitions itself (``ingest = direct``).
 """
 
 from __future__ import annotations
@@ -14,27 +18,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from agents.clients import group_consumer, transactional_producer
-from agents.envelope import EOF, EVENT, IDLE, kind_and_source, open_envelope, source_id
+from agents.clients import group_consumer, send_batched, transactional_producer
+from agents.envelope import (
+    DECISION,
+    DECISION_HEADERS,
+    EOF,
+    EVENT,
+    IDLE,
+    kind_and_source,
+    open_envelope,
+    source_id,
+)
 from agents.outputs import (
     OutRecord,
     dead_letter_record,
     late_record,
-    metrics_record,
+    metrics_records,
     verdict_record,
 )
 from agents.settings import Settings
 from agents.snapshots import Snapshot, from_records, to_records
-from agents.topics import ENGINE_LOG, ENGINE_STATE, Topics, input_partitions
+from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
+from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
 from streams.engine import Engine, Outcome
 
 log = logging.getLogger(__name__)
+APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE
 
 #: Called after each committed batch with its verdicts and evaluations (the Redis read model).
 OnCommit = Callable[[list[Verdict], list[Evaluation]], Any]
@@ -45,7 +61,9 @@ def record_past(records: Sequence[Any], offset: int) -> bool:
     return bool(records) and records[-1].offset >= offset
 
 
-class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Whoever is assigned the engine-log partition runs the engine."""
+
     def __init__(self, runner: EngineRunner) -> None:
         self.runner = runner
 
@@ -58,8 +76,8 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
             self.runner.restore_due = True
 
 
-class EngineRunner:
-    """Runs the core on the engine log and publishes its outputs."""
+class EngineRunner(ABC):
+    """What both feeds share: ownership, take-over, applying records, the transactions."""
 
     def __init__(self, settings: Settings, on_commit: OnCommit | None = None) -> None:
         """A runner for ``settings``; ``on_commit`` sees what each transaction published."""
@@ -67,6 +85,7 @@ class EngineRunner:
         self.topics = Topics(settings.topic_prefix)
         self.group_id = self.topics("sellerwatch-engine")
         self.log_tp = TopicPartition(self.topics(ENGINE_LOG), 0)
+        self.metrics_topic = self.topics(METRICS)
         self.on_commit = on_commit
         self.consumer = group_consumer(settings.bootstrap, self.group_id, partition_fetch_mib=8)
         self.producer: AIOKafkaProducer | None = None
@@ -80,24 +99,9 @@ class EngineRunner:
         self.verdicts_committed = 0
         self.finished = asyncio.Event()
 
+    @abstractmethod
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume the engine log until ``stop`` is set (or, at end of input, ``finished``)."""
-        await self.consumer.start()
-        self.consumer.subscribe([self.log_tp.topic], listener=_Ownership(self))
-        try:
-            while not stop.is_set():
-                if self.restore_due:
-                    self.restore_due = False
-                    await self._take_over()
-                batch = await self.consumer.getmany(
-                    self.log_tp, timeout_ms=100, max_records=100_000
-                )
-                records = batch.get(self.log_tp)
-                if self.active and records:
-                    await self._process(records)
-        finally:
-            await self.stand_by()
-            await self.consumer.stop()
+        """Run the engine until ``stop`` is set (each feed has its own loop)."""
 
     async def stand_by(self) -> None:
         """Give up the engine (partition revoked or shutting down)."""
@@ -119,34 +123,22 @@ class EngineRunner:
             self.engine = Engine.restore(snapshot.engine_blob)
             start = snapshot.log_offset
         committed = await self.consumer.committed(self.log_tp)
-        self.consumer.seek(self.log_tp, start)
-        if committed is not None and committed > start:
-            await self._rebuild_until(committed)
+        await self._rebuild(start, max(start, committed or 0))
+        self.engine.take_verdicts()  # published before the take-over
+        self.engine.take_evaluations()
         log.info("engine active from log offset %s (snapshot %s)", committed or start, start)
         self.last_snapshot = time.monotonic()
         self.active = True
+
+    @abstractmethod
+    async def _rebuild(self, start: int, committed: int) -> None:
+        """Re-apply what was logged from log offset ``start`` up to ``committed``, silently."""
 
     async def _fresh_engine(self) -> Engine:
         engine = Engine(self.settings.policy(), collect_evaluations=True)
         found = await input_partitions(self.settings.bootstrap, self.topics)
         engine.assign([source_id(self.topics.unprefixed(t), p) for t, p in found])
         return engine
-
-    async def _rebuild_until(self, committed: int) -> None:
-        """Re-apply the log up to ``committed`` without emitting anything."""
-        engine = self.engine
-        assert engine is not None  # noqa: S101
-        while await self.consumer.position(self.log_tp) < committed:
-            batch = await self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=50_000)
-            for record in batch.get(self.log_tp, ()):
-                if record.offset >= committed:
-                    self.consumer.seek(self.log_tp, committed)
-                    break
-                self._apply(engine, record, None)
-            engine.take_verdicts()  # published before the crash
-            engine.take_evaluations()
-            if self.consumer.assignment() and record_past(batch.get(self.log_tp, ()), committed):
-                break
 
     async def _load_snapshot(self) -> Snapshot | None:
         reader = AIOKafkaConsumer(
@@ -170,55 +162,67 @@ class EngineRunner:
         finally:
             await reader.stop()
 
-    # -- the hot path --------------------------------------------------------------------
-    def _apply(self, engine: Engine, record: Any, out: list[OutRecord] | None) -> None:
-        kind, source = kind_and_source(record.headers)
-        if kind == EVENT:
-            watermark = engine.watermark
-            outcome, rejected = engine.accept_raw(record.value or b"", source)
-            if out is None or outcome is Outcome.APPLIED or outcome is Outcome.DUPLICATE:
-                return
-            envelope = open_envelope(record.value, record.headers)
-            if rejected is not None:
-                out.append(
-                    dead_letter_record(
-                        self.topics, envelope.raw, rejected, envelope.source, envelope.offset
-                    )
-                )
-            elif outcome is Outcome.LATE:
-                out.append(
-                    late_record(
-                        self.topics, envelope.raw, envelope.source, envelope.offset, watermark
-                    )
-                )
-        elif kind == IDLE:
+    # -- applying records (the same calls live and when rebuilding) -------------------------
+    def _diverted(
+        self,
+        engine: Engine,
+        raw: bytes,
+        source: str,
+        offset: int,
+        outcome: Outcome,
+        rejected: Rejected | None,
+    ) -> OutRecord:
+        """The dead letter of a rejected record, or the late record of a late one."""
+        if rejected is not None:
+            return dead_letter_record(self.topics, raw, rejected, source, offset)
+        # A late record does not move W: the engine's W now is the one it missed.
+        return late_record(self.topics, raw, source, offset, engine.watermark)
+
+    def _apply_marker(self, engine: Engine, kind: bytes, source: str) -> None:
+        """An input partition went idle (live) or was read to its end (backtest)."""
+        if kind == IDLE:
             engine.release(source)
         elif kind == EOF:
             engine.finish_partition(source)
             if engine.clock.finished:
                 self.finished.set()
+        else:
+            raise ValueError(f"unknown marker {kind!r}")
 
-    async def _process(self, records: Sequence[Any]) -> None:
+    async def _publish(
+        self,
+        out: list[OutRecord],
+        offsets: dict[TopicPartition, int],
+        records: int,
+        decision: bytes | None = None,
+    ) -> None:
+        """One transaction: the outputs, the decision record, maybe a snapshot, the offsets.
+
+        ``offsets`` are the next offsets to read; with a ``decision`` (direct ingest), the log
+        offset committed is the one after it.
+        """
         engine, producer = self.engine, self.producer
         assert engine is not None and producer is not None  # noqa: S101
-        out: list[OutRecord] = []
-        for record in records:
-            self._apply(engine, record, out)
         verdicts = engine.take_verdicts()
         evaluations = engine.take_evaluations()
         out += [verdict_record(self.topics, v) for v in verdicts]
-        out += [metrics_record(self.topics, e) for e in evaluations]
-        next_offset = records[-1].offset + 1
         async with producer.transaction():
             for item in out:
                 await producer.send(
                     item.topic, value=item.value, key=item.key, headers=item.headers
                 )
+            if evaluations:
+                await send_batched(producer, self.metrics_topic, 0, metrics_records(evaluations))
+            if decision is not None:
+                sent = await producer.send(
+                    self.log_tp.topic, value=decision, partition=0, headers=DECISION_HEADERS
+                )
+                offsets[self.log_tp] = (await sent).offset + 1
             if time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s:
-                await self._send_snapshot(producer, engine, next_offset)
-            await producer.send_offsets_to_transaction({self.log_tp: next_offset}, self.group_id)
+                await self._send_snapshot(producer, engine, offsets[self.log_tp])
+            await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.batches += 1
-        self.records += len(records)
+        self.records += records
         self.committed_watermark = engine.watermark
         self.verdicts_committed += len(verdicts)
         if self.on_commit is not None and (verdicts or evaluations):
@@ -231,3 +235,66 @@ class EngineRunner:
         for key, value in to_records(Snapshot(engine.snapshot(), offset, offset)):
             await producer.send(topic, key=key, value=value, partition=0)
         self.last_snapshot = time.monotonic()
+
+
+class LogRunner(EngineRunner):
+    """``ingest = sequenced``: the engine reads the engine log that the sequencers fill."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume the engine log until ``stop`` is set."""
+        await self.consumer.start()
+        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
+        try:
+            while not stop.is_set():
+                if self.restore_due:
+                    self.restore_due = False
+                    await self._take_over()
+                batch = await self.consumer.getmany(
+                    self.log_tp, timeout_ms=100, max_records=100_000
+                )
+                records = batch.get(self.log_tp)
+                if self.active and records:
+                    await self._process(records)
+        finally:
+            await self.stand_by()
+            await self.consumer.stop()
+
+    async def _rebuild(self, start: int, committed: int) -> None:
+        engine = self.engine
+        assert engine is not None  # noqa: S101
+        self.consumer.seek(self.log_tp, start)
+        while committed > start and await self.consumer.position(self.log_tp) < committed:
+            batch = await self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=50_000)
+            for record in batch.get(self.log_tp, ()):
+                if record.offset >= committed:
+                    self.consumer.seek(self.log_tp, committed)
+                    break
+                self._apply_log_record(engine, record, None)
+            engine.take_verdicts()  # published before the crash
+            engine.take_evaluations()
+            if self.consumer.assignment() and record_past(batch.get(self.log_tp, ()), committed):
+                break
+
+    def _apply_log_record(self, engine: Engine, record: Any, out: list[OutRecord] | None) -> None:
+        kind, source = kind_and_source(record.headers)
+        if kind == EVENT:
+            raw = record.value or b""
+            outcome, rejected = engine.accept_raw(raw, source)
+            if out is not None and outcome is not APPLIED and outcome is not DUPLICATE:
+                offset = open_envelope(raw, record.headers).offset
+                out.append(self._diverted(engine, raw, source, offset, outcome, rejected))
+        elif kind == DECISION:
+            raise RuntimeError(
+                f"{self.log_tp.topic} was written by a direct-ingest engine; "
+                "run with SELLERWATCH_INGEST=direct, or use a fresh topic prefix"
+            )
+        else:
+            self._apply_marker(engine, kind, source)
+
+    async def _process(self, records: Sequence[Any]) -> None:
+        engine = self.engine
+        assert engine is not None  # noqa: S101
+        out: list[OutRecord] = []
+        for record in records:
+            self._apply_log_record(engine, record, out)
+        await self._publish(out, {self.log_tp: records[-1].offset + 1}, len(records))

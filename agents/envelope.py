@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 EVENT, IDLE, EOF = b"event", b"idle", b"eof"
+#: Direct ingest: one record per engine transaction, saying which input records it applied.
+DECISION = b"decision"
+DECISION_HEADERS = [("sw-kind", DECISION)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from streams.policy import Policy, load_policy
 
+INGEST_MODES = ("direct", "sequenced")
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SELLERWATCH_{name}", default)
@@ -30,10 +32,18 @@ class Settings:
     snapshot_interval_s: float = field(
         default_factory=lambda: float(_env("SNAPSHOT_INTERVAL_S", "300"))
     )
+    #: ``direct``: the engine owner reads the inputs itself (fast; other workers stand by);
+    #: ``sequenced``: every worker copies its share of the inputs into the engine log.
+    ingest: str = field(default_factory=lambda: _env("INGEST", "direct"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
     input_partitions: int = field(default_factory=lambda: int(_env("INPUT_PARTITIONS", "4")))
     #: Stage instance id, part of the transactional ids (unique per worker process).
     instance: str = field(default_factory=lambda: _env("INSTANCE", f"{os.getpid()}"))
+
+    def __post_init__(self) -> None:
+        """Reject a setting no code path would read."""
+        if self.ingest not in INGEST_MODES:
+            raise ValueError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
 
     def policy(self) -> Policy:
         """The policy in force (SPEC defaults without a file)."""

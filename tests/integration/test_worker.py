@@ -84,14 +84,41 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
 def test_two_workers_sharing_the_partitions_match_replay(
     workload: tuple[Path, list[bytes]], prefix: str, workers
 ) -> None:
+    """``ingest = sequenced``: both workers copy their share of the inputs into the engine log."""
     path, expected = workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    pair = [workers(prefix, "a"), workers(prefix, "b")]
+    pair = [workers(prefix, name, SELLERWATCH_INGEST="sequenced") for name in "ab"]
     wait_for(lambda: _engine_done(pair, _records(path), _tick_ts(path)), 240, "the engine")
     forwarded = [w.stats()["forwarded"] for w in pair]  # type: ignore[index]
     got = read_verdicts(prefix)
     assert sorted(got) == sorted(expected)
     assert sum(forwarded) >= _records(path)
+
+
+def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers
+) -> None:
+    """``ingest = direct``: one worker reads everything, the other waits; kill -9 the first."""
+    path, expected = big_workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    pair = [workers(prefix, "a")]
+    wait_for(lambda: (pair[0].stats() or {}).get("verdicts_committed", 0) > 0, 240, "progress")
+    pair.append(workers(prefix, "b"))
+
+    def one_owner() -> bool:
+        stats = [w.stats() for w in pair]
+        return all(stats) and sum(bool(s["engine_active"]) for s in stats) == 1  # type: ignore[index]
+
+    wait_for(one_owner, 120, "one engine owner among two workers")
+    owner, stand_by = sorted(pair, key=lambda w: not w.stats()["engine_active"])  # type: ignore[index]
+    assert 0 < len(read_verdicts(prefix)) < len(expected)
+    owner.kill9()
+    total = _records(path)
+    wait_for(lambda: _engine_done([stand_by], total, _tick_ts(path)), 300, "the take-over")
+    got = read_verdicts(prefix)
+    ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sorted(got) == sorted(expected)
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +129,19 @@ def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[b
     return path, replay_verdicts(path, folder / "replay.jsonl")
 
 
+@pytest.mark.parametrize("ingest", ["direct", "sequenced"])
 def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
-    big_workload: tuple[Path, list[bytes]], prefix: str, workers
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str
 ) -> None:
     path, expected = big_workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    worker = workers(prefix, "a")
+    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
     total = _records(path)
     wait_for(lambda: (worker.stats() or {}).get("verdicts_committed", 0) > 0, 240, "progress")
     worker.kill9()  # mid-stream, most likely inside a transaction
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
-    restarted = workers(prefix, "a")
+    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
     wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)

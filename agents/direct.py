@@ -1,0 +1,198 @@
+"""``ingest = direct``: the engine owner reads every input partition itself.
+
+The sequenced path copies each input record into the engine log and reads it back: two
+consumes, one produce and two broker writes per record before the engine sees it. Here the owner
+of the engine log reads the inputs directly and logs only its *decisions*: one small record per
+transaction listing, in the order it applied them, the input offset ranges and the idle or
+end-of-partition markers. That record, the outputs and the input offsets commit together.
+
+A new owner rebuilds the state exactly: it loads the snapshot, then replays each logged decision
+by re-reading the same offset ranges from the input topics (``read_committed``, so the same
+records) in the same order, without emitting. The wall clock decided the idle markers once; the
+log remembers them.
+
+Inputs must therefore be kept at least as long as the snapshot interval (they are: 7 days).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from agents.clients import MIB
+from agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit, Ownership
+from agents.envelope import DECISION, EVENT, source_id
+from agents.outputs import OutRecord
+from agents.partition_watch import PartitionWatch
+from agents.settings import Settings
+from agents.topics import input_partitions
+from streams.engine import Engine
+
+#: A partition of a range that keeps coming back empty this many times is missing records.
+_EMPTY_FETCHES_BEFORE_GIVING_UP = 60
+
+
+class DirectRunner(EngineRunner):
+    """The engine owner, reading the input partitions without the engine log in between."""
+
+    def __init__(
+        self, settings: Settings, on_commit: OnCommit | None = None, *, stop_at_end: bool = False
+    ) -> None:
+        """A runner; ``stop_at_end`` finishes partitions at the end offsets seen at start."""
+        super().__init__(settings, on_commit)
+        # No group: the engine group's ownership of the log decides who reads, and the input
+        # offsets are committed for that group inside the engine's transactions.
+        self.inputs = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            # Small enough that one fetch brings some of *every* partition: the watermark is
+            # their minimum, so reading them in step keeps the pending queue short.
+            max_partition_fetch_bytes=MIB,
+            fetch_max_bytes=32 * MIB,
+        )
+        self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
+        self.sources: dict[TopicPartition, str] = {}
+        self.by_source: dict[str, TopicPartition] = {}
+        self._replay_buffers: dict[TopicPartition, deque[Any]] = {}
+        self._replay_next: dict[TopicPartition, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read the inputs while this worker owns the engine, until ``stop`` is set."""
+        await self.consumer.start()
+        await self.inputs.start()
+        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
+        try:
+            while not stop.is_set():
+                if self.restore_due:
+                    self.restore_due = False
+                    await self._take_over()
+                if not self.active:
+                    # Stand-by: take part in the group, so this worker can take over.
+                    await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1)
+                    continue
+                await self.consumer.getmany(self.log_tp, timeout_ms=0)  # paused: a heartbeat
+                batch = await self.inputs.getmany(timeout_ms=100, max_records=50_000)
+                markers = await self.watch.due(self.inputs, batch)
+                if (batch or markers) and self.active:
+                    await self._process(batch, markers)
+        finally:
+            await self.stand_by()
+            await self.inputs.stop()
+            await self.consumer.stop()
+
+    async def stand_by(self) -> None:
+        """Give up the engine and stop reading the inputs."""
+        await super().stand_by()
+        if self.inputs.assignment():
+            self.watch.revoked(self.inputs.assignment())
+            self.inputs.unsubscribe()
+
+    # -- the hot path --------------------------------------------------------------------
+    async def _process(
+        self, batch: dict[TopicPartition, list[Any]], markers: list[tuple[bytes, TopicPartition]]
+    ) -> None:
+        engine = self.engine
+        assert engine is not None  # noqa: S101
+        accept_raw = engine.accept_raw
+        out: list[OutRecord] = []
+        decision: list[list[Any]] = []
+        offsets: dict[TopicPartition, int] = {}
+        count = 0
+        for tp, messages in batch.items():
+            source = self.sources[tp]
+            for message in messages:
+                raw = message.value or b""
+                outcome, rejected = accept_raw(raw, source)
+                if outcome is not APPLIED and outcome is not DUPLICATE:
+                    offset = message.offset
+                    out.append(self._diverted(engine, raw, source, offset, outcome, rejected))
+            end = messages[-1].offset + 1
+            decision.append([EVENT.decode(), source, messages[0].offset, end])
+            offsets[tp] = end
+            count += len(messages)
+        for kind, tp in markers:
+            self._apply_marker(engine, kind, self.sources[tp])
+            decision.append([kind.decode(), self.sources[tp]])
+        await self._publish(out, offsets, count, decision=orjson.dumps(decision))
+
+    # -- taking over ---------------------------------------------------------------------
+    async def _rebuild(self, start: int, committed: int) -> None:
+        """Replay the decisions in ``[start, committed)`` from the input topics, then position
+        the input reader at the committed input offsets."""
+        engine = self.engine
+        assert engine is not None  # noqa: S101
+        found = await input_partitions(self.settings.bootstrap, self.topics)
+        partitions = [TopicPartition(t, p) for t, p in found]
+        self.sources = {
+            tp: source_id(self.topics.unprefixed(tp.topic), tp.partition) for tp in partitions
+        }
+        self.by_source = {source: tp for tp, source in self.sources.items()}
+        self.inputs.assign(partitions)
+        self._replay_buffers.clear()
+        self._replay_next.clear()
+        self.consumer.seek(self.log_tp, start)
+        while await self.consumer.position(self.log_tp) < committed:
+            batch = await self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=500)
+            for record in batch.get(self.log_tp, ()):
+                if record.offset >= committed:
+                    break
+                if dict(record.headers or ()).get("sw-kind") != DECISION:
+                    raise RuntimeError(
+                        f"{self.log_tp.topic} was written by sequencers; run with "
+                        "SELLERWATCH_INGEST=sequenced, or use a fresh topic prefix"
+                    )
+                await self._replay_decision(engine, orjson.loads(record.value))
+                engine.take_verdicts()  # published before the take-over
+                engine.take_evaluations()
+        self.consumer.pause(self.log_tp)  # from now on the log is only written
+        self._replay_buffers.clear()
+        for tp in partitions:
+            position = await self.consumer.committed(tp)
+            if position is None:
+                await self.inputs.seek_to_beginning(tp)
+            else:
+                self.inputs.seek(tp, position)
+        await self.watch.assigned(self.inputs, partitions)
+
+    async def _replay_decision(self, engine: Engine, decision: list[list[Any]]) -> None:
+        for entry in decision:
+            kind, source = entry[0].encode(), entry[1]
+            if kind == EVENT:
+                async for message in self._replay_range(self.by_source[source], entry[2], entry[3]):
+                    engine.accept_raw(message.value or b"", source)
+            else:
+                self._apply_marker(engine, kind, source)
+
+    async def _replay_range(self, tp: TopicPartition, start: int, end: int) -> AsyncIterator[Any]:
+        """The input records of ``tp`` with ``start <= offset < end``, as first read."""
+        buffer = self._replay_buffers.setdefault(tp, deque())
+        if self._replay_next.get(tp) != start:
+            self.inputs.seek(tp, start)
+            buffer.clear()
+        self._replay_next[tp] = end
+        empty = 0
+        while True:
+            while buffer and buffer[0].offset < start:
+                buffer.popleft()
+            while buffer and buffer[0].offset < end:
+                yield buffer.popleft()
+            if buffer or await self.inputs.position(tp) >= end:
+                return
+            fetched = (await self.inputs.getmany(tp, timeout_ms=500, max_records=20_000)).get(tp)
+            if fetched:
+                buffer.extend(fetched)
+                empty = 0
+            else:
+                empty += 1
+                if empty >= _EMPTY_FETCHES_BEFORE_GIVING_UP:
+                    raise RuntimeError(
+                        f"cannot re-read {tp.topic}:{tp.partition} offsets {start}..{end - 1} "
+                        "that the engine applied (deleted by retention?)"
+                    )
