@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from agents.topics import DEAD_LETTER, LATE, METRICS, Topics
+from agents.topics import DEAD_LETTER, LATE, Topics
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict, encode
 
@@ -55,6 +56,12 @@ def _source(topics: Topics, source: str, offset: int) -> list[tuple[str, bytes]]
     ]
 
 
-def metrics_record(topics: Topics, evaluation: Evaluation) -> OutRecord:
-    """One evaluation's figures, keyed by subject."""
-    return OutRecord(topics(METRICS), evaluation.subject.encode(), encode(evaluation), [])
+def metrics_records(
+    evaluations: Iterable[Evaluation],
+) -> Iterator[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    """``(key, value, headers)`` of each evaluation's figures, keyed by subject.
+
+    The metrics topic has one partition, so these skip :class:`OutRecord` and the partitioner.
+    """
+    for evaluation in evaluations:
+        yield evaluation.subject.encode(), encode(evaluation), []

@@ -10,6 +10,8 @@ Key layout (``P`` = topic prefix), every key expiring ``ttl`` after its last wri
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -18,6 +20,7 @@ import redis.asyncio as aioredis
 
 from schemas.verdict import Evaluation, Verdict, encode
 
+log = logging.getLogger(__name__)
 TTL_S = 60 * 86_400
 SHOP_RULES = frozenset({"same_day_ship"})
 
@@ -33,38 +36,65 @@ def shop_key(prefix: str, shop_id: str) -> str:
 
 
 class ReadModel:
-    """Writes the worker's outputs into Redis (idempotent: latest value wins)."""
+    """Writes the worker's outputs into Redis (idempotent: latest value wins).
+
+    Writes are coalesced: while one is in flight, later batches merge into the next one, so a
+    subject evaluated every day of a catch-up is written once per write, not once per day.
+    """
 
     def __init__(self, url: str, prefix: str = "", ttl_s: int = TTL_S) -> None:
         """Connect lazily to ``url``."""
         self.client = aioredis.from_url(url)
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self._staged: dict[str, dict[str, bytes]] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    def submit(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
+        """Stage a committed batch's outputs; a background write picks them up."""
+        self._stage(verdicts, evaluations)
+        if self._staged and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.ensure_future(self._write_staged())
 
     async def write(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
-        """Record a committed batch's verdicts and figures."""
-        pipe = self.client.pipeline(transaction=False)
-        touched: set[str] = set()
+        """Stage and write now (tests, tools)."""
+        self._stage(verdicts, evaluations)
+        await self._write_staged()
+
+    async def flushed(self) -> None:
+        """Wait until everything submitted so far is written."""
+        while self._writer is not None and not self._writer.done():
+            await self._writer
+
+    def _stage(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
+        staged = self._staged
         for verdict in verdicts:
             body = encode(verdict)
             if verdict.item_id is None:
                 key = shop_key(self.prefix, verdict.shop_id)
-                pipe.hset(key, f"verdict:{verdict.rule}", body)
+                staged.setdefault(key, {})[f"verdict:{verdict.rule}"] = body
             else:
                 key = item_key(self.prefix, verdict.item_id)
-                pipe.hset(key, f"verdict:{verdict.rule}", body)
+                staged.setdefault(key, {})[f"verdict:{verdict.rule}"] = body
                 shop = shop_key(self.prefix, verdict.shop_id)
-                pipe.hset(shop, f"item_verdict:{verdict.kind}", body)
-                touched.add(shop)
-            touched.add(key)
-        for evaluation in evaluations:
+                staged.setdefault(shop, {})[f"item_verdict:{verdict.kind}"] = body
+        for evaluation in evaluations:  # in order: a later evaluation's figures win
             make_key = shop_key if evaluation.rule in SHOP_RULES else item_key
             key = make_key(self.prefix, evaluation.subject)
-            pipe.hset(key, f"figures:{evaluation.rule}", encode(evaluation))
-            touched.add(key)
-        for key in touched:
-            pipe.expire(key, self.ttl_s)
-        await pipe.execute()
+            staged.setdefault(key, {})[f"figures:{evaluation.rule}"] = encode(evaluation)
+
+    async def _write_staged(self) -> None:
+        """One HSET and one EXPIRE per key staged, until nothing is staged."""
+        while self._staged:
+            fields, self._staged = self._staged, {}
+            pipe = self.client.pipeline(transaction=False)
+            for key, mapping in fields.items():
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(key, self.ttl_s)
+            try:
+                await pipe.execute()
+            except Exception:  # noqa: BLE001 - the read model must never stop the engine
+                log.exception("redis read model write failed; verdicts are on Kafka regardless")
 
     async def read(self, subject: str) -> dict[str, Any]:
         """Everything known about a shop or item id."""
