@@ -90,9 +90,12 @@ class DirectRunner(EngineRunner):
     async def stand_by(self) -> None:
         """Give up the engine and stop reading the inputs."""
         await super().stand_by()
-        if self.inputs.assignment():
-            self.watch.revoked(self.inputs.assignment())
-            self.inputs.unsubscribe()
+        assigned = self.inputs.assignment()
+        if assigned:
+            self.watch.revoked(assigned)
+            # Paused, not unsubscribed: aiokafka 0.14's stop() hangs after unsubscribe() on a
+            # manually assigned consumer (seen as a worker that never exits on SIGTERM).
+            self.inputs.pause(*assigned)
 
     # -- the hot path --------------------------------------------------------------------
     async def _process(
@@ -134,7 +137,7 @@ class DirectRunner(EngineRunner):
             tp: source_id(self.topics.unprefixed(tp.topic), tp.partition) for tp in partitions
         }
         self.by_source = {source: tp for tp, source in self.sources.items()}
-        self.inputs.assign(partitions)
+        self.inputs.assign(partitions)  # replaces the old assignment, pauses included
         self._replay_buffers.clear()
         self._replay_next.clear()
         self.consumer.seek(self.log_tp, start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -264,3 +265,13 @@ def test_the_worker_survives_a_broker_restart_and_loses_nothing(
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []
     assert sorted(got) == sorted(expected)
+
+
+@pytest.mark.parametrize("ingest", ["direct", "sequenced"])
+def test_the_worker_exits_cleanly_on_sigterm(prefix: str, workers, ingest: str) -> None:
+    """Kubernetes and Compose stop a worker with SIGTERM; it must not need SIGKILL."""
+    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
+    wait_for(lambda: (worker.stats() or {}).get("engine_active", False), 90, "the engine")
+    assert worker.process is not None
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=20) is not None
