@@ -1,8 +1,9 @@
 """Issue 4's benchmark, in one run, on the real broker (deploy/local/up.sh):
 
 1. bare aiokafka: ``getmany`` + ``orjson.loads`` over the input topics (the ceiling);
-2. the sellerwatch worker (sequencer + engine, transactions): events/s from its first forwarded
-   record to the engine having applied the last one;
+2. the sellerwatch worker, both ways of feeding the engine (``direct``: the engine owner reads
+   the inputs; ``sequenced``: sequencer -> engine log -> engine), each on its own copy of the
+   topics: events/s from its first committed batch to the engine having applied the last record;
 3. the naive Faust agent (bench/faust_naive.py) on the first 100k events, as the peer;
 4. latency from an evaluation instant passing (the record that moves W past E is acknowledged
    by the broker) to its verdict being readable on the verdict topic (read_committed);
@@ -113,8 +114,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def worker_run(prefix: str, total: int, port: int, log: Path) -> dict[str, float]:
-    process = start_worker(prefix, port, log, SELLERWATCH_SNAPSHOT_INTERVAL_S="60")
+def worker_run(
+    prefix: str, total: int, port: int, log: Path, ingest: str = "direct"
+) -> dict[str, float]:
+    process = start_worker(
+        prefix, port, log, SELLERWATCH_SNAPSHOT_INTERVAL_S="60", SELLERWATCH_INGEST=ingest
+    )
     first = None
     try:
         while True:
@@ -272,7 +277,13 @@ def main() -> int:
     bare = asyncio.run(bare_consume(prefix, total))
     print(f"bare aiokafka getmany+orjson: {bare:,.0f} events/s", flush=True)
     worker = worker_run(prefix, total, 16500, work / "worker.log")
-    print(f"sellerwatch worker: {worker['events_per_s']:,.0f} events/s", flush=True)
+    print(f"sellerwatch worker (direct): {worker['events_per_s']:,.0f} events/s", flush=True)
+    sequenced_prefix = f"bench{uuid.uuid4().hex[:6]}."
+    sh("sellerwatch", "produce", "--topic-prefix", sequenced_prefix, str(source))
+    sequenced = worker_run(
+        sequenced_prefix, total, 16502, work / "worker-sequenced.log", ingest="sequenced"
+    )
+    print(f"sellerwatch worker (sequenced): {sequenced['events_per_s']:,.0f} events/s", flush=True)
     naive = naive_run(prefix, 100_000, work / "naive.log")
     print(f"naive Faust agent: {naive:,.0f} events/s", flush=True)
 
@@ -300,6 +311,8 @@ def main() -> int:
         "bare_events_per_s": round(bare),
         "worker_events_per_s": round(worker["events_per_s"]),
         "worker_vs_bare": round(worker["events_per_s"] / bare, 3),
+        "sequenced_worker_events_per_s": round(sequenced["events_per_s"]),
+        "sequenced_vs_bare": round(sequenced["events_per_s"] / bare, 3),
         "naive_faust_events_per_s": round(naive),
         "naive_vs_bare": round(naive / bare, 4),
         "latency_p50_ms": round(p50 * 1000),
