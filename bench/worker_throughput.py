@@ -4,6 +4,8 @@
 2. the sellerwatch worker, both ways of feeding the engine (``direct``: the engine owner reads
    the inputs; ``sequenced``: sequencer -> engine log -> engine), each on its own copy of the
    topics: events/s from its first committed batch to the engine having applied the last record;
+   For the ceiling, the same events through the core alone: ``sellerwatch backtest
+   --from-topics`` (same topics, no transactions or outputs) and the file replay (no Kafka);
 3. the naive Faust agent (bench/faust_naive.py) on the first 100k events, as the peer;
 4. latency from an evaluation instant passing (the record that moves W past E is acknowledged
    by the broker) to its verdict being readable on the verdict topic (read_committed);
@@ -67,6 +69,23 @@ async def bare_consume(prefix: str, total: int) -> float:
     elapsed = time.perf_counter() - (first or time.perf_counter())
     await consumer.stop()
     return seen / elapsed
+
+
+def backtest_run(prefix: str, total: int) -> float:
+    """events/s of ``backtest --from-topics`` in a fresh process: reading + the core, no outputs."""
+    command = [sys.executable, "-c", _BACKTEST_SNIPPET, BOOTSTRAP, prefix]
+    return total / float(sh(*command).stdout)
+
+
+_BACKTEST_SNIPPET = """
+import asyncio, io, sys, time
+from agents.backtest import backtest
+from sellerwatch.runtime import tune_gc_for_engine
+tune_gc_for_engine()
+started = time.perf_counter()
+asyncio.run(backtest(sys.argv[1], sys.argv[2], io.BytesIO()))
+print(time.perf_counter() - started)
+"""
 
 
 def stats(port: int) -> dict[str, Any] | None:
@@ -276,6 +295,11 @@ def main() -> int:
 
     bare = asyncio.run(bare_consume(prefix, total))
     print(f"bare aiokafka getmany+orjson: {bare:,.0f} events/s", flush=True)
+    backtest_rate = backtest_run(prefix, total)
+    print(f"backtest --from-topics (core on Kafka): {backtest_rate:,.0f} events/s", flush=True)
+    measured = sh(sys.executable, "-m", "bench.measure", "replay", str(source))
+    replay_rate = float(orjson.loads(measured.stdout)["events_per_s"])
+    print(f"file replay (core alone): {replay_rate:,.0f} events/s", flush=True)
     worker = worker_run(prefix, total, 16500, work / "worker.log")
     print(f"sellerwatch worker (direct): {worker['events_per_s']:,.0f} events/s", flush=True)
     sequenced_prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -311,6 +335,10 @@ def main() -> int:
         "bare_events_per_s": round(bare),
         "worker_events_per_s": round(worker["events_per_s"]),
         "worker_vs_bare": round(worker["events_per_s"] / bare, 3),
+        "backtest_from_topics_events_per_s": round(backtest_rate),
+        "backtest_vs_bare": round(backtest_rate / bare, 3),
+        "file_replay_events_per_s": round(replay_rate),
+        "replay_vs_bare": round(replay_rate / bare, 3),
         "sequenced_worker_events_per_s": round(sequenced["events_per_s"]),
         "sequenced_vs_bare": round(sequenced["events_per_s"] / bare, 3),
         "naive_faust_events_per_s": round(naive),
