@@ -16,7 +16,6 @@ Inputs must therefore be kept at least as long as the snapshot interval (they ar
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.clients import MIB
-from agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit, Ownership
+from agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit
 from agents.envelope import DECISION, EVENT, source_id
 from agents.outputs import OutRecord
 from agents.partition_watch import PartitionWatch
@@ -63,29 +62,22 @@ class DirectRunner(EngineRunner):
         self._replay_buffers: dict[TopicPartition, deque[Any]] = {}
         self._replay_next: dict[TopicPartition, int] = {}
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Read the inputs while this worker owns the engine, until ``stop`` is set."""
-        await self.consumer.start()
+    async def _open(self) -> None:
         await self.inputs.start()
-        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
-        try:
-            while not stop.is_set():
-                if self.restore_due:
-                    self.restore_due = False
-                    await self._take_over()
-                if not self.active:
-                    # Stand-by: take part in the group, so this worker can take over.
-                    await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1)
-                    continue
-                await self.consumer.getmany(self.log_tp, timeout_ms=0)  # paused: a heartbeat
-                batch = await self.inputs.getmany(timeout_ms=100, max_records=50_000)
-                markers = await self.watch.due(self.inputs, batch)
-                if (batch or markers) and self.active:
-                    await self._process(batch, markers)
-        finally:
-            await self.stand_by()
-            await self.inputs.stop()
-            await self.consumer.stop()
+
+    async def _close(self) -> None:
+        await self.inputs.stop()
+
+    async def _step(self) -> None:
+        if not self.active:
+            # Stand-by: take part in the group, so this worker can take over.
+            await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1)
+            return
+        await self.consumer.getmany(self.log_tp, timeout_ms=0)  # paused: a heartbeat
+        batch = await self.inputs.getmany(timeout_ms=100, max_records=50_000)
+        markers = await self.watch.due(self.inputs, batch)
+        if (batch or markers) and self.active:
+            await self._process(batch, markers)
 
     async def stand_by(self) -> None:
         """Give up the engine and stop reading the inputs."""

@@ -99,9 +99,31 @@ class EngineRunner(ABC):
         self.verdicts_committed = 0
         self.finished = asyncio.Event()
 
-    @abstractmethod
     async def run(self, stop: asyncio.Event) -> None:
-        """Run the engine until ``stop`` is set (each feed has its own loop)."""
+        """Take part in the engine group; while owning the engine, feed it until ``stop``."""
+        await self.consumer.start()
+        await self._open()
+        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
+        try:
+            while not stop.is_set():
+                if self.restore_due:
+                    self.restore_due = False
+                    await self._take_over()
+                await self._step()
+        finally:
+            await self.stand_by()
+            await self._close()
+            await self.consumer.stop()
+
+    async def _open(self) -> None:  # noqa: B027 - a hook: most feeds have no clients of their own
+        """Start the feed's own clients (before joining the group)."""
+
+    async def _close(self) -> None:  # noqa: B027 - the same hook's other half
+        """Stop the feed's own clients."""
+
+    @abstractmethod
+    async def _step(self) -> None:
+        """One batch of the feed: read, apply, publish (or wait, standing by)."""
 
     async def stand_by(self) -> None:
         """Give up the engine (partition revoked or shutting down)."""
@@ -240,24 +262,11 @@ class EngineRunner(ABC):
 class LogRunner(EngineRunner):
     """``ingest = sequenced``: the engine reads the engine log that the sequencers fill."""
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume the engine log until ``stop`` is set."""
-        await self.consumer.start()
-        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
-        try:
-            while not stop.is_set():
-                if self.restore_due:
-                    self.restore_due = False
-                    await self._take_over()
-                batch = await self.consumer.getmany(
-                    self.log_tp, timeout_ms=100, max_records=100_000
-                )
-                records = batch.get(self.log_tp)
-                if self.active and records:
-                    await self._process(records)
-        finally:
-            await self.stand_by()
-            await self.consumer.stop()
+    async def _step(self) -> None:
+        batch = await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000)
+        records = batch.get(self.log_tp)
+        if self.active and records:
+            await self._process(records)
 
     async def _rebuild(self, start: int, committed: int) -> None:
         engine = self.engine
