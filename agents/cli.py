@@ -37,8 +37,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from agents.app import create_app
     from sellerwatch.runtime import tune_gc_for_engine
 
+    settings = _settings(args)
     tune_gc_for_engine()
-    app = create_app(_settings(args), stop_at_end=args.stop_at_end)
+    app = create_app(settings, stop_at_end=args.stop_at_end)
     worker = Worker(app, loglevel=args.loglevel)
     worker.execute_from_commandline()
     return 0

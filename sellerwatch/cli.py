@@ -8,6 +8,7 @@ import sys
 from contextlib import ExitStack
 from typing import IO
 
+from agents.settings import SettingsError
 from sellerwatch.sources import InputError
 from streams.policy import Policy, PolicyError, load_policy, parse_duration_ms
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (InputError, PolicyError) as exc:
+    except (InputError, PolicyError, SettingsError) as exc:
         sys.stderr.write(f"sellerwatch: error: {exc}\n")
         return 2
     except BrokenPipeError:

@@ -98,3 +98,23 @@ def test_the_policy_name_is_stamped_on_every_verdict(tmp_path: Path) -> None:
     assert {v["policy"] for v in by_policy[1]} == {"strict"}
     delists = [sum(v["kind"] == "delist" for v in run) for run in by_policy]
     assert delists[1] >= delists[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("SELLERWATCH_INGEST", "bogus", "SELLERWATCH_INGEST"),
+        ("SELLERWATCH_WEB_PORT", "x", "WEB_PORT"),
+    ],
+)
+def test_a_bad_worker_setting_is_a_one_line_error(
+    variable: str,
+    value: str,
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["worker", "--topic-prefix", "never-started."]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("sellerwatch: error:") and named in error and error.count("\n") == 1
