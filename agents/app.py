@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "forwarded": sequencer.forwarded if sequencer else runner.records if runner else 0,
                 "engine_records": runner.records if runner else 0,
                 "verdicts_committed": runner.verdicts_committed if runner else 0,
+                "snapshots_committed": runner.snapshots_committed if runner else 0,
                 "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,

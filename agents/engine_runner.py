@@ -43,7 +43,7 @@ from agents.outputs import (
     verdict_record,
 )
 from agents.settings import Settings
-from agents.snapshots import Snapshot, from_records, to_records
+from agents.snapshots import ForkedSnapshot, Snapshot, from_records
 from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
@@ -93,6 +93,8 @@ class EngineRunner(ABC):
         self.active = False
         self.restore_due = False
         self.last_snapshot = time.monotonic()
+        self.pending_snapshot: ForkedSnapshot | None = None
+        self.snapshots_committed = 0
         self.batches = 0
         self.records = 0
         self.committed_watermark: int | None = None
@@ -135,6 +137,7 @@ class EngineRunner(ABC):
     # -- taking over ---------------------------------------------------------------------
     async def _take_over(self) -> None:
         # One logical engine, one transactional id: a new owner fences the old one.
+        self.pending_snapshot = None  # a child of the previous ownership: not ours to commit
         self.producer = transactional_producer(self.settings.bootstrap, self.group_id, linger_ms=2)
         await self.producer.start()
         snapshot = await self._load_snapshot()
@@ -240,8 +243,7 @@ class EngineRunner(ABC):
                     self.log_tp.topic, value=decision, partition=0, headers=DECISION_HEADERS
                 )
                 offsets[self.log_tp] = (await sent).offset + 1
-            if time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s:
-                await self._send_snapshot(producer, engine, offsets[self.log_tp])
+            await self._snapshot_step(producer, engine, offsets[self.log_tp])
             await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.batches += 1
         self.records += records
@@ -252,11 +254,24 @@ class EngineRunner(ABC):
             if asyncio.iscoroutine(result):
                 await result
 
-    async def _send_snapshot(self, producer: AIOKafkaProducer, engine: Engine, offset: int) -> None:
-        topic = self.topics(ENGINE_STATE)
-        for key, value in to_records(Snapshot(engine.snapshot(), offset, offset)):
-            await producer.send(topic, key=key, value=value, partition=0)
-        self.last_snapshot = time.monotonic()
+    async def _snapshot_step(self, producer: AIOKafkaProducer, engine: Engine, offset: int) -> None:
+        """Inside a transaction: commit a finished snapshot, or start one when it is due.
+
+        The snapshot is taken in a forked child (``ForkedSnapshot``) at ``offset``, the log offset
+        this transaction commits, and written by a later transaction once the child is done.
+        """
+        pending = self.pending_snapshot
+        if pending is not None and pending.data.done():
+            self.pending_snapshot = None
+            topic = self.topics(ENGINE_STATE)
+            for key, value in pending.records():  # raises if the child failed: restart
+                await producer.send(topic, key=key, value=value, partition=0)
+            self.snapshots_committed += 1
+        elif pending is None and (
+            time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s
+        ):
+            self.pending_snapshot = ForkedSnapshot(engine, offset)
+            self.last_snapshot = time.monotonic()
 
 
 class LogRunner(EngineRunner):

@@ -42,8 +42,8 @@ class Settings:
         default_factory=lambda: _env_number("IDLE_TIMEOUT_MS", "10000", int)
     )
     #: Seconds between engine snapshots (state + log offset, committed with the outputs).
-    #: A snapshot pauses the engine (~1.6 s of pickling per 200k open orders); a restart
-    #: re-reads at most this much of the engine log.
+    #: A forked child pickles the state, so the engine pauses only for the fork (~10 ms); a
+    #: restart replays about this much of the log.
     snapshot_interval_s: float = field(
         default_factory=lambda: _env_number("SNAPSHOT_INTERVAL_S", "300", float)
     )

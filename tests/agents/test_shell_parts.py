@@ -10,7 +10,7 @@ import pytest
 from agents.envelope import EOF, EVENT, headers, kind_and_source, open_envelope, source_id
 from agents.outputs import dead_letter_record, verdict_record
 from agents.produce import route
-from agents.snapshots import CHUNK_BYTES, Snapshot, from_records, to_records
+from agents.snapshots import CHUNK_BYTES, ForkedSnapshot, Snapshot, from_records, to_records
 from agents.topics import Topics, topic_specs
 from schemas.validation import Rejected
 from streams.engine import Engine
@@ -42,6 +42,28 @@ def test_an_engine_snapshot_restores_to_the_same_future() -> None:
     engine.accept(events[1])
     blob = dict(to_records(Snapshot(engine.snapshot(), 2, 2)))
     restored = Engine.restore(from_records(blob).engine_blob)  # type: ignore[union-attr]
+    restored.accept(events[2])
+    restored.finish()
+    assert restored.take_verdicts() == run_sorted(events)
+
+
+async def test_a_forked_snapshot_is_the_state_when_it_started_not_when_it_finished() -> None:
+    """The engine carries on while the child pickles; the snapshot must not see what came after."""
+    events = [
+        subsidy("I1", "2021-07-01"),
+        payment("O1", "2021-07-02 10:00"),
+        clock_tick("2021-07-10"),
+    ]
+    engine = Engine()
+    engine.accept(events[0])
+    engine.accept(events[1])
+    forked = ForkedSnapshot(engine, log_offset=7)
+    engine.accept(payment("O2", "2021-07-02 11:00"))  # after the fork: not in the snapshot
+    await forked.data
+    restored_snapshot = from_records(dict(forked.records()))
+    assert restored_snapshot is not None and restored_snapshot.log_offset == 7
+    restored = Engine.restore(restored_snapshot.engine_blob)
+    assert restored.accounting.records_in == 2
     restored.accept(events[2])
     restored.finish()
     assert restored.take_verdicts() == run_sorted(events)

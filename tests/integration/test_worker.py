@@ -139,7 +139,13 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     run_cli("produce", "--topic-prefix", prefix, str(path))
     worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
     total = _records(path)
-    wait_for(lambda: (worker.stats() or {}).get("verdicts_committed", 0) > 0, 240, "progress")
+
+    def snapshot_and_verdicts() -> bool:
+        stats = worker.stats() or {}
+        return stats.get("verdicts_committed", 0) > 0 and stats.get("snapshots_committed", 0) > 0
+
+    # A snapshot (taken by a forked child) is committed first, so the restart starts from it.
+    wait_for(snapshot_and_verdicts, 240, "progress and a snapshot")
     worker.kill9()  # mid-stream, most likely inside a transaction
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
