@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import orjson
 import pytest
@@ -31,7 +32,8 @@ def test_a_snapshot_survives_chunking_and_only_a_complete_one_is_used() -> None:
     assert from_records({}) is None
 
 
-def test_an_engine_snapshot_restores_to_the_same_future() -> None:
+def _half_way() -> tuple[list[Any], Engine]:
+    """A subsidy and a payment applied; the tick that would delist the item still to come."""
     events = [
         subsidy("I1", "2021-07-01"),
         payment("O1", "2021-07-02 10:00"),
@@ -40,33 +42,33 @@ def test_an_engine_snapshot_restores_to_the_same_future() -> None:
     engine = Engine()
     engine.accept(events[0])
     engine.accept(events[1])
-    blob = dict(to_records(Snapshot(engine.snapshot(), 2, 2)))
-    restored = Engine.restore(from_records(blob).engine_blob)  # type: ignore[union-attr]
-    restored.accept(events[2])
-    restored.finish()
-    assert restored.take_verdicts() == run_sorted(events)
+    return events, engine
 
 
-async def test_a_forked_snapshot_is_the_state_when_it_started_not_when_it_finished() -> None:
-    """The engine carries on while the child pickles; the snapshot must not see what came after."""
-    events = [
-        subsidy("I1", "2021-07-01"),
-        payment("O1", "2021-07-02 10:00"),
-        clock_tick("2021-07-10"),
-    ]
-    engine = Engine()
-    engine.accept(events[0])
-    engine.accept(events[1])
-    forked = ForkedSnapshot(engine, log_offset=7)
-    engine.accept(payment("O2", "2021-07-02 11:00"))  # after the fork: not in the snapshot
-    await forked.data
-    restored_snapshot = from_records(dict(forked.records()))
-    assert restored_snapshot is not None and restored_snapshot.log_offset == 7
-    restored = Engine.restore(restored_snapshot.engine_blob)
+def _finish_from(blob: bytes, events: list[Any]) -> None:
+    """Restore ``blob``, feed the rest, and expect the verdicts of an uninterrupted run."""
+    restored = Engine.restore(blob)
     assert restored.accounting.records_in == 2
     restored.accept(events[2])
     restored.finish()
     assert restored.take_verdicts() == run_sorted(events)
+
+
+def test_an_engine_snapshot_restores_to_the_same_future() -> None:
+    events, engine = _half_way()
+    blob = dict(to_records(Snapshot(engine.snapshot(), 2, 2)))
+    _finish_from(from_records(blob).engine_blob, events)  # type: ignore[union-attr]
+
+
+async def test_a_forked_snapshot_is_the_state_when_it_started_not_when_it_finished() -> None:
+    """The engine carries on while the child pickles; the snapshot must not see what came after."""
+    events, engine = _half_way()
+    forked = ForkedSnapshot(engine, log_offset=7)
+    engine.accept(payment("O2", "2021-07-02 11:00"))  # after the fork: not in the snapshot
+    await forked.data
+    snapshot = from_records(dict(forked.records()))
+    assert snapshot is not None and snapshot.log_offset == 7
+    _finish_from(snapshot.engine_blob, events)
 
 
 def test_envelopes_carry_kind_and_source_through_headers() -> None:
