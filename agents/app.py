@@ -120,5 +120,6 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         stop.set()
         if readmodel is not None:
             await readmodel.flushed()
+            await readmodel.close()
 
     return app

@@ -56,11 +56,6 @@ class ReadModel:
         if self._staged and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write_staged())
 
-    async def write(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
-        """Stage and write now (tests, tools)."""
-        self._stage(verdicts, evaluations)
-        await self._write_staged()
-
     async def flushed(self) -> None:
         """Wait until everything submitted so far is written."""
         while self._writer is not None and not self._writer.done():
