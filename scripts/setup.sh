@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything sellerwatch needs on a fresh Debian machine (idempotent):
-# the Python package with its test and bench extras, and Debian's redis-server and kcat.
+# Debian's redis-server, kcat, Java and Maven, then the Python package with its test and
+# bench extras into a virtual environment, .venv/ in this checkout. Nothing is installed into
+# the system interpreter (Debian 12 and Ubuntu refuse that: PEP 668).
 # Kafka itself comes from Maven Central when deploy/local/up.sh first runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -17,12 +21,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+VENV="${SELLERWATCH_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating the virtual environment $VENV" >&2
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+
 # Install when anything is missing, or when the installed package is another checkout's
 # (an editable install elsewhere would make the console script run that code).
-installed=$(python3 -c "import os, sellerwatch; print(os.path.dirname(os.path.dirname(os.path.realpath(sellerwatch.__file__))))" 2>/dev/null || true)
+installed=$("$PY" -c "import os, sellerwatch; print(os.path.dirname(os.path.dirname(os.path.realpath(sellerwatch.__file__))))" 2>/dev/null || true)
 if [ "$installed" != "$(pwd -P)" ] \
-   || ! python3 -c "import faust, msgspec, hypothesis, matplotlib, jsonschema, redis" >/dev/null 2>&1 \
+   || ! "$PY" -c "import faust, msgspec, hypothesis, matplotlib, jsonschema, redis, yaml" >/dev/null 2>&1 \
    || [ "${SELLERWATCH_REINSTALL:-}" = 1 ]; then
-  echo "setup: installing the Python package and its test extras" >&2
-  python3 -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+  echo "setup: installing the Python package and its test extras into $VENV" >&2
+  "$PY" -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 fi

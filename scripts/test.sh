@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The tests on a fresh machine: install, start Kafka 3.9 (KRaft) and Redis, run everything.
+# The tests on a fresh machine: install into .venv, start Kafka 3.9 (KRaft) and Redis,
+# then ruff, mypy and every test (unit and integration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+VENV="${SELLERWATCH_VENV:-.venv}"
+export PATH="$(pwd -P)/$VENV/bin:$PATH"
 bash deploy/local/up.sh
-python3 -m ruff check .
-python3 -m mypy
-python3 -m pytest "$@"
+python -m ruff check .
+python -m mypy
+python -m pytest "$@"
