@@ -135,6 +135,11 @@ class Policy:
     #: How long an event id is remembered after its event's ts (duplicates older than that
     #: are behind the watermark anyway and are counted late).
     dedupe_horizon_ms: int = 86_400_000
+    #: How long a paid order id is remembered (SPEC §7): a payment for it within this much
+    #: event time is a second payment (rejected); after it, a new order under the same id.
+    order_horizon_ms: int = 35 * 86_400_000
+    #: Records longer than this are rejected ``too_large`` before parsing (SPEC §5).
+    max_record_bytes: int = 1024 * 1024
     exemption_report_within_ms: int = 48 * 3_600_000
     same_day_ship: SameDayShip = field(default_factory=SameDayShip)
     ship48_pickup24: Ship48Pickup24 = field(default_factory=Ship48Pickup24)
@@ -182,6 +187,8 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
         "allowed_lateness",
         "orphan_retention",
         "dedupe_horizon",
+        "order_horizon",
+        "max_record_bytes",
         "exemption",
     }
     sections = {"same_day_ship", "ship48_pickup24", "pickup48", "quality_refund"}
@@ -289,6 +296,8 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
             doc.get("orphan_retention", "7d"), "orphan_retention"
         ),
         dedupe_horizon_ms=parse_duration_ms(doc.get("dedupe_horizon", "1d"), "dedupe_horizon"),
+        order_horizon_ms=parse_duration_ms(doc.get("order_horizon", "35d"), "order_horizon"),
+        max_record_bytes=_int(doc.get("max_record_bytes", 1024 * 1024), "max_record_bytes", 1),
         exemption_report_within_ms=parse_duration_ms(
             exemption.get("report_within", "48h"), "exemption.report_within"
         ),
