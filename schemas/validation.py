@@ -1,7 +1,8 @@
 """Decode one raw record into an event or a precise rejection (SPEC §5, §7).
 
 Decoding and validation happen in one msgspec pass; only a failing record pays for turning
-msgspec's message into one of the SPEC's rejection reasons. Nothing here raises on bad input.
+msgspec's message into one of the SPEC's rejection reasons. Nothing here raises, whatever the
+bytes: one poison record must never stop a replay or loop a live worker (issue #8).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ BAD_VALUE: Final = "bad_value"
 BAD_ENUM: Final = "bad_enum"
 BAD_INTERVAL: Final = "bad_interval"
 SECOND_PAYMENT: Final = "second_payment"
+TOO_LARGE: Final = "too_large"
+INTERNAL_ERROR: Final = "internal_error"
 
 REASONS: Final = (
     NOT_JSON,
@@ -38,6 +41,14 @@ REASONS: Final = (
     SECOND_PAYMENT,
 )
 
+#: Every reason a record can be dead-lettered with: the content cases above, a record longer
+#: than ``max_record_bytes`` (SPEC §5, checked before parsing) and ``internal_error`` for
+#: whatever else made decoding raise (the exception's class is in the message).
+ALL_REASONS: Final = (*REASONS, TOO_LARGE, INTERNAL_ERROR)
+
+#: SPEC §6 default of ``max_record_bytes``.
+DEFAULT_MAX_RECORD_BYTES: Final = 1 << 20
+
 
 class Rejected(msgspec.Struct, frozen=True):
     """Why a record was rejected: a reason code and a human sentence."""
@@ -50,15 +61,29 @@ _decoder: Final = msgspec.json.Decoder(Event)
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
-def decode_event(raw: bytes) -> Event | Rejected:
+def decode_event(raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Event | Rejected:
     """Decode and validate one record.
 
     Args:
         raw: the record's bytes, exactly as read (no trailing newline needed).
+        max_record_bytes: longer records are rejected ``too_large`` without being parsed.
 
     Returns:
         The typed event, or ``Rejected`` with a SPEC §5 reason; never raises.
     """
+    if len(raw) > max_record_bytes:
+        return Rejected(
+            TOO_LARGE, f"record of {len(raw):,} bytes is larger than {max_record_bytes:,}"
+        )
+    try:
+        return _decode(raw)
+    except RecursionError:
+        return Rejected(NOT_JSON, "not JSON: nested too deeply")
+    except Exception as exc:  # noqa: BLE001 - a poison record is dead-lettered, never raised
+        return Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _decode(raw: bytes) -> Event | Rejected:
     try:
         if not raw.isascii():
             raw.decode("utf-8")  # msgspec skips UTF-8 checks inside ignored fields

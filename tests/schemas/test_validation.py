@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import validation
 from schemas.events import Exemption, Payment, Shipment
 from schemas.validation import Rejected, decode_event
 
@@ -100,3 +101,55 @@ def test_exemption_item_and_region_are_optional_outside_their_scope() -> None:
 def test_ts_range_edges_are_inclusive_below_and_exclusive_above() -> None:
     assert isinstance(decode_event(PAY.replace(b"1625475599999", b"946684800000") + b"}"), Payment)
     assert isinstance(decode_event(PAY.replace(b"1625475599999", b"4102444799999") + b"}"), Payment)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":' * 1000 + b"1" + b"}" * 1000,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"type":"payment","x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+    ids=["objects-1000", "arrays-100000", "ignored-field-5000"],
+)
+def test_deep_nesting_is_not_json_instead_of_a_recursion_error(raw: bytes) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejected)
+    assert result.reason in {"not_json", "not_object"}, result
+
+
+def test_a_record_over_the_limit_is_too_large_before_parsing() -> None:
+    record = pay(b',"pad":"' + b"x" * 2000 + b'"')
+    assert isinstance(decode_event(record), Payment)
+    result = decode_event(record, max_record_bytes=1000)
+    assert isinstance(result, Rejected) and result.reason == "too_large"
+    assert "1,000" in result.message
+    assert decode_event(b"not json at all", max_record_bytes=5) == Rejected(
+        "too_large", "record of 15 bytes is larger than 5"
+    )
+    assert isinstance(decode_event(b"x" * ((1 << 20) + 1)), Rejected)
+    assert decode_event(b"x" * ((1 << 20) + 1)).reason == "too_large"  # type: ignore[union-attr]
+
+
+def test_a_record_exactly_at_the_limit_is_parsed() -> None:
+    record = pay()
+    assert isinstance(decode_event(record, max_record_bytes=len(record)), Payment)
+
+
+def test_anything_unexpected_is_an_internal_error_naming_the_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Broken:
+        def decode(self, raw: bytes) -> object:
+            raise MemoryError("out of memory")
+
+    monkeypatch.setattr(validation, "_decoder", Broken())
+    result = decode_event(pay())
+    assert isinstance(result, Rejected)
+    assert result.reason == "internal_error"
+    assert "MemoryError" in result.message
+
+
+def test_every_reason_is_listed() -> None:
+    assert {"too_large", "internal_error"} <= set(validation.ALL_REASONS)
+    assert set(validation.REASONS) < set(validation.ALL_REASONS)
