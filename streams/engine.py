@@ -114,7 +114,8 @@ class Engine:
         self._drain_at = _DRAIN_BATCH
         self._ended: set[object] = set()
         self._seq = 0
-        self._seen: set[str] = set()
+        #: event_id -> ts of the record that put it in memory (SPEC §7 id memory).
+        self._seen: dict[str, int] = {}
         self._seen_by_day: dict[int, list[str]] = {}
         self._seen_day = -1
         self._seen_day_ids: list[str] = []
@@ -128,6 +129,7 @@ class Engine:
             settings.pickup48.lag_days,
         )
         self._dedupe_horizon_ms = settings.dedupe_horizon_ms
+        self._order_horizon_ms = settings.order_horizon_ms
         self._apply_by_type = self._dispatch()
 
     def _dispatch(self) -> dict[type, Any]:
@@ -168,25 +170,28 @@ class Engine:
         accounting = self.accounting
         accounting.records_in += 1
         event_id = event.event_id
+        clock = self.clock
+        watermark = clock.watermark  # W just before this record (SPEC §7)
         seen = self._seen
-        if event_id in seen:
+        remembered = seen.get(event_id)
+        if remembered is not None and (
+            watermark is None or remembered >= watermark - self._dedupe_horizon_ms
+        ):
             accounting.duplicate += 1
             return Outcome.DUPLICATE
-        seen.add(event_id)
         ts = event.ts
+        seen[event_id] = ts  # (re)remembered with its own ts; a duplicate never refreshes it
         utc_day = ts // 86_400_000
         if utc_day == self._seen_day:
             self._seen_day_ids.append(event_id)
         else:
             self._remember_by_day(utc_day, event_id)
-        clock = self.clock
-        watermark = clock.watermark
         if watermark is not None and ts < watermark:
             accounting.late += 1
             return Outcome.LATE
         if type(event) is Payment:
             order_id = event.order_id
-            if order_id in self.state.book.orders or order_id in self._pending_payments:
+            if order_id in self._pending_payments or self._paid_recently(order_id, watermark):
                 accounting.rejected += 1
                 reasons = accounting.rejected_by_reason
                 reasons[SECOND_PAYMENT] = reasons.get(SECOND_PAYMENT, 0) + 1
@@ -208,6 +213,18 @@ class Engine:
             ):
                 self._advance()
         return Outcome.APPLIED
+
+    def _paid_recently(self, order_id: str, watermark: int | None) -> bool:
+        """Whether ``order_id`` is remembered paid at ``ts >= W - order_horizon`` (SPEC §7).
+
+        A pending payment (accepted, not yet applied) has ``ts`` near ``W``, so it always is;
+        an applied one is remembered by the order book (its order, or a tombstone once the
+        order itself is evicted) with its ``paid_ts``.
+        """
+        paid_ts = self.state.book.paid_ts(order_id)
+        if paid_ts is None:
+            return False
+        return watermark is None or paid_ts >= watermark - self._order_horizon_ms
 
     def _remember_by_day(self, utc_day: int, event_id: str) -> None:
         """File an id under its event's UTC day, for forgetting it after the horizon."""
@@ -349,11 +366,19 @@ class Engine:
         horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
         state.plan.forget_before(horizon_ts)
         state.exemptions.forget_before(horizon_ts)
-        # Event ids are remembered while their event's ts is within the dedupe horizon of E
-        # (whole UTC days, so a little longer); a copy of an older event is behind the
-        # watermark anyway, so only duplicate-vs-late could differ, never a verdict.
-        forget_before = (decided_at - self._dedupe_horizon_ms) // 86_400_000
-        for old in [d for d in self._seen_by_day if d < forget_before]:
-            self._seen.difference_update(self._seen_by_day.pop(old))
+        watermark = self.clock.watermark
+        if watermark is None:
+            return
+        state.book.forget_paid_before(watermark - self._order_horizon_ms)
+        # An id whose memory ts is < W - horizon can never be a duplicate again (W only grows),
+        # so whole UTC days of ids that all lie before that are dropped. An id re-remembered
+        # with a newer ts is filed under its new day too, and kept.
+        forget_ts = watermark - self._dedupe_horizon_ms
+        seen = self._seen
+        for old in [d for d in self._seen_by_day if (d + 1) * 86_400_000 <= forget_ts]:
+            for event_id in self._seen_by_day.pop(old):
+                remembered = seen.get(event_id)
+                if remembered is not None and remembered < forget_ts:
+                    del seen[event_id]
             if old == self._seen_day:
                 self._seen_day, self._seen_day_ids = -1, []

@@ -15,6 +15,7 @@ Joins, bounded by event time (SPEC §7):
 
 from __future__ import annotations
 
+from collections import deque
 from sys import intern
 
 from schemas.events import Payment, PickupScan, Refund, Shipment
@@ -137,6 +138,35 @@ class OrderBook:
         self.item_q: dict[str, QualityCount] = {}
         self.category_q: dict[str, QualityCount] = {}
         self.orphans_dropped = 0
+        # Paid order ids whose orders were evicted, with their paid_ts (SPEC §7 id memory): a
+        # payment for one within the order horizon is a second payment. Filed by eviction day;
+        # past the horizon an id moves to ``ever_paid``.
+        self.tombstones: dict[str, int] = {}
+        self._tombstone_days: deque[tuple[int, list[str]]] = deque()
+        # Every order id paid before the order horizon. A shipment or refund joins the latest
+        # payment of its id before it, however old (SPEC §7), so it must not wait as an orphan
+        # for a new payment of a reused id: the one part of the state that grows with history
+        # (one id per order, docs/decisions.md).
+        self.ever_paid: set[str] = set()
+
+    # -- id memory ------------------------------------------------------------------------
+    def paid_ts(self, order_id: str) -> int | None:
+        """``paid_ts`` of the latest applied payment of ``order_id`` still remembered."""
+        order = self.orders.get(order_id)
+        if order is not None:
+            return order.paid_ts
+        return self.tombstones.get(order_id)
+
+    def forget_paid_before(self, horizon_ts: int) -> None:
+        """Evicted order ids paid before ``horizon_ts`` (``W - order_horizon``) are no longer
+        second payments: keep only that they were paid."""
+        days, tombstones, ever_paid = self._tombstone_days, self.tombstones, self.ever_paid
+        while days and days[0][0] < horizon_ts:
+            for order_id in days.popleft()[1]:
+                paid = tombstones.get(order_id)
+                if paid is not None and paid < horizon_ts:
+                    del tombstones[order_id]
+                    ever_paid.add(order_id)
 
     # -- applying events ----------------------------------------------------------------
     def add_payment(self, event: Payment, paid_day: int, monday: int) -> Order:
@@ -186,6 +216,9 @@ class OrderBook:
         """Join a shipment or refund to its order, or keep it until the payment comes."""
         order = self.orders.get(event.order_id)
         if order is None:
+            forgotten = self.tombstones.get(event.order_id)
+            if (forgotten is not None and forgotten < event.ts) or event.order_id in self.ever_paid:
+                return  # joins its evicted order (SPEC §7): no window reads it any more
             self.orphans.setdefault(event.order_id, []).append(event)
         elif order.paid_ts - event.ts <= self.retention_ms:
             self._join(order, event)
@@ -290,7 +323,9 @@ class OrderBook:
     # -- retention ----------------------------------------------------------------------
     def evict_before(self, day: int) -> None:
         """Forget orders paid before local day ``day`` and their buckets (no rule reads them)."""
-        for old in [d for d in self.days if d < day]:
+        for old in sorted(d for d in self.days if d < day):
+            evicted: list[str] = []
+            latest_paid = 0
             for item_id, bucket in self.days.pop(old).items():
                 item = self.items[item_id]
                 del item.buckets[old]
@@ -298,6 +333,9 @@ class OrderBook:
                 for order in orders:
                     if self.orders.get(order.order_id) is order:
                         del self.orders[order.order_id]
+                        self.tombstones[order.order_id] = order.paid_ts
+                        evicted.append(order.order_id)
+                        latest_paid = max(latest_paid, order.paid_ts)
                     tracking = order.tracking_no
                     if tracking is not None:
                         shipped = self.by_tracking.get(tracking)
@@ -307,6 +345,8 @@ class OrderBook:
                             shipped.remove(order)
                             if not shipped:
                                 del self.by_tracking[tracking]
+            if evicted:
+                self._tombstone_days.append((latest_paid, evicted))
 
     def expire_orphans(self, watermark_ts: int) -> None:
         """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them."""

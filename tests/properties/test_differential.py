@@ -413,6 +413,44 @@ def streams(draw: Any) -> list[Any]:
                 scan="pickup",
             )
         )
+    # SPEC §7 id memory: an order id paid again around the order horizon (35 days), with a
+    # shipment and a pickup of its own, and a tick so that its windows are evaluated
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        k = draw(st.integers(0, n_orders - 1))
+        b = bundles[k]
+        again = ts_of(b["day"], b["tod"]) + draw(
+            st.sampled_from([35 * DAY - HOUR, 35 * DAY + 10 * MIN, 36 * DAY, 40 * DAY])
+        )
+        gen += [
+            Payment(
+                event_id=eid("pa"),
+                ts=again,
+                order_id=f"O{k}",
+                shop_id=b["shop"],
+                item_id=b["item"],
+                category_id=b["cat"],
+                channel=b["channel"],
+                amount_cents=7,
+            ),
+            Shipment(
+                event_id=eid("sh"),
+                ts=again + draw(st.sampled_from([-2 * DAY, HOUR, 50 * HOUR])),
+                order_id=f"O{k}",
+                carrier="ZTO",
+                tracking_no=f"R-O{k}",
+                official_logistics=True,
+            ),
+            PickupScan(
+                event_id=eid("sc"),
+                ts=again + draw(st.sampled_from([2 * HOUR, 30 * HOUR])),
+                tracking_no=f"R-O{k}",
+                carrier="ZTO",
+                scan="pickup",
+            ),
+            Enrollment(
+                event_id=eid("tick"), ts=again + 12 * DAY, shop_id="__clock__", action="cancel"
+            ),
+        ]
     # a clock tick so that evaluations run past the last window
     gen.append(
         Enrollment(
@@ -482,10 +520,9 @@ def _without_long_suspensions(records: list[Any]) -> list[Any]:
     return [ev for i, ev in enumerate(records) if i not in drop]
 
 
-#: FINDINGS.md #2: the engine forgets a paid order_id about 30 days after its payment and then
-#: applies a second payment for it as a new order. Own xfail test below; the random streams
-#: leave out second payments more than 25 days after the first. Set to False once fixed.
-AVOID_FINDING_2 = True
+#: FINDINGS.md #2 (resolved by the SPEC ruling of 2026-11-27: a paid order_id is remembered for
+#: ``order_horizon``, 35 days of event time, in both implementations): kept as a switch.
+AVOID_FINDING_2 = False
 
 
 def _without_late_second_payments(records: list[Any]) -> list[Any]:
@@ -505,11 +542,9 @@ def _without_late_second_payments(records: list[Any]) -> list[Any]:
     return [ev for i, ev in enumerate(records) if i not in drop]
 
 
-#: FINDINGS.md #3: the engine forgets event ids about a day after their ts (its
-#: ``dedupe_horizon``), so an old exact resend is counted late instead of duplicate and a
-#: record reusing an old id with a new ts is applied. Own xfail tests below; the random streams
-#: only resend an id while the input is less than 12 hours past the first copy's ts.
-AVOID_FINDING_3 = True
+#: FINDINGS.md #3 (resolved by the SPEC ruling of 2026-11-27: an event_id is remembered for
+#: ``dedupe_horizon`` of event time, exactly, in both implementations): kept as a switch.
+AVOID_FINDING_3 = False
 
 
 def _without_old_resends(records: list[Any]) -> list[Any]:
@@ -793,11 +828,8 @@ def test_resume_long_after_suspend_matches_reference() -> None:
     assert_same(records)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="see FINDINGS.md #2 (second payment ~30 days later is applied)"
-)
-def test_second_payment_long_after_first_is_rejected() -> None:
-    """Minimal input of FINDINGS.md #2: a second payment for O1 31 days after the first."""
+def test_second_payment_within_the_order_horizon_is_rejected() -> None:
+    """FINDINGS.md #2: a second payment for O1 31 days after the first (< 35 days): rejected."""
     paid = local_ms(dt.date(2021, 7, 21), 12 * HOUR)
     records = [
         Payment(
@@ -838,14 +870,13 @@ def test_second_payment_long_after_first_is_rejected() -> None:
         ),
         Enrollment(event_id="t2", ts=paid + 36 * DAY, shop_id="__clock__", action="cancel"),
     ]
-    assert_same(records)
+    ref = assert_same(records)
+    assert ref.outcomes[2] == "rejected"
+    assert not ref.verdicts
 
 
-@pytest.mark.xfail(
-    strict=False, reason="see FINDINGS.md #3 (event ids forgotten after the dedupe horizon)"
-)
-def test_conflicting_resend_days_later_is_a_duplicate() -> None:
-    """Minimal input of FINDINGS.md #3: a record reusing a 4-day-old event_id with a new ts."""
+def test_an_event_id_reused_after_the_dedupe_horizon_is_applied() -> None:
+    """FINDINGS.md #3 under the ruling: a record reusing a 4-day-old event_id is judged anew."""
     join = Subsidy(
         event_id="j1",
         ts=local_ms(dt.date(2021, 7, 1), 10 * HOUR),
@@ -883,13 +914,12 @@ def test_conflicting_resend_days_later_is_a_duplicate() -> None:
             action="cancel",
         ),
     ]
-    assert_same(records)
+    ref = assert_same(records)
+    assert ref.outcomes[3] == "applied"  # the re-join 4 days later counts
 
 
-@pytest.mark.xfail(
-    strict=False, reason="see FINDINGS.md #3 (an old exact resend is counted late, not duplicate)"
-)
-def test_exact_resend_days_later_is_counted_duplicate() -> None:
+def test_an_exact_resend_after_the_dedupe_horizon_is_late() -> None:
+    """Under the ruling an exact resend days later is judged anew: here it is late."""
     pay = Payment(
         event_id="p1",
         ts=local_ms(dt.date(2021, 7, 6), 12 * HOUR),
@@ -903,7 +933,95 @@ def test_exact_resend_days_later_is_counted_duplicate() -> None:
     tick = Enrollment(
         event_id="t1", ts=local_ms(dt.date(2021, 7, 10), 0), shop_id="__clock__", action="cancel"
     )
-    assert_same([pay, tick, pay])
+    ref = assert_same([pay, tick, pay])
+    assert ref.outcomes == ["applied", "applied", "late"]
+
+
+def _ruling_payment(event_id: str, ts: int, item: str = "I1") -> Payment:
+    return Payment(
+        event_id=event_id,
+        ts=ts,
+        order_id="O1",
+        shop_id="S1",
+        item_id=item,
+        category_id="C1",
+        channel="taote",
+        amount_cents=1,
+    )
+
+
+def _tick(event_id: str, ts: int) -> Enrollment:
+    return Enrollment(event_id=event_id, ts=ts, shop_id="__clock__", action="cancel")
+
+
+@pytest.mark.parametrize(
+    ("age_ms", "outcome"),
+    [(DAY, "duplicate"), (DAY + 1, "late")],
+    ids=["remembered-at-exactly-W-minus-horizon", "one-ms-older"],
+)
+def test_the_dedupe_horizon_is_exact_to_the_millisecond(age_ms: int, outcome: str) -> None:
+    """SPEC §7: a duplicate iff remembered with ``ts >= W - dedupe_horizon`` (W before arrival)."""
+    first = _ruling_payment("p1", local_ms(dt.date(2021, 7, 6), 12 * HOUR))
+    # the tick sets W = tick.ts - L; the resend's memory ts is then W - age
+    tick = _tick("t1", first.ts + age_ms + 5 * 60_000)
+    ref = assert_same([first, tick, first])
+    assert ref.outcomes[2] == outcome
+
+
+@pytest.mark.parametrize(
+    ("gap_ms", "outcome"),
+    [(35 * DAY, "rejected"), (35 * DAY + 1, "applied")],
+    ids=["paid-at-exactly-W-minus-horizon", "one-ms-older"],
+)
+def test_the_order_horizon_is_exact_to_the_millisecond(gap_ms: int, outcome: str) -> None:
+    """SPEC §7: a second payment iff remembered with ``ts >= W - order_horizon``."""
+    paid = local_ms(dt.date(2021, 7, 6), 12 * HOUR)
+    w = paid + gap_ms
+    records = [
+        _ruling_payment("p1", paid),
+        _tick("t1", w + 5 * 60_000),
+        _ruling_payment("p2", w + 5 * 60_000 + HOUR, item="I9"),
+        _tick("t2", w + 10 * DAY),
+    ]
+    ref = assert_same(records)
+    assert ref.outcomes[2] == outcome
+
+
+def test_a_reused_order_id_is_a_new_order_and_events_join_the_latest_payment_before_them() -> None:
+    """After the order horizon a payment starts a new order under the same id (SPEC §7). A
+    shipment 33 days after the first payment (its order already evicted from the windows)
+    belongs to the old order, not to the new payment 3 days later: the new order's own
+    shipment and pickup earn it the pickup48 tag."""
+    paid = local_ms(dt.date(2021, 7, 1), 12 * HOUR)
+    again = paid + 36 * DAY + HOUR
+    records = [
+        _ruling_payment("p1", paid),
+        Shipment(
+            event_id="s0",
+            ts=paid + 33 * DAY,
+            order_id="O1",
+            carrier="ZTO",
+            tracking_no="T0",
+            official_logistics=True,
+        ),
+        _tick("t1", paid + 36 * DAY),
+        _ruling_payment("p2", again, item="I9"),
+        Shipment(
+            event_id="s1",
+            ts=again + HOUR,
+            order_id="O1",
+            carrier="ZTO",
+            tracking_no="T1",
+            official_logistics=True,
+        ),
+        PickupScan(
+            event_id="k1", ts=again + 2 * HOUR, tracking_no="T1", carrier="ZTO", scan="pickup"
+        ),
+        _tick("t2", again + 6 * DAY),
+    ]
+    ref = assert_same(records)
+    assert ref.outcomes == ["applied"] * len(records)
+    assert [v.verdict_id for v in ref.verdicts] == ["pickup48:tag:I9:2021-08-09"]
 
 
 # ---------------------------------------------------------------------------- edge scenarios

@@ -47,6 +47,9 @@ class RefPolicy:
     tz: str = "Asia/Shanghai"
     lateness_ms: int = 5 * 60_000
     orphan_retention_ms: int = 7 * DAY
+    # id memory (§7, ruling of 2026-11-27)
+    dedupe_horizon_ms: int = DAY
+    order_horizon_ms: int = 35 * DAY
     # same_day_ship
     cutoff_hour: int = 17
     ship_by_hour: int = 20
@@ -149,8 +152,8 @@ class Reference:
     def classify(self, records: list[Any]) -> RefResult:
         """§7: validation → duplicate event_id → late → second payment → applied."""
         res = RefResult(verdicts=[])
-        seen_ids: set[str] = set()
-        paid: set[str] = set()
+        seen_ids: dict[str, int] = {}  # event_id -> ts of the record that put it in memory
+        paid: dict[str, int] = {}  # order_id -> ts of its latest applied payment
         max_ts: int | None = None
         applied: list[Any] = []
         for rec in records:
@@ -158,22 +161,27 @@ class Reference:
                 res.rejected += 1
                 res.outcomes.append("rejected")
                 continue
-            if rec.event_id in seen_ids:
+            # W just before this record; while undefined nothing is forgotten, nothing late.
+            watermark = None if max_ts is None else max_ts - self.p.lateness_ms
+            remembered = seen_ids.get(rec.event_id)
+            if remembered is not None and (
+                watermark is None or remembered >= watermark - self.p.dedupe_horizon_ms
+            ):
                 res.duplicate += 1
                 res.outcomes.append("duplicate")
                 continue
-            seen_ids.add(rec.event_id)
-            watermark = None if max_ts is None else max_ts - self.p.lateness_ms
+            seen_ids[rec.event_id] = rec.ts
             if watermark is not None and rec.ts < watermark:
                 res.late += 1
                 res.outcomes.append("late")
                 continue
             if isinstance(rec, Payment) and rec.order_id in paid:
-                res.rejected += 1
-                res.outcomes.append("rejected")
-                continue
+                if watermark is None or paid[rec.order_id] >= watermark - self.p.order_horizon_ms:
+                    res.rejected += 1
+                    res.outcomes.append("rejected")
+                    continue
             if isinstance(rec, Payment):
-                paid.add(rec.order_id)
+                paid[rec.order_id] = rec.ts
             applied.append(rec)
             max_ts = rec.ts if max_ts is None else max(max_ts, rec.ts)
             res.applied += 1
@@ -192,7 +200,7 @@ class Reference:
     def _index(self) -> None:
         """Group applied events by key, keeping arrival order (index ``seq``)."""
         self.seq: dict[int, int] = {}
-        self.payments: dict[str, Payment] = {}
+        self.payments: dict[str, list[Payment]] = defaultdict(list)
         self.payments_by_item: dict[str, list[Payment]] = defaultdict(list)
         self.payments_by_date: dict[dt.date, list[Payment]] = defaultdict(list)
         self.shipments: dict[str, list[Shipment]] = defaultdict(list)
@@ -204,7 +212,7 @@ class Reference:
         for i, ev in enumerate(self.applied):
             self.seq[id(ev)] = i
             if isinstance(ev, Payment):
-                self.payments[ev.order_id] = ev
+                self.payments[ev.order_id].append(ev)
                 self.payments_by_item[ev.item_id].append(ev)
                 self.payments_by_date[self.local_date(ev.ts)].append(ev)
             elif isinstance(ev, Shipment):
@@ -229,13 +237,28 @@ class Reference:
         """Time order; equal ts in arrival order (§7)."""
         return (ev.ts, self.seq[id(ev)])
 
+    def owner(self, ev: Shipment | Refund) -> Payment | None:
+        """The payment a shipment or refund joins (§7): of its order_id's payments, the latest
+        one before it in (ts, arrival) order; when there is none, the first later one if it is
+        within the orphan retention; else none (an orphan)."""
+        key = self._order_key(ev)
+        pays = self.payments.get(ev.order_id, [])
+        earlier = [p for p in pays if self._order_key(p) < key]
+        if earlier:
+            return max(earlier, key=self._order_key)
+        later = [p for p in pays if self._order_key(p) > key]
+        if not later:
+            return None
+        first = min(later, key=self._order_key)
+        return first if first.ts - ev.ts <= self.p.orphan_retention_ms else None
+
     # ------------------------------------------------------------------ order facts (§2.1)
     def facts(self, pay: Payment, E: int) -> Facts:
         """Every §2.1 fact of the order paid by ``pay``, from applied events with ts < E."""
         assert pay.ts < E
         ret = self.p.orphan_retention_ms
         ships = [
-            s for s in self.shipments.get(pay.order_id, []) if s.ts < E and pay.ts - s.ts <= ret
+            s for s in self.shipments.get(pay.order_id, []) if s.ts < E and self.owner(s) is pay
         ]
         first_ship = min(ships, key=self._order_key) if ships else None
         pickup_ts: int | None = None
@@ -247,7 +270,7 @@ class Reference:
             ]
             pickup_ts = min(pickups) if pickups else None
         refunds = [
-            r for r in self.refunds.get(pay.order_id, []) if r.ts < E and pay.ts - r.ts <= ret
+            r for r in self.refunds.get(pay.order_id, []) if r.ts < E and self.owner(r) is pay
         ]
         if first_ship is None:
             before_ship = len(refunds) > 0
@@ -578,12 +601,12 @@ class Reference:
         for pay in window:
             by_item[pay.item_id].append(pay)
             by_cat[pay.category_id].append(pay)
-        quality: dict[str, bool] = {}
+        quality: dict[int, bool] = {}
 
         def is_quality(pay: Payment) -> bool:
-            if pay.order_id not in quality:
-                quality[pay.order_id] = self.facts(pay, E).quality_refunded
-            return quality[pay.order_id]
+            if id(pay) not in quality:
+                quality[id(pay)] = self.facts(pay, E).quality_refunded
+            return quality[id(pay)]
 
         candidates = {i for i, evs in self.subsidies.items() if any(s.ts < E for s in evs)}
         candidates |= set(self.observing)
