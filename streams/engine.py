@@ -148,7 +148,7 @@ class Engine:
     # -- input ---------------------------------------------------------------------------
     def accept_raw(self, raw: bytes, partition: object = 0) -> tuple[Outcome, Rejected | None]:
         """Decode, validate and accept one raw record; a rejection comes back with its reason."""
-        event = decode_event(raw)
+        event = decode_event(raw, self.policy.max_record_bytes)
         if isinstance(event, Rejected):
             self.reject(event)
             return Outcome.REJECTED, event
