@@ -14,7 +14,6 @@ per record, :meth:`Engine.finish` at the end of a finite input, and take the out
 from __future__ import annotations
 
 import heapq
-import pickle
 from dataclasses import dataclass, field
 from enum import StrEnum
 from heapq import heappush
@@ -32,6 +31,7 @@ from schemas.events import (
 )
 from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict
+from streams import snapshot as snapshot_codec
 from streams.clock import EventClock
 from streams.policy import Policy
 from streams.rules import pickup48, quality_refund, same_day_ship, ship48_pickup24
@@ -283,14 +283,22 @@ class Engine:
         return self.state.book.orphans_dropped
 
     def snapshot(self) -> bytes:
-        """The whole state as bytes, for a changelog or a checkpoint."""
-        return pickle.dumps(self.__getstate__(), protocol=pickle.HIGHEST_PROTOCOL)
+        """The whole state as versioned bytes (:mod:`streams.snapshot`: no pickle)."""
+        return snapshot_codec.dumps(self.__getstate__(), self.policy)
 
     @classmethod
-    def restore(cls, blob: bytes) -> Engine:
-        """Rebuild an engine from :meth:`snapshot` bytes."""
+    def restore(cls, blob: bytes, policy: Policy | None = None) -> Engine:
+        """Rebuild an engine from :meth:`snapshot` bytes.
+
+        Given ``policy`` (the one in force), a snapshot written under another policy is
+        refused with :class:`streams.snapshot.PolicyMismatch`; any other unreadable snapshot
+        raises :class:`streams.snapshot.SnapshotError`.
+        """
+        state = snapshot_codec.loads(blob, policy)
+        if not isinstance(state, dict) or "state" not in state:
+            raise snapshot_codec.SnapshotError("the snapshot holds no engine state")
         engine = cls.__new__(cls)
-        engine.__setstate__(pickle.loads(blob))  # noqa: S301 - our own checkpoint
+        engine.__setstate__(state)
         return engine
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,0 +1,323 @@
+"""The engine's state as versioned bytes that run no code when read (no pickle).
+
+A snapshot is a MessagePack document: a header (format name and version, the code version that
+wrote it, a fingerprint of the policy) and the state as a tree of plain values. Objects are
+written as their class's name and field values; reading builds them with ``cls.__new__`` and
+sets the fields, for classes of the engine's own state modules only (:data:`STATE_MODULES`).
+So a record someone wrote into the state topic can at worst be refused: it cannot name a
+function to call, as a pickle can.
+
+The tree keeps object identity (an order referenced from its bucket, its waybill and its week
+is one object after reading, as before writing) and dict order, so a restored engine continues
+exactly as the one that wrote the snapshot.
+
+Node layout (every container is a list whose first element is a tag; scalars are themselves):
+
+=============  =========================================  =====================================
+tag            written as                                 read as
+=============  =========================================  =====================================
+``REF``        ``[0, index]``                             the ``index``-th shared node seen
+``LIST``       ``[1, [items]]``                           list (shared)
+``TUPLE``      ``[2, [items]]``                           tuple
+``SET``        ``[3, [items]]``                           set (shared)
+``FROZENSET``  ``[4, [items]]``                           frozenset
+``DICT``       ``[5, [k0, v0, k1, v1, ...]]``             dict, in order (shared)
+``DEQUE``      ``[6, [items]]``                           collections.deque (shared)
+``OBJECT``     ``[7, class_index, [field values]]``       an allowed class, fields by name
+``STRUCT``     ``[8, class_index, [field values]]``       a msgspec Struct of ``schemas``
+``FRACTION``   ``[9, numerator, denominator]``            fractions.Fraction
+``CALENDAR``   ``[10, tz_name]``                          streams.calendar.Calendar
+=============  =========================================  =====================================
+
+The header's ``classes`` table names each class once with its field names; reading refuses a
+class that is not allowed or whose fields differ from the running code's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+from collections import deque
+from fractions import Fraction
+from sys import intern
+from typing import Any
+
+import msgspec
+import orjson
+
+from streams.calendar import Calendar
+from streams.policy import Policy
+
+FORMAT = "sellerwatch-engine-state"
+VERSION = 1
+
+#: Modules whose classes may appear in a snapshot: the engine's state and its records.
+STATE_MODULES = (
+    "schemas.events",
+    "schemas.verdict",
+    "streams.clock",
+    "streams.engine",
+    "streams.orders",
+    "streams.policy",
+    "streams.programs",
+    "streams.rules.pickup48",
+    "streams.rules.quality_refund",
+    "streams.state",
+)
+
+REF, LIST, TUPLE, SET, FROZENSET, DICT, DEQUE, OBJECT, STRUCT, FRACTION, CALENDAR = range(11)
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be restored by this code (another format, a damaged record)."""
+
+
+class PolicyMismatch(SnapshotError):
+    """The snapshot was written under another policy than the one in force."""
+
+
+def code_version() -> str:
+    """The installed sellerwatch version (written into every snapshot)."""
+    try:
+        from importlib.metadata import version
+
+        return version("sellerwatch")
+    except Exception:  # noqa: BLE001 - not installed (a source checkout): still snapshot
+        return "unknown"
+
+
+def policy_fingerprint(policy: Policy) -> str:
+    """A stable hash of every setting of ``policy`` (sets sorted, fractions exact)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, frozenset | set):
+            return sorted(plain(v) for v in value)
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, Fraction):
+            return f"{value.numerator}/{value.denominator}"
+        return value
+
+    canonical = orjson.dumps(plain(policy), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _allowed_classes() -> dict[str, type]:
+    allowed: dict[str, type] = {}
+    for name in STATE_MODULES:
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == name:
+                allowed[f"{name}:{cls.__qualname__}"] = cls
+    return allowed
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for slot in getattr(klass, "__slots__", ()):
+            if slot not in ("__dict__", "__weakref__") and slot not in names:
+                names.append(slot)
+    return tuple(names)
+
+
+class _Writer:
+    """Turns an object graph into a tree of plain values, sharing repeated nodes."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, int] = {}
+        self.keep: list[Any] = []  # keeps memoised objects alive so their ids stay unique
+        self.classes: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.table: list[list[Any]] = []
+
+    def _share(self, value: Any) -> None:
+        self.memo[id(value)] = len(self.memo)
+        self.keep.append(value)
+
+    def _class(self, cls: type, fields: tuple[str, ...]) -> int:
+        key = (f"{cls.__module__}:{cls.__qualname__}", fields)
+        index = self.classes.get(key)
+        if index is None:
+            if not cls.__module__.startswith(STATE_MODULES):
+                raise SnapshotError(f"{key[0]} is not part of the engine's state")
+            index = self.classes[key] = len(self.table)
+            self.table.append([key[0], list(fields)])
+        return index
+
+    def write(self, value: Any) -> Any:
+        """The tree of ``value`` (one branch per node kind)."""
+        if value is None or isinstance(value, bool | int | float | str | bytes):
+            return value
+        shared = self.memo.get(id(value))
+        if shared is not None:
+            return [REF, shared]
+        kind = type(value)
+        if kind is list:
+            self._share(value)
+            return [LIST, [self.write(v) for v in value]]
+        if kind is dict:
+            self._share(value)
+            items: list[Any] = []
+            for key, item in value.items():
+                items.append(self.write(key))
+                items.append(self.write(item))
+            return [DICT, items]
+        if kind is tuple:
+            return [TUPLE, [self.write(v) for v in value]]
+        if kind is set:
+            self._share(value)
+            return [SET, [self.write(v) for v in value]]
+        if kind is frozenset:
+            return [FROZENSET, [self.write(v) for v in value]]
+        if kind is deque:
+            self._share(value)
+            return [DEQUE, [self.write(v) for v in value]]
+        if kind is Fraction:
+            return [FRACTION, value.numerator, value.denominator]
+        if kind is Calendar:
+            return [CALENDAR, value.tz_name]
+        if isinstance(value, msgspec.Struct):
+            fields = value.__struct_fields__
+            index = self._class(kind, fields)
+            return [STRUCT, index, [self.write(getattr(value, f)) for f in fields]]
+        fields = _slots(kind) if not hasattr(value, "__dict__") else tuple(vars(value))
+        index = self._class(kind, fields)
+        self._share(value)
+        return [OBJECT, index, [self.write(getattr(value, f)) for f in fields]]
+
+
+class _Reader:
+    """Builds the object graph back from the tree, allowing only the state's classes."""
+
+    def __init__(self, table: list[list[Any]]) -> None:
+        allowed = _allowed_classes()
+        self.shared: list[Any] = []
+        self.calendars: dict[str, Calendar] = {}
+        self.classes: list[tuple[Any, list[str]]] = []
+        for entry in table:
+            if not (isinstance(entry, list) and len(entry) == 2):
+                raise SnapshotError("damaged class table")
+            name, fields = entry
+            cls = allowed.get(name) if isinstance(name, str) else None
+            if cls is None:
+                raise SnapshotError(f"class {name!r} is not part of the engine's state")
+            known = (
+                set(cls.__struct_fields__)
+                if issubclass(cls, msgspec.Struct)
+                else set(_slots(cls)) or None
+            )
+            if known is not None and set(fields) != known:
+                raise SnapshotError(
+                    f"{name} has fields {sorted(known)} in this code, {sorted(fields)} in the "
+                    "snapshot (written by another version)"
+                )
+            self.classes.append((cls, fields))
+
+    def read(self, node: Any) -> Any:
+        """The value of ``node`` (one branch per node kind)."""
+        if not isinstance(node, list):
+            return intern(node) if type(node) is str else node
+        tag = node[0]
+        if tag == REF:
+            return self.shared[node[1]]
+        if tag == LIST:
+            out: list[Any] = []
+            self.shared.append(out)
+            out.extend(self.read(v) for v in node[1])
+            return out
+        if tag == DICT:
+            table: dict[Any, Any] = {}
+            self.shared.append(table)
+            items = node[1]
+            for i in range(0, len(items), 2):
+                key = self.read(items[i])
+                table[key] = self.read(items[i + 1])
+            return table
+        if tag == TUPLE:
+            return tuple(self.read(v) for v in node[1])
+        if tag == SET:
+            members: set[Any] = set()
+            self.shared.append(members)
+            members.update(self.read(v) for v in node[1])
+            return members
+        if tag == FROZENSET:
+            return frozenset(self.read(v) for v in node[1])
+        if tag == DEQUE:
+            queue: deque[Any] = deque()
+            self.shared.append(queue)
+            queue.extend(self.read(v) for v in node[1])
+            return queue
+        if tag == FRACTION:
+            return Fraction(node[1], node[2])
+        if tag == CALENDAR:
+            tz = node[1]
+            if tz not in self.calendars:
+                self.calendars[tz] = Calendar(tz)
+            return self.calendars[tz]
+        if tag == STRUCT:
+            cls, fields = self.classes[node[1]]
+            return cls(**{f: self.read(v) for f, v in zip(fields, node[2], strict=True)})
+        if tag == OBJECT:
+            cls, fields = self.classes[node[1]]
+            obj = cls.__new__(cls)
+            self.shared.append(obj)
+            for name, value in zip(fields, node[2], strict=True):
+                object.__setattr__(obj, name, self.read(value))
+            return obj
+        raise SnapshotError(f"unknown node tag {tag!r}")
+
+
+def dumps(state: Any, policy: Policy) -> bytes:
+    """``state`` (the engine's fields) as snapshot bytes, stamped with ``policy``'s fingerprint."""
+    writer = _Writer()
+    tree = writer.write(state)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "code": code_version(),
+        "policy": policy_fingerprint(policy),
+        "policy_name": policy.name,
+        "classes": writer.table,
+    }
+    return msgspec.msgpack.encode([header, tree])
+
+
+def header(blob: bytes) -> dict[str, Any]:
+    """The header of a snapshot (format, version, code, policy), checked for this code."""
+    try:
+        document = msgspec.msgpack.decode(blob)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise SnapshotError(f"not a sellerwatch snapshot ({exc})") from None
+    if not (isinstance(document, list) and len(document) == 2 and isinstance(document[0], dict)):
+        raise SnapshotError("not a sellerwatch snapshot (no header)")
+    head: dict[str, Any] = document[0]
+    if head.get("format") != FORMAT:
+        raise SnapshotError(f"not a sellerwatch snapshot (format {head.get('format')!r})")
+    if head.get("version") != VERSION:
+        raise SnapshotError(
+            f"snapshot format version {head.get('version')!r}; this code reads {VERSION}"
+        )
+    head["_tree"] = document[1]
+    return head
+
+
+def loads(blob: bytes, policy: Policy | None = None) -> Any:
+    """The state written by :func:`dumps`; refuses another format or, given ``policy``,
+    a snapshot written under a different policy."""
+    head = header(blob)
+    if policy is not None and head.get("policy") != policy_fingerprint(policy):
+        raise PolicyMismatch(
+            f"the snapshot was written under policy {head.get('policy_name')!r} "
+            f"({head.get('policy')}), not the policy in force {policy.name!r} "
+            f"({policy_fingerprint(policy)})"
+        )
+    try:
+        return _Reader(head["classes"]).read(head["_tree"])
+    except SnapshotError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise SnapshotError(f"damaged snapshot ({type(exc).__name__}: {exc})") from None
