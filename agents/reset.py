@@ -1,0 +1,152 @@
+"""``sellerwatch reset``: forget the engine's state so the next worker rebuilds it from the inputs.
+
+Like Kafka Streams' application reset tool: the workers of the prefix must be stopped; the
+engine's internal topics (snapshots and the engine log) are deleted and created empty, and the
+engine's consumer groups are moved back to the start of the input and log partitions. The next
+worker replays the inputs that retention still holds (default 35 days, ``docs/operations.md``)
+under the policy it is given. Verdict topics are kept: the rebuilt verdicts carry the same
+``verdict_id``s, so downstream consumers that apply them idempotently see no change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from agents.kafka_security import client_options
+from agents.topics import ENGINE_LOG, ENGINE_STATE, Topics, ensure_topics
+
+#: The consumer groups whose offsets describe the engine's progress.
+ENGINE_GROUPS = ("sellerwatch-engine", "sellerwatch-sequencer")
+
+
+class ResetError(RuntimeError):
+    """The reset cannot be done (workers still running, broker unreachable)."""
+
+
+async def _active_members(admin: Any, groups: list[str], timeout_s: float = 30.0) -> dict[str, int]:
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:  # a new broker creates its offsets topic on the first coordinator lookup
+            described = await admin.describe_consumer_groups(groups)
+            break
+        except GroupCoordinatorNotAvailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    active: dict[str, int] = {}
+    for response in described:
+        for group in response.groups:
+            group_id, members = group[1], group[5]
+            if members:
+                active[group_id] = len(members)
+    return active
+
+
+async def _wait_deleted(admin: Any, names: list[str], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while set(names) & set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise ResetError(f"the broker did not delete {names} within {timeout_s:.0f}s")
+        await asyncio.sleep(0.5)
+
+
+async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
+    """Commit the beginning of every input partition and of the engine log for ``group_id``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from agents.topics import input_partitions
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **client_options()
+    )
+    await consumer.start()
+    try:
+        found = await input_partitions(bootstrap, topics)
+        partitions = [TopicPartition(t, p) for t, p in found]
+        partitions.append(TopicPartition(topics(ENGINE_LOG), 0))
+        consumer.assign(partitions)
+        beginnings = await consumer.beginning_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(beginnings[tp], "") for tp in partitions})
+        return len(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]:
+    """Reset the engine state of ``prefix``; returns what was done, a line each."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    topics = Topics(prefix)
+    groups = [topics(g) for g in ENGINE_GROUPS]
+    internal = [topics(ENGINE_STATE), topics(ENGINE_LOG)]
+    done: list[str] = []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
+    await admin.start()
+    try:
+        active = await _active_members(admin, groups)
+        if active:
+            running = ", ".join(f"{g} ({n} member(s))" for g, n in sorted(active.items()))
+            raise ResetError(f"stop every worker of prefix {prefix!r} first: {running} active")
+        existing = [t for t in internal if t in set(await admin.list_topics())]
+        if existing:
+            await admin.delete_topics(existing)
+            await _wait_deleted(admin, existing)
+            done.append(f"deleted {', '.join(existing)}")
+    finally:
+        await admin.close()
+    await ensure_topics(bootstrap, topics, input_partitions)
+    done.append(f"created {', '.join(internal)} empty")
+    for group in groups:
+        count = await _rewind_group(bootstrap, group, topics)
+        done.append(f"moved {group} to the start of {count} partitions")
+    return done
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """Run :func:`reset` and report; a one-line error on failure."""
+    from agents.settings import Settings
+
+    settings = Settings()
+    bootstrap = args.bootstrap or settings.bootstrap
+    prefix = settings.topic_prefix if args.topic_prefix is None else args.topic_prefix
+    try:
+        lines = asyncio.run(
+            asyncio.wait_for(reset(bootstrap, prefix, settings.input_partitions), timeout=120)
+        )
+    except ResetError as exc:
+        sys.stderr.write(f"sellerwatch: error: {exc}\n")
+        return 2
+    except (OSError, TimeoutError) as exc:
+        sys.stderr.write(
+            f"sellerwatch: error: cannot reach Kafka at {bootstrap} "
+            f"(SELLERWATCH_BOOTSTRAP / --bootstrap): {exc or type(exc).__name__}\n"
+        )
+        return 2
+    except Exception as exc:  # noqa: BLE001 - aiokafka's connection errors are not OSError
+        sys.stderr.write(f"sellerwatch: error: reset of {prefix!r} failed: {exc!r}\n")
+        return 2
+    for line in lines:
+        sys.stderr.write(f"reset: {line}\n")
+    sys.stderr.write("reset: the next worker rebuilds the state from the input topics\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``reset``."""
+    parser = sub.add_parser(
+        "reset",
+        help="forget the engine's state (snapshots, engine log, offsets): the next worker "
+        "rebuilds it from the inputs",
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env SELLERWATCH_BOOTSTRAP)")
+    parser.add_argument(
+        "--topic-prefix", help="prefix of the topics (env SELLERWATCH_TOPIC_PREFIX)"
+    )
+    parser.set_defaults(func=cmd_reset)
