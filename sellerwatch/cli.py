@@ -3,67 +3,137 @@
 from __future__ import annotations
 
 import argparse
-import os
+import signal
 import sys
-from contextlib import ExitStack
-from typing import IO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 
 from agents.settings import SettingsError
+from sellerwatch.atomic import AtomicOutputs, OutputError, check_distinct
 from sellerwatch.sources import InputError
 from streams.policy import Policy, PolicyError, load_policy, parse_duration_ms
+
+#: Exit status of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during a run that writes files: nothing is renamed into place."""
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into :class:`Interrupted`, so the outputs are discarded."""
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread (an embedding test): keep the default
+        pass
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise Interrupted from exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _policy(path: str | None) -> Policy:
     return load_policy(path) if path else Policy()
 
 
-def _open_out(stack: ExitStack, path: str | None) -> IO[bytes] | None:
-    if path is None:
+def lateness_ms(value: str | None) -> int | None:
+    """``--lateness``: ``None`` when absent; an empty or bad value is refused, not ignored."""
+    if value is None:
         return None
-    if path == "-":
-        return sys.stdout.buffer
     try:
-        return stack.enter_context(open(path, "wb"))  # noqa: SIM115
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from exc
+        return parse_duration_ms(value, "--lateness")
+    except PolicyError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Run the embedded replay and print the closing summary on stderr."""
+    """Run the embedded replay; outputs appear only once the whole input was read."""
     from sellerwatch.progress import Progress
     from sellerwatch.replay import replay
+    from sellerwatch.sources import open_inputs
 
     policy = _policy(args.policy)
-    lateness = parse_duration_ms(args.lateness, "--lateness") if args.lateness else None
-    for name in args.inputs:
-        if name != "-" and not os.path.isfile(name):
-            raise InputError(f"cannot read input {name}: no such file")
-    with ExitStack() as stack, Progress(enabled=sys.stderr.isatty()) as progress:
-        out = _open_out(stack, args.out) or sys.stdout.buffer
+    lateness = lateness_ms(args.lateness)
+    sinks = {
+        option: path
+        for option, path in (
+            ("--out", args.out if args.out is not None else "-"),
+            ("--rejects", args.rejects),
+            ("--late", args.late),
+            ("--metrics", args.metrics),
+        )
+        if path is not None
+    }
+    check_distinct(args.inputs, sinks)
+    streams = open_inputs(args.inputs)
+    with (
+        all_or_nothing(),
+        AtomicOutputs() as outputs,
+        Progress(enabled=sys.stderr.isatty()) as progress,
+    ):
+        opened = {option: outputs.open(path) for option, path in sinks.items()}
         summary = replay(
             args.inputs,
             policy=policy,
-            out=out,
-            rejects=_open_out(stack, args.rejects),
-            late=_open_out(stack, args.late),
-            metrics=_open_out(stack, args.metrics),
+            out=opened["--out"],
+            rejects=opened.get("--rejects"),
+            late=opened.get("--late"),
+            metrics=opened.get("--metrics"),
             lateness_ms=lateness,
             progress=progress.update,
+            streams=streams,
         )
-        out.flush()
+        for sink in opened.values():
+            sink.flush()
+        outputs.commit()
     for line in summary.lines():
         sys.stderr.write(line + "\n")
     return 0
 
 
+def _version() -> str:
+    try:
+        return version("sellerwatch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
+    from sellerwatch.envhelp import epilog
+
     parser = argparse.ArgumentParser(
-        prog="sellerwatch", description="Seller-service rules on order event streams."
+        prog="sellerwatch",
+        description="Seller-service rules on order event streams.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"sellerwatch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    rp = sub.add_parser("replay", help="run the rules on JSONL event files (no broker)")
-    rp.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL file(s), .gz, or - for stdin")
+    rp = sub.add_parser(
+        "replay",
+        help="run the rules on JSONL event files (no broker)",
+        description="Run the rules on JSONL event files. Every output is written to a "
+        "temporary file beside it and renamed into place only when the whole input was read.",
+    )
+    rp.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="JSONL file(s), .gz, - for stdin, or any readable path (FIFO, <(...))",
+    )
     rp.add_argument("--policy", help="policy TOML file (default: the SPEC defaults)")
     rp.add_argument("--out", help="verdicts JSONL (default: stdout)")
     rp.add_argument("--rejects", help="dead letters: rejected records with reason, file and line")
@@ -82,13 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (InputError, PolicyError, SettingsError) as exc:
+    except (InputError, PolicyError, SettingsError, OutputError) as exc:
         sys.stderr.write(f"sellerwatch: error: {exc}\n")
         return 2
     except BrokenPipeError:
         return 0
+    except Interrupted:
+        sys.stderr.write("sellerwatch: interrupted: no outputs written\n")
+        return INTERRUPTED
     except KeyboardInterrupt:
-        return 130
+        sys.stderr.write("sellerwatch: interrupted\n")
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

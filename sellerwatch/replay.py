@@ -10,14 +10,17 @@ import base64
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from datetime import datetime
+from typing import Any, BinaryIO
 
 import orjson
 
 from schemas.validation import Rejected
 from schemas.verdict import Verdict, encode
+from sellerwatch.atomic import BinarySink
 from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sources import Record, merged
+from streams.calendar import Calendar
 from streams.engine import Engine, Outcome, second_payment
 from streams.policy import Policy
 
@@ -30,6 +33,9 @@ class Summary:
     orphans_dropped: int
     verdicts_by_kind: Counter[str] = field(default_factory=Counter)
     watermark: int | None = None
+    #: Local day ordinals of the first and last evaluation (``None``: nothing evaluated).
+    evaluated: tuple[int, int] | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def lines(self) -> list[str]:
         """Human-readable closing summary."""
@@ -50,7 +56,41 @@ class Summary:
         total = sum(self.verdicts_by_kind.values())
         kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(self.verdicts_by_kind.items())) or "none"
         out.append(f"verdicts {total:,}: {kinds}")
+        out.append(self._evaluated_line())
+        if total == 0:
+            out.append(self._why_none())
         return out
+
+    def _evaluated_line(self) -> str:
+        """Which local days were evaluated and where the watermark ended (issue #12)."""
+        tz = self.policy.timezone
+        if self.watermark is None:
+            return (
+                f"evaluated nothing: no record was applied, so the watermark never started ({tz})"
+            )
+        ended = datetime.fromtimestamp(self.watermark / 1000, Calendar(tz).tz)
+        where = f"watermark ended at {ended.isoformat(sep=' ', timespec='seconds')}"
+        if self.evaluated is None:
+            return (
+                f"evaluated no day ({tz}): the first evaluation is at 00:00 of the day after "
+                f"the earliest event; {where}"
+            )
+        first, last = self.evaluated
+        days = last - first + 1
+        span = Calendar.iso(first) if days == 1 else f"{Calendar.iso(first)}–{Calendar.iso(last)}"
+        return f"evaluated {span} ({days:,} day{'s' if days != 1 else ''}, {tz}); {where}"
+
+    def _why_none(self) -> str:
+        """What each rule needs before it can decide anything, in this policy's numbers."""
+        p = self.policy
+        weekly = 7 + p.same_day_ship.settle_delay_days
+        return (
+            f"no verdicts: the weekly rule needs Monday + {weekly} days, delist needs "
+            f"T−{p.ship48_pickup24.lag_days} (a {p.ship48_pickup24.window_days}-day window), "
+            f"the pickup48 tag T−{p.pickup48.lag_days}, a quality_refund watch "
+            f"{p.quality_refund.min_quality_refunds}+ quality refunds within "
+            f"{p.quality_refund.window_days} days; replay more days of events"
+        )
 
 
 def dead_letter(record: Record, rejected: Rejected) -> bytes:
@@ -81,14 +121,19 @@ def replay(
     inputs: list[str],
     *,
     policy: Policy | None = None,
-    out: IO[bytes],
-    rejects: IO[bytes] | None = None,
-    late: IO[bytes] | None = None,
-    metrics: IO[bytes] | None = None,
+    out: BinarySink,
+    rejects: BinarySink | None = None,
+    late: BinarySink | None = None,
+    metrics: BinarySink | None = None,
     lateness_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
+    streams: list[BinaryIO] | None = None,
 ) -> Summary:
-    """Replay ``inputs`` through one engine and write every output; returns the summary."""
+    """Replay ``inputs`` through one engine and write every output; returns the summary.
+
+    ``streams``, when given, are the inputs already opened (by :func:`open_inputs`), one per name.
+    """
+    policy = policy or Policy()
     engine = Engine(policy, collect_evaluations=metrics is not None, lateness_ms=lateness_ms)
     tune_gc_for_engine()
     by_kind: Counter[str] = Counter()
@@ -105,7 +150,7 @@ def replay(
     accept, reject = engine.accept, engine.reject
     APPLIED = Outcome.APPLIED  # noqa: N806 - a local alias in the hot loop
     count = 0
-    for record in merged(inputs):
+    for record in merged(inputs, streams, policy.max_record_bytes):
         decoded = record[0]
         if type(decoded) is Rejected:
             reject(decoded)
@@ -117,7 +162,8 @@ def replay(
                 if outcome is Outcome.LATE and late is not None:
                     late.write(late_letter(record, engine.clock.watermark) + b"\n")
                 elif outcome is Outcome.REJECTED and rejects is not None:
-                    rejects.write(dead_letter(record, second_payment(decoded)) + b"\n")
+                    paid = second_payment(decoded)  # type: ignore[arg-type]
+                    rejects.write(dead_letter(record, paid) + b"\n")
             if engine.verdicts:
                 flush()
         count += 1
@@ -125,10 +171,27 @@ def replay(
             progress(count)
     engine.finish()
     flush()
-    return Summary(engine.accounting.as_dict(), engine.orphans_dropped, by_kind, engine.watermark)
+    return Summary(
+        engine.accounting.as_dict(),
+        engine.orphans_dropped,
+        by_kind,
+        engine.watermark,
+        _evaluated_days(engine, policy),
+        policy,
+    )
 
 
-def write_verdicts(out: IO[bytes], verdicts: Iterable[Verdict], by_kind: Counter[str]) -> None:
+def _evaluated_days(engine: Engine, policy: Policy) -> tuple[int, int] | None:
+    """First and last local day evaluated: from the day after the earliest applied ts to W."""
+    if engine.min_ts is None or engine.watermark is None:
+        return None
+    calendar = policy.calendar()
+    first = calendar.day_of(engine.min_ts) + 1
+    last = calendar.day_of(engine.watermark)
+    return (first, last) if last >= first else None
+
+
+def write_verdicts(out: BinarySink, verdicts: Iterable[Verdict], by_kind: Counter[str]) -> None:
     """Write verdicts as JSONL and count them by kind."""
     lines = []
     for verdict in verdicts:

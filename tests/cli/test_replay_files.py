@@ -1,0 +1,170 @@
+"""``sellerwatch replay`` never half-writes or destroys a file, and reads any readable path."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sellerwatch.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "sample.jsonl.gz"
+CLI = [sys.executable, "-m", "sellerwatch.cli"]
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("events") / "events.jsonl"
+    path.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    return path
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> None:
+    err = capsys.readouterr().err
+    assert err.startswith("sellerwatch: error:") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_out_equal_to_the_input_is_refused_and_the_input_kept(
+    events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = events.read_bytes()
+    link = tmp_path / "alias.jsonl"
+    os.link(events, link)
+    for target in (events, link):
+        assert main(["replay", str(events), "--out", str(target)]) == 2
+        _one_line_error(capsys, "refusing to overwrite", str(target))
+    assert main(["replay", str(events), "--rejects", str(events)]) == 2
+    assert events.read_bytes() == before
+
+
+def test_two_sinks_on_one_path_are_refused(
+    events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = tmp_path / "all.jsonl"
+    args = [
+        "replay",
+        str(events),
+        "--out",
+        str(same),
+        "--late",
+        str(tmp_path / ".." / same.parent.name / "all.jsonl"),
+    ]
+    assert main(args) == 2
+    _one_line_error(capsys, "--out and --late both write to")
+    assert main(["replay", str(events), "--rejects", "-"]) == 2
+    _one_line_error(capsys, "standard output")
+    assert not same.exists()
+
+
+def test_a_truncated_gz_names_the_file_and_line_and_leaves_no_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(SAMPLE.read_bytes()[: SAMPLE.stat().st_size // 2])
+    out = tmp_path / "v.jsonl"
+    assert (
+        main(["replay", str(truncated), "--out", str(out), "--rejects", str(tmp_path / "r")]) == 2
+    )
+    _one_line_error(capsys, "cut.jsonl.gz", "after line", "truncated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl.gz"]
+
+
+def test_a_corrupt_gz_is_a_one_line_error_and_the_old_output_survives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray(SAMPLE.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
+    corrupt = tmp_path / "bad.jsonl.gz"
+    corrupt.write_bytes(bytes(data))
+    out = tmp_path / "v.jsonl"
+    out.write_bytes(b"yesterday's verdicts\n")
+    assert main(["replay", str(corrupt), "--out", str(out)]) == 2
+    _one_line_error(capsys, "bad.jsonl.gz", "after line")
+    assert out.read_bytes() == b"yesterday's verdicts\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl.gz", "v.jsonl"]
+
+
+def test_an_unreadable_second_input_does_not_touch_an_existing_out(
+    events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "v.jsonl"
+    out.write_bytes(b"keep me\n")
+    for second in (tmp_path / "missing.jsonl", tmp_path):
+        assert main(["replay", str(events), str(second), "--out", str(out)]) == 2
+        _one_line_error(capsys, "cannot read input", str(second))
+        assert out.read_bytes() == b"keep me\n"
+
+
+def test_a_full_disk_is_a_one_line_error(events: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    assert main(["replay", str(events), "--out", "/dev/full"]) == 2
+    _one_line_error(capsys, "cannot write /dev/full", "No space left")
+
+
+def test_a_successful_run_replaces_the_output_whole_with_normal_permissions(
+    events: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "v.jsonl"
+    out.write_bytes(b"old\n")
+    assert main(["replay", str(events), "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b'{"verdict_id"')
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.jsonl"]
+
+
+def test_dev_stdin_a_fifo_and_process_substitution_are_inputs(events: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    expected = tmp_path / "expected.jsonl"
+    assert main(["replay", str(events), "--out", str(expected)]) == 0
+    script = (
+        f"cat {events} > {fifo} & "
+        f"{' '.join(CLI)} replay {fifo} --out {tmp_path / 'fifo.jsonl'} && "
+        f"{' '.join(CLI)} replay /dev/stdin --out {tmp_path / 'stdin.jsonl'} < {events} && "
+        f"{' '.join(CLI)} replay <(cat {events}) --out {tmp_path / 'subst.jsonl'}"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("fifo", "stdin", "subst"):
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == expected.read_bytes(), name
+
+
+def test_sigint_writes_no_output_and_exits_130(tmp_path: Path) -> None:
+    fifo = tmp_path / "slow.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "v.jsonl"
+    proc = subprocess.Popen(
+        [*CLI, "replay", str(fifo), "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with open(fifo, "wb") as writer:
+        writer.write(gzip.decompress(SAMPLE.read_bytes())[:200_000])
+        writer.flush()
+        time.sleep(1.0)  # the replay has read and written some verdicts by now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "sellerwatch: interrupted: no outputs written"
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.fifo"]
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5m"])
+def test_a_bad_lateness_is_refused_not_ignored(
+    events: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(events), f"--lateness={value}"]) == 2
+    _one_line_error(capsys, "--lateness")
