@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.calendar import Calendar
+from streams.campaigns import Campaign, CampaignError, parse_campaigns
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
@@ -145,6 +146,8 @@ class Policy:
     ship48_pickup24: Ship48Pickup24 = field(default_factory=Ship48Pickup24)
     pickup48: Pickup48 = field(default_factory=Pickup48)
     quality_refund: QualityRefund = field(default_factory=QualityRefund)
+    #: SPEC §4.6: the campaigns' promises (``[[campaign]]`` tables; none by default).
+    campaigns: tuple[Campaign, ...] = ()
 
     def calendar(self) -> Calendar:
         """A calendar in this policy's time zone."""
@@ -190,6 +193,7 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
         "order_horizon",
         "max_record_bytes",
         "exemption",
+        "campaign",
     }
     sections = {"same_day_ship", "ship48_pickup24", "pickup48", "quality_refund"}
     unknown = set(doc) - top - sections
@@ -305,7 +309,15 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
         ship48_pickup24=ship48,
         pickup48=p48,
         quality_refund=quality,
+        campaigns=_campaigns(doc.get("campaign"), tz, doc.get("order_horizon", "35d")),
     )
+
+
+def _campaigns(value: object, tz: str, order_horizon: object) -> tuple[Campaign, ...]:
+    try:
+        return parse_campaigns(value, tz, parse_duration_ms(order_horizon, "order_horizon"))
+    except CampaignError as exc:
+        raise PolicyError(str(exc)) from None
 
 
 def load_policy(path: str | Path) -> Policy:

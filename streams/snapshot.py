@@ -57,6 +57,7 @@ VERSION = 1
 STATE_MODULES = (
     "schemas.events",
     "schemas.verdict",
+    "streams.campaigns",
     "streams.clock",
     "streams.engine",
     "streams.orders",
