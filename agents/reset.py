@@ -93,7 +93,10 @@ async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]
         active = await _active_members(admin, groups)
         if active:
             running = ", ".join(f"{g} ({n} member(s))" for g, n in sorted(active.items()))
-            raise ResetError(f"stop every worker of prefix {prefix!r} first: {running} active")
+            raise ResetError(
+                f"stop every worker of prefix {prefix!r} first: {running} active (a killed "
+                "worker's membership ends after the session timeout, about 10 s)"
+            )
         existing = [t for t in internal if t in set(await admin.list_topics())]
         if existing:
             await admin.delete_topics(existing)
