@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 #: Modules that expose ``register(subparsers)``; a missing one is skipped.
-_MODULES = ("sellerwatch.generator.cli", "agents.cli", "agents.reset")
+_MODULES = ("sellerwatch.generator.cli", "agents.cli", "agents.reset", "sellerwatch.compare_cli")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
