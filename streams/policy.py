@@ -2,6 +2,10 @@
 
 The policy's ``name`` is stamped on every verdict, so a backtest can run one history under two
 policies and compare. Rates are held as ``Fraction`` and compared on integers (SPEC §1).
+
+The file is checked against a declarative schema (msgspec structs with ranges, unknown keys
+refused) before anything runs, so a typo or an absurd number is a one-line error naming the
+setting as written in the TOML, never a crash mid-run or a run that takes hours (issue #8).
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ import tomllib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+from msgspec import Meta
 
 from streams.calendar import Calendar
 from streams.campaigns import Campaign, CampaignError, parse_campaigns
@@ -19,6 +27,14 @@ from streams.campaigns import Campaign, CampaignError, parse_campaigns
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DAY_MS = 86_400_000
+
+#: Upper bounds of the schema: far beyond any real rule, small enough that a run stays bounded.
+MAX_DURATION_MS = 400 * _DAY_MS
+MAX_DAYS = 366
+MAX_COUNT = 1_000_000
+MAX_CENTS = 10**9
+MAX_RECORD_BYTES = 64 << 20
 
 
 class PolicyError(ValueError):
@@ -26,46 +42,186 @@ class PolicyError(ValueError):
 
 
 def parse_duration_ms(value: object, setting: str = "duration") -> int:
-    """Milliseconds of ``"5m"``, ``"48h"``, ``"30d"``, ``"250ms"`` or a bare int of ms."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return int(match.group(1)) * _UNITS_MS[match.group(2)]
-    raise PolicyError(f"{setting}: expected a duration like '5m', '48h', '30d', got {value!r}")
+    """Milliseconds of ``"5m"``, ``"48h"``, ``"30d"``, ``"250ms"`` or a bare int of ms.
 
-
-def _clock(value: object, setting: str) -> tuple[int, int]:
-    if isinstance(value, str) and (match := _CLOCK.match(value)):
-        return int(match.group(1)), int(match.group(2))
-    raise PolicyError(f"{setting}: expected local time 'HH:MM', got {value!r}")
-
-
-def _rate(value: object, setting: str) -> Fraction:
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise PolicyError(f"{setting}: expected a number, got {value!r}")
+    At most :data:`MAX_DURATION_MS` (400 days): no rule reads further back, and a larger
+    number would only make a run crash or crawl later.
+    """
     try:
-        rate = Fraction(str(value))
+        return _duration_ms(value)
     except ValueError as exc:
-        raise PolicyError(f"{setting}: expected a number, got {value!r}") from exc
-    if rate < 0:
-        raise PolicyError(f"{setting}: must be >= 0, got {value!r}")
-    return rate
+        raise PolicyError(f"{setting}: {exc}") from None
 
 
-def _int(value: object, setting: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PolicyError(f"{setting}: expected an integer >= {minimum}, got {value!r}")
+def _duration_ms(value: object) -> int:
+    ms: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        ms = value
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        ms = int(match.group(1)) * _UNITS_MS[match.group(2)]
+    if ms is None:
+        raise ValueError(f"expected a duration like '5m', '48h', '30d', got {value!r}")
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"at most 400 days, got {value!r}")
+    return ms
+
+
+# -- the schema's value types: each parses and bounds itself in the msgspec decode hook ----------
+
+
+class Duration(int):
+    """Milliseconds, written ``"48h"`` (or a bare int of ms); 0 … 400 days."""
+
+
+class WholeDays(Duration):
+    """A duration of whole days (rules evaluated at local midnight ``E_T``)."""
+
+
+class Clock(tuple[int, int]):
+    """Local wall-clock time ``"HH:MM"``."""
+
+
+class Zone(str):
+    """An IANA time zone name that exists in the tz database (``Asia/Shanghai``)."""
+
+    __slots__ = ()
+
+
+class Rate(Fraction):
+    """A number held exactly (``0.85`` is 85/100), within ``[LOW, HIGH]``."""
+
+    LOW: ClassVar[Fraction] = Fraction(0)
+    HIGH: ClassVar[Fraction] = Fraction(1)
+
+
+class Ratio(Rate):
+    """A multiple, such as the quality-refund ratio against the category."""
+
+    HIGH = Fraction(1000)
+
+
+class DailyAverage(Rate):
+    """Sub-orders a day."""
+
+    HIGH = Fraction(MAX_COUNT)
+
+
+def _hook(kind: type, value: Any) -> Any:
+    """Decode one schema value type; a ValueError becomes a ValidationError with its path."""
+    if issubclass(kind, Duration):
+        ms = _duration_ms(value)
+        if issubclass(kind, WholeDays) and ms % _DAY_MS:
+            raise ValueError(f"must be whole days (evaluated at local midnight), got {value!r}")
+        return kind(ms)
+    if kind is Clock:
+        if isinstance(value, str) and (match := _CLOCK.match(value)):
+            return Clock((int(match.group(1)), int(match.group(2))))
+        raise ValueError(f"expected local time 'HH:MM', got {value!r}")
+    if kind is Zone:
+        return Zone(_zone(value))
+    if issubclass(kind, Rate):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            rate = Fraction(str(value))
+        except ValueError:
+            raise ValueError(f"expected a finite number, got {value!r}") from None
+        if not kind.LOW <= rate <= kind.HIGH:
+            raise ValueError(f"expected a number in [{kind.LOW}, {kind.HIGH}], got {value!r}")
+        return kind(rate)
+    raise NotImplementedError(kind)
+
+
+def _zone(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IANA time zone name, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises KeyError, ValueError or OSError ("Asia")
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as 'Asia/Shanghai')"
+        ) from None
     return value
 
 
-def _categories(value: object, setting: str) -> frozenset[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{setting}: expected a list of category ids, got {value!r}")
-    return frozenset(value)
+Days = Annotated[int, Meta(ge=1, le=MAX_DAYS)]
+Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS)]
+Categories = Annotated[list[Annotated[str, Meta(min_length=1)]], Meta(max_length=100_000)]
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A TOML table: unknown keys are refused (a typo must not fall back to a default)."""
+
+
+class _TierDoc(_Table):
+    min_daily_avg: DailyAverage
+    cents_per_package: Cents
+
+
+class _ExemptionDoc(_Table):
+    report_within: Duration = Duration(48 * 3_600_000)
+
+
+class _SameDayShipDoc(_Table):
+    cutoff: Clock = Clock((17, 0))
+    ship_by: Clock = Clock((20, 0))
+    min_rate: Rate = Rate(85, 100)
+    tiers: Annotated[list[_TierDoc], Meta(min_length=1, max_length=100)] = msgspec.field(
+        default_factory=lambda: [
+            _TierDoc(min_daily_avg=DailyAverage(1000), cents_per_package=30),
+            _TierDoc(min_daily_avg=DailyAverage(300), cents_per_package=20),
+        ]
+    )
+    settle_delay: WholeDays = WholeDays(2 * _DAY_MS)
+    enrollment_delay: WholeDays = WholeDays(2 * _DAY_MS)
+
+
+class _Ship48Pickup24Doc(_Table):
+    ship_within: Duration = Duration(48 * 3_600_000)
+    pickup_within: Duration = Duration(24 * 3_600_000)
+    window_days: Days = 7
+    lag_days: Days = 4
+    max_rate: Rate = Rate(90, 100)
+    min_orders: Annotated[int, Meta(ge=1, le=MAX_COUNT)] = 1
+    excluded_categories: Categories = msgspec.field(default_factory=list)
+
+
+class _Pickup48Doc(_Table):
+    pickup_within: Duration = Duration(48 * 3_600_000)
+    lag_days: Days = 3
+    tag_above: Rate = Rate(98, 100)
+    excluded_categories: Categories = msgspec.field(default_factory=list)
+
+
+class _QualityRefundDoc(_Table):
+    refund_within: Duration = Duration(30 * _DAY_MS)
+    window_days: Days = 30
+    ratio: Ratio = Ratio(3, 2)
+    min_quality_refunds: Count = 6
+    observe_days: Days = 7
+    strikes: Annotated[int, Meta(ge=1, le=MAX_DAYS)] = 3
+    fine_cents: Cents = 20_000
+    scope_after_exit: Duration = Duration(30 * _DAY_MS)
+
+
+class _PolicyDoc(_Table):
+    """The policy file as written (SPEC §6); the defaults are the SPEC's."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    timezone: Zone = Zone("Asia/Shanghai")
+    allowed_lateness: Duration = Duration(5 * 60_000)
+    orphan_retention: Duration = Duration(7 * _DAY_MS)
+    dedupe_horizon: Duration = Duration(_DAY_MS)
+    order_horizon: Duration = Duration(35 * _DAY_MS)
+    max_record_bytes: Annotated[int, Meta(ge=1, le=MAX_RECORD_BYTES)] = 1 << 20
+    exemption: _ExemptionDoc = msgspec.field(default_factory=_ExemptionDoc)
+    same_day_ship: _SameDayShipDoc = msgspec.field(default_factory=_SameDayShipDoc)
+    ship48_pickup24: _Ship48Pickup24Doc = msgspec.field(default_factory=_Ship48Pickup24Doc)
+    pickup48: _Pickup48Doc = msgspec.field(default_factory=_Pickup48Doc)
+    quality_refund: _QualityRefundDoc = msgspec.field(default_factory=_QualityRefundDoc)
+    #: SPEC §4.6 ``[[campaign]]`` tables, checked by :mod:`streams.campaigns`.
+    campaign: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,168 +310,135 @@ class Policy:
         return Calendar(self.timezone)
 
 
-def _section(doc: dict[str, Any], name: str, known: set[str]) -> dict[str, Any]:
-    section = doc.get(name, {})
-    if not isinstance(section, dict):
-        raise PolicyError(f"[{name}] must be a table")
-    unknown = set(section) - known
-    if unknown:
-        raise PolicyError(f"[{name}]: unknown setting(s) {sorted(unknown)}")
-    return section
+_AT = re.compile(r"^(.*?)(?: - at `\$\.?([^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]*)`$")
 
 
-def _tiers(value: object) -> tuple[Tier, ...]:
-    if not isinstance(value, list) or not value:
-        raise PolicyError("same_day_ship.tiers: expected a non-empty list of tables")
-    tiers = []
-    for i, tier in enumerate(value):
-        if not isinstance(tier, dict) or set(tier) != {"min_daily_avg", "cents_per_package"}:
-            raise PolicyError(
-                f"same_day_ship.tiers[{i}]: expected {{min_daily_avg, cents_per_package}}"
-            )
-        tiers.append(
-            Tier(
-                _rate(tier["min_daily_avg"], f"same_day_ship.tiers[{i}].min_daily_avg"),
-                _int(tier["cents_per_package"], f"same_day_ship.tiers[{i}].cents_per_package"),
-            )
+_WORDS = {
+    "`int`": "an integer",
+    "`float`": "a number",
+    "`str`": "a string",
+    "`array`": "a list",
+    "`object`": "a table",
+    "`bool`": "a boolean",
+}
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_MISSING = object()
+
+
+def _value_at(doc: object, path: str) -> object:
+    """The value a msgspec path (``a.b[0].c``) points at in the parsed TOML, if any."""
+    for key, index in _STEP.findall(path):
+        if key and isinstance(doc, dict) and key in doc:
+            doc = doc[key]
+        elif index and isinstance(doc, list) and int(index) < len(doc):
+            doc = doc[int(index)]
+        else:
+            return _MISSING
+    return doc
+
+
+def _message(exc: msgspec.ValidationError, doc: dict[str, Any]) -> str:
+    """msgspec's message, rewritten to name the setting as written in the TOML."""
+    match = _AT.match(str(exc))
+    assert match is not None  # noqa: S101 - the pattern matches any string
+    text, path = match.group(1), match.group(2) or ""
+    if unknown := _UNKNOWN.match(text):
+        where = f"[{path}]" if path else "the top level"
+        return f"unknown setting `{unknown.group(1)}` in {where}"
+    if text.startswith("Expected"):
+        text = "expected" + text[len("Expected") :]
+        for word, plain in _WORDS.items():
+            text = text.replace(word, plain)
+        value = _value_at(doc, path)
+        if "got" not in text and value is not _MISSING and not isinstance(value, dict | list):
+            text += f", got {value!r}"
+    return f"{path or 'policy'}: {text}"
+
+
+def _check(doc: _PolicyDoc) -> None:
+    """The cross-field rules a per-field range cannot say."""
+    same_day = doc.same_day_ship
+    if tuple(same_day.cutoff) >= tuple(same_day.ship_by):
+        raise PolicyError(
+            "same_day_ship.cutoff: must be before same_day_ship.ship_by "
+            f"(got {_hhmm(same_day.cutoff)} and {_hhmm(same_day.ship_by)})"
         )
-    return tuple(sorted(tiers, key=lambda t: t.min_daily_avg, reverse=True))
+    averages = [tier.min_daily_avg for tier in same_day.tiers]
+    if any(a <= b for a, b in zip(averages, averages[1:], strict=False)):
+        shown = ", ".join(str(float(a)).removesuffix(".0") for a in averages)
+        raise PolicyError(
+            "same_day_ship.tiers: list them from the highest min_daily_avg down, each lower "
+            f"than the one before (got {shown})"
+        )
+
+
+def _hhmm(clock: tuple[int, int]) -> str:
+    return f"{clock[0]:02d}:{clock[1]:02d}"
 
 
 def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Policy:
     """Build a policy from parsed TOML, checking every setting; raises ``PolicyError``."""
-    top = {
-        "name",
-        "timezone",
-        "allowed_lateness",
-        "orphan_retention",
-        "dedupe_horizon",
-        "order_horizon",
-        "max_record_bytes",
-        "exemption",
-        "campaign",
-    }
-    sections = {"same_day_ship", "ship48_pickup24", "pickup48", "quality_refund"}
-    unknown = set(doc) - top - sections
-    if unknown:
-        raise PolicyError(f"unknown setting(s) {sorted(unknown)}")
-    base = Policy()
-    name = doc.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise PolicyError(f"name: expected a non-empty string, got {name!r}")
-    tz = doc.get("timezone", base.timezone)
-    if not isinstance(tz, str):
-        raise PolicyError(f"timezone: expected a string, got {tz!r}")
     try:
-        Calendar(tz)
-    except ValueError as exc:
-        raise PolicyError(f"timezone: {exc}") from exc
-
-    exemption = _section(doc, "exemption", {"report_within"})
-    s = _section(
-        doc,
-        "same_day_ship",
-        {"cutoff", "ship_by", "min_rate", "tiers", "settle_delay", "enrollment_delay"},
-    )
-    d = SameDayShip()
-    settle_ms = parse_duration_ms(s.get("settle_delay", "48h"), "same_day_ship.settle_delay")
-    enroll_ms = parse_duration_ms(s.get("enrollment_delay", "2d"), "same_day_ship.enrollment_delay")
-    for setting, ms in (("settle_delay", settle_ms), ("enrollment_delay", enroll_ms)):
-        if ms % 86_400_000:
-            raise PolicyError(f"same_day_ship.{setting}: must be whole days (evaluated at E_T)")
-    same_day = SameDayShip(
-        cutoff=_clock(s.get("cutoff", "17:00"), "same_day_ship.cutoff"),
-        ship_by=_clock(s.get("ship_by", "20:00"), "same_day_ship.ship_by"),
-        min_rate=_rate(s.get("min_rate", d.min_rate), "same_day_ship.min_rate"),
-        tiers=_tiers(s["tiers"]) if "tiers" in s else d.tiers,
-        settle_delay_days=settle_ms // 86_400_000,
-        enrollment_delay_days=enroll_ms // 86_400_000,
-    )
-    s = _section(
-        doc,
-        "ship48_pickup24",
-        {
-            "ship_within",
-            "pickup_within",
-            "window_days",
-            "lag_days",
-            "max_rate",
-            "min_orders",
-            "excluded_categories",
-        },
-    )
-    sp = Ship48Pickup24()
-    ship48 = Ship48Pickup24(
-        ship_within_ms=parse_duration_ms(s.get("ship_within", "48h"), "ship48.ship_within"),
-        pickup_within_ms=parse_duration_ms(s.get("pickup_within", "24h"), "ship48.pickup_within"),
-        window_days=_int(s.get("window_days", sp.window_days), "ship48.window_days", 1),
-        lag_days=_int(s.get("lag_days", sp.lag_days), "ship48.lag_days", 1),
-        max_rate=_rate(s.get("max_rate", sp.max_rate), "ship48.max_rate"),
-        min_orders=_int(s.get("min_orders", sp.min_orders), "ship48.min_orders", 1),
-        excluded_categories=_categories(s.get("excluded_categories", []), "ship48.excluded"),
-    )
-    s = _section(doc, "pickup48", {"pickup_within", "lag_days", "tag_above", "excluded_categories"})
-    p48 = Pickup48(
-        pickup_within_ms=parse_duration_ms(s.get("pickup_within", "48h"), "pickup48.pickup_within"),
-        lag_days=_int(s.get("lag_days", 3), "pickup48.lag_days", 1),
-        tag_above=_rate(s.get("tag_above", Fraction(98, 100)), "pickup48.tag_above"),
-        excluded_categories=_categories(s.get("excluded_categories", []), "pickup48.excluded"),
-    )
-    s = _section(
-        doc,
-        "quality_refund",
-        {
-            "refund_within",
-            "window_days",
-            "ratio",
-            "min_quality_refunds",
-            "observe_days",
-            "strikes",
-            "fine_cents",
-            "scope_after_exit",
-        },
-    )
-    q = QualityRefund()
-    quality = QualityRefund(
-        refund_within_ms=parse_duration_ms(s.get("refund_within", "30d"), "quality.refund_within"),
-        window_days=_int(s.get("window_days", q.window_days), "quality.window_days", 1),
-        ratio=_rate(s.get("ratio", q.ratio), "quality.ratio"),
-        min_quality_refunds=_int(
-            s.get("min_quality_refunds", q.min_quality_refunds), "quality.min_quality_refunds"
-        ),
-        observe_days=_int(s.get("observe_days", q.observe_days), "quality.observe_days", 1),
-        strikes=_int(s.get("strikes", q.strikes), "quality.strikes", 1),
-        fine_cents=_int(s.get("fine_cents", q.fine_cents), "quality.fine_cents"),
-        scope_after_exit_ms=parse_duration_ms(
-            s.get("scope_after_exit", "30d"), "quality.scope_after_exit"
-        ),
+        parsed = msgspec.convert(doc, _PolicyDoc, strict=True, dec_hook=_hook)
+    except msgspec.ValidationError as exc:
+        raise PolicyError(_message(exc, doc)) from None
+    _check(parsed)
+    s, sp, p, q = (
+        parsed.same_day_ship,
+        parsed.ship48_pickup24,
+        parsed.pickup48,
+        parsed.quality_refund,
     )
     return Policy(
-        name=name,
-        timezone=tz,
-        allowed_lateness_ms=parse_duration_ms(
-            doc.get("allowed_lateness", "5m"), "allowed_lateness"
+        name=parsed.name if parsed.name is not None else default_name,
+        timezone=str(parsed.timezone),
+        allowed_lateness_ms=int(parsed.allowed_lateness),
+        orphan_retention_ms=int(parsed.orphan_retention),
+        dedupe_horizon_ms=int(parsed.dedupe_horizon),
+        order_horizon_ms=int(parsed.order_horizon),
+        max_record_bytes=parsed.max_record_bytes,
+        exemption_report_within_ms=int(parsed.exemption.report_within),
+        same_day_ship=SameDayShip(
+            cutoff=(s.cutoff[0], s.cutoff[1]),
+            ship_by=(s.ship_by[0], s.ship_by[1]),
+            min_rate=Fraction(s.min_rate),
+            tiers=tuple(Tier(Fraction(t.min_daily_avg), t.cents_per_package) for t in s.tiers),
+            settle_delay_days=int(s.settle_delay) // _DAY_MS,
+            enrollment_delay_days=int(s.enrollment_delay) // _DAY_MS,
         ),
-        orphan_retention_ms=parse_duration_ms(
-            doc.get("orphan_retention", "7d"), "orphan_retention"
+        ship48_pickup24=Ship48Pickup24(
+            ship_within_ms=int(sp.ship_within),
+            pickup_within_ms=int(sp.pickup_within),
+            window_days=sp.window_days,
+            lag_days=sp.lag_days,
+            max_rate=Fraction(sp.max_rate),
+            min_orders=sp.min_orders,
+            excluded_categories=frozenset(sp.excluded_categories),
         ),
-        dedupe_horizon_ms=parse_duration_ms(doc.get("dedupe_horizon", "1d"), "dedupe_horizon"),
-        order_horizon_ms=parse_duration_ms(doc.get("order_horizon", "35d"), "order_horizon"),
-        max_record_bytes=_int(doc.get("max_record_bytes", 1024 * 1024), "max_record_bytes", 1),
-        exemption_report_within_ms=parse_duration_ms(
-            exemption.get("report_within", "48h"), "exemption.report_within"
+        pickup48=Pickup48(
+            pickup_within_ms=int(p.pickup_within),
+            lag_days=p.lag_days,
+            tag_above=Fraction(p.tag_above),
+            excluded_categories=frozenset(p.excluded_categories),
         ),
-        same_day_ship=same_day,
-        ship48_pickup24=ship48,
-        pickup48=p48,
-        quality_refund=quality,
-        campaigns=_campaigns(doc.get("campaign"), tz, doc.get("order_horizon", "35d")),
+        quality_refund=QualityRefund(
+            refund_within_ms=int(q.refund_within),
+            window_days=q.window_days,
+            ratio=Fraction(q.ratio),
+            min_quality_refunds=q.min_quality_refunds,
+            observe_days=q.observe_days,
+            strikes=q.strikes,
+            fine_cents=q.fine_cents,
+            scope_after_exit_ms=int(q.scope_after_exit),
+        ),
+        campaigns=_campaigns(parsed.campaign, str(parsed.timezone), int(parsed.order_horizon)),
     )
 
 
-def _campaigns(value: object, tz: str, order_horizon: object) -> tuple[Campaign, ...]:
+def _campaigns(value: object, tz: str, order_horizon_ms: int) -> tuple[Campaign, ...]:
     try:
-        return parse_campaigns(value, tz, parse_duration_ms(order_horizon, "order_horizon"))
+        return parse_campaigns(value, tz, order_horizon_ms)
     except CampaignError as exc:
         raise PolicyError(str(exc)) from None
 
@@ -324,9 +447,17 @@ def load_policy(path: str | Path) -> Policy:
     """Load and check a TOML policy file; the name defaults to the file's stem."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"policy file {path} is not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from exc
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
     return policy_from_dict(doc, default_name=path.stem)
