@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from agents.deadlines import StageGaveUp, exit_nonzero
 from agents.direct import DirectRunner
 from agents.engine_runner import EngineRunner, LogRunner
 from agents.readmodel import ReadModel
@@ -62,6 +63,9 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 return
             except asyncio.CancelledError:
                 raise
+            except StageGaveUp as exc:  # rebuilding kept failing: let the supervisor restart us
+                await exit_nonzero(app, exc)
+                return
             except Exception:  # noqa: BLE001 - restart from committed state
                 log.exception("%s failed; restarting from committed state in %.1fs", name, delay)
                 state["restarts"] = state.get("restarts", 0) + 1

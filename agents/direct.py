@@ -24,8 +24,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.clients import MIB
+from agents.deadlines import stop_client, within
 from agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit
 from agents.envelope import DECISION, EVENT, source_id
+from agents.kafka_security import client_options
 from agents.outputs import OutRecord
 from agents.partition_watch import PartitionWatch
 from agents.settings import Settings
@@ -44,10 +46,19 @@ class DirectRunner(EngineRunner):
     ) -> None:
         """A runner; ``stop_at_end`` finishes partitions at the end offsets seen at start."""
         super().__init__(settings, on_commit)
+        self.stop_at_end = stop_at_end
+        self.inputs = self._input_reader()
+        self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
+        self.sources: dict[TopicPartition, str] = {}
+        self.by_source: dict[str, TopicPartition] = {}
+        self._replay_buffers: dict[TopicPartition, deque[Any]] = {}
+        self._replay_next: dict[TopicPartition, int] = {}
+
+    def _input_reader(self) -> AIOKafkaConsumer:
         # No group: the engine group's ownership of the log decides who reads, and the input
         # offsets are committed for that group inside the engine's transactions.
-        self.inputs = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -55,29 +66,48 @@ class DirectRunner(EngineRunner):
             # their minimum, so reading them in step keeps the pending queue short.
             max_partition_fetch_bytes=MIB,
             fetch_max_bytes=32 * MIB,
+            **client_options(),
         )
-        self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
-        self.sources: dict[TopicPartition, str] = {}
-        self.by_source: dict[str, TopicPartition] = {}
-        self._replay_buffers: dict[TopicPartition, deque[Any]] = {}
-        self._replay_next: dict[TopicPartition, int] = {}
+
+    def _reconnect(self) -> None:
+        super()._reconnect()
+        self.inputs = self._input_reader()
+        self.watch = PartitionWatch(self.settings.idle_timeout_ms, stop_at_end=self.stop_at_end)
 
     async def _open(self) -> None:
-        await self.inputs.start()
+        await within(self.deadlines.client_s, self.inputs.start(), "starting the input reader")
 
     async def _close(self) -> None:
-        await self.inputs.stop()
+        await stop_client(self.inputs, self.deadlines.client_s, "the input reader")
 
     async def _step(self) -> None:
         if not self.active:
             # Stand-by: take part in the group, so this worker can take over.
-            await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1)
+            await self._kafka(
+                self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1), "getmany"
+            )
+            self._idle_poll()
             return
-        await self.consumer.getmany(self.log_tp, timeout_ms=0)  # paused: a heartbeat
-        batch = await self.inputs.getmany(timeout_ms=100, max_records=50_000)
-        markers = await self.watch.due(self.inputs, batch)
+        # paused: a heartbeat
+        await self._kafka(self.consumer.getmany(self.log_tp, timeout_ms=0), "getmany (log)")
+        batch = await self._kafka(
+            self.inputs.getmany(timeout_ms=100, max_records=50_000), "getmany (inputs)"
+        )
+        markers = await self._kafka(self.watch.due(self.inputs, batch), "checking idle inputs")
         if (batch or markers) and self.active:
             await self._process(batch, markers)
+        if self.active:
+            await self._track_progress(self.inputs, list(self.sources))
+            if not batch and not self.progress.input_waiting:
+                self.progress.progressed()
+
+    async def _catch_up_target(self) -> dict[TopicPartition, int]:
+        if not self.sources:
+            return {}
+        ends: dict[TopicPartition, int] = await self._kafka(
+            self.inputs.end_offsets(list(self.sources)), "end offsets"
+        )
+        return ends
 
     async def stand_by(self) -> None:
         """Give up the engine and stop reading the inputs."""
@@ -123,7 +153,9 @@ class DirectRunner(EngineRunner):
         the input reader at the committed input offsets."""
         engine = self.engine
         assert engine is not None  # noqa: S101
-        found = await input_partitions(self.settings.bootstrap, self.topics)
+        found = await self._kafka(
+            input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
+        )
         partitions = [TopicPartition(t, p) for t, p in found]
         self.sources = {
             tp: source_id(self.topics.unprefixed(tp.topic), tp.partition) for tp in partitions
@@ -133,8 +165,10 @@ class DirectRunner(EngineRunner):
         self._replay_buffers.clear()
         self._replay_next.clear()
         self.consumer.seek(self.log_tp, start)
-        while await self.consumer.position(self.log_tp) < committed:
-            batch = await self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=500)
+        while await self._kafka(self.consumer.position(self.log_tp), "position") < committed:
+            batch = await self._kafka(
+                self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=500), "getmany"
+            )
             for record in batch.get(self.log_tp, ()):
                 if record.offset >= committed:
                     break
@@ -149,12 +183,12 @@ class DirectRunner(EngineRunner):
         self.consumer.pause(self.log_tp)  # from now on the log is only written
         self._replay_buffers.clear()
         for tp in partitions:
-            position = await self.consumer.committed(tp)
+            position = await self._kafka(self.consumer.committed(tp), "committed offsets")
             if position is None:
-                await self.inputs.seek_to_beginning(tp)
+                await self._kafka(self.inputs.seek_to_beginning(tp), "seek to beginning")
             else:
                 self.inputs.seek(tp, position)
-        await self.watch.assigned(self.inputs, partitions)
+        await self._kafka(self.watch.assigned(self.inputs, partitions), "end offsets")
 
     async def _replay_decision(self, engine: Engine, decision: list[list[Any]]) -> None:
         for entry in decision:
@@ -178,9 +212,13 @@ class DirectRunner(EngineRunner):
                 buffer.popleft()
             while buffer and buffer[0].offset < end:
                 yield buffer.popleft()
-            if buffer or await self.inputs.position(tp) >= end:
+            if buffer or await self._kafka(self.inputs.position(tp), "position") >= end:
                 return
-            fetched = (await self.inputs.getmany(tp, timeout_ms=500, max_records=20_000)).get(tp)
+            fetched = (
+                await self._kafka(
+                    self.inputs.getmany(tp, timeout_ms=500, max_records=20_000), "getmany"
+                )
+            ).get(tp)
             if fetched:
                 buffer.extend(fetched)
                 empty = 0

@@ -25,6 +25,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from agents.clients import group_consumer, send_batched, transactional_producer
+from agents.deadlines import (
+    Deadlines,
+    RebuildBudget,
+    StageStalled,
+    keep_rebuilding,
+    sender_died,
+    stop_client,
+    within,
+)
 from agents.envelope import (
     DECISION,
     DECISION_HEADERS,
@@ -35,6 +44,7 @@ from agents.envelope import (
     open_envelope,
     source_id,
 )
+from agents.kafka_security import client_options
 from agents.outputs import (
     OutRecord,
     dead_letter_record,
@@ -44,6 +54,7 @@ from agents.outputs import (
 )
 from agents.settings import Settings
 from agents.snapshots import ForkedSnapshot, Snapshot, from_records
+from agents.stage_health import PROGRESS
 from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
@@ -79,7 +90,12 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
 class EngineRunner(ABC):
     """What both feeds share: ownership, take-over, applying records, the transactions."""
 
-    def __init__(self, settings: Settings, on_commit: OnCommit | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_commit: OnCommit | None = None,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         """A runner for ``settings``; ``on_commit`` sees what each transaction published."""
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
@@ -87,8 +103,18 @@ class EngineRunner(ABC):
         self.log_tp = TopicPartition(self.topics(ENGINE_LOG), 0)
         self.metrics_topic = self.topics(METRICS)
         self.on_commit = on_commit
-        self.consumer = group_consumer(settings.bootstrap, self.group_id, partition_fetch_mib=8)
+        self.deadlines = deadlines or Deadlines.from_env()
+        self.budget = RebuildBudget(self.deadlines.give_up_after)
+        self.progress = PROGRESS
+        self.consumer = self._group_consumer()
         self.producer: AIOKafkaProducer | None = None
+        #: The part of the running transaction, named when it misses its deadline.
+        self.txn_step = "begin_transaction"
+        self.snapshot_started = 0.0
+        self.snapshot_bytes = 0
+        #: End offsets of the feed's partitions at take-over: reaching them is catching up.
+        self.catch_up_to: dict[TopicPartition, int] = {}
+        self.progress_checked = 0.0
         self.engine: Engine | None = None
         self.active = False
         self.restore_due = False
@@ -101,27 +127,88 @@ class EngineRunner(ABC):
         self.verdicts_committed = 0
         self.finished = asyncio.Event()
 
+    def _group_consumer(self) -> AIOKafkaConsumer:
+        return group_consumer(self.settings.bootstrap, self.group_id, partition_fetch_mib=8)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Take part in the engine group; while owning the engine, feed it until ``stop``."""
-        await self.consumer.start()
-        await self._open()
-        self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
+        """Take part in the engine group; while owning the engine, feed it until ``stop``.
+
+        A failure or a missed deadline rebuilds the stage from committed state; too many in a
+        row without a commit raise :class:`agents.deadlines.StageGaveUp`.
+        """
+        first = True
+
+        async def attempt() -> None:
+            nonlocal first
+            if not first:
+                self._reconnect()
+            first = False
+            await self._run_once(stop)
+
+        await keep_rebuilding(
+            "engine", attempt, stop, self.budget, on_restart=lambda: self.progress.emit("restart")
+        )
+
+    def _reconnect(self) -> None:
+        """Fresh clients and no engine: the next take-over rebuilds it from committed state."""
+        self.consumer = self._group_consumer()
+        self.engine = None
+        self.active = self.restore_due = False
+        self.pending_snapshot = None
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
         try:
+            await within(self.deadlines.client_s, self.consumer.start(), "starting the consumer")
+            await self._open()
+            self.consumer.subscribe([self.log_tp.topic], listener=Ownership(self))
             while not stop.is_set():
                 if self.restore_due:
                     self.restore_due = False
                     await self._take_over()
+                elif self.producer is not None and (dead := sender_died(self.producer)):
+                    raise StageStalled(dead)
                 await self._step()
         finally:
             await self.stand_by()
             await self._close()
-            await self.consumer.stop()
+            await stop_client(self.consumer, self.deadlines.client_s, "the engine-group consumer")
+
+    async def _kafka(self, step: Any, what: str, seconds: float | None = None) -> Any:
+        """One Kafka call with the step deadline (raced against the producer's sender)."""
+        return await within(seconds or self.deadlines.step_s, step, what, self.producer)
 
     async def _open(self) -> None:  # noqa: B027 - a hook: most feeds have no clients of their own
         """Start the feed's own clients (before joining the group)."""
 
     async def _close(self) -> None:  # noqa: B027 - the same hook's other half
         """Stop the feed's own clients."""
+
+    def _idle_poll(self) -> None:
+        """A stand-by poll, or a poll that found nothing waiting: the stage is alive."""
+        self.progress.progressed()
+        if not self.active:
+            self.budget.ok()
+
+    async def _track_progress(self, consumer: AIOKafkaConsumer, partitions: Sequence[Any]) -> None:
+        """At most once a second: the lag of ``partitions``, whether input waits, caught up."""
+        now = time.monotonic()
+        if now - self.progress_checked < 1.0:
+            return
+        self.progress_checked = now
+        lag: dict[str, int] = {}
+        behind = False
+        for tp in partitions:
+            position = await self._kafka(consumer.position(tp), "position")
+            behind = behind or position < self.catch_up_to.get(tp, 0)
+            stable = consumer.last_stable_offset(tp)
+            if stable is not None:
+                lag[f"{tp.topic}:{tp.partition}"] = max(0, stable - position)
+        progress = self.progress
+        progress.lag = lag
+        progress.input_waiting = any(lag.values())
+        progress.caught_up = self.active and (progress.caught_up or not behind)
+        if not progress.input_waiting:
+            progress.progressed()
 
     @abstractmethod
     async def _step(self) -> None:
@@ -130,25 +217,34 @@ class EngineRunner(ABC):
     async def stand_by(self) -> None:
         """Give up the engine (partition revoked or shutting down)."""
         self.active = False
+        self.progress.caught_up = self.progress.input_waiting = False
+        self.progress.lag = {}
         if self.producer is not None:
             producer, self.producer = self.producer, None
-            await producer.stop()
+            await stop_client(producer, self.deadlines.client_s, "the engine's producer")
 
     # -- taking over ---------------------------------------------------------------------
     async def _take_over(self) -> None:
         # One logical engine, one transactional id: a new owner fences the old one.
         self.pending_snapshot = None  # a child of the previous ownership: not ours to commit
         self.producer = transactional_producer(self.settings.bootstrap, self.group_id, linger_ms=2)
-        await self.producer.start()
-        snapshot = await self._load_snapshot()
+        await self._kafka(
+            self.producer.start(), "starting the transactional producer", self.deadlines.client_s
+        )
+        snapshot = await self._kafka(
+            self._load_snapshot(), "loading the snapshot", self.deadlines.snapshot_s
+        )
         if snapshot is None:
             self.engine = await self._fresh_engine()
-            start = (await self.consumer.beginning_offsets([self.log_tp]))[self.log_tp]
+            starts = await self._kafka(self.consumer.beginning_offsets([self.log_tp]), "offsets")
+            start = starts[self.log_tp]
         else:
             self.engine = Engine.restore(snapshot.engine_blob)
             start = snapshot.log_offset
-        committed = await self.consumer.committed(self.log_tp)
+        committed = await self._kafka(self.consumer.committed(self.log_tp), "committed offsets")
         await self._rebuild(start, max(start, committed or 0))
+        self.catch_up_to = await self._catch_up_target()
+        self.progress.caught_up = False
         self.engine.take_verdicts()  # published before the take-over
         self.engine.take_evaluations()
         log.info("engine active from log offset %s (snapshot %s)", committed or start, start)
@@ -156,12 +252,18 @@ class EngineRunner(ABC):
         self.active = True
 
     @abstractmethod
+    async def _catch_up_target(self) -> dict[TopicPartition, int]:
+        """The end offsets of what the feed reads, seen now (at take-over)."""
+
+    @abstractmethod
     async def _rebuild(self, start: int, committed: int) -> None:
         """Re-apply what was logged from log offset ``start`` up to ``committed``, silently."""
 
     async def _fresh_engine(self) -> Engine:
         engine = Engine(self.settings.policy(), collect_evaluations=True)
-        found = await input_partitions(self.settings.bootstrap, self.topics)
+        found = await self._kafka(
+            input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
+        )
         engine.assign([source_id(self.topics.unprefixed(t), p) for t, p in found])
         return engine
 
@@ -170,6 +272,7 @@ class EngineRunner(ABC):
             bootstrap_servers=self.settings.bootstrap,
             isolation_level="read_committed",
             enable_auto_commit=False,
+            **client_options(),
         )
         await reader.start()
         try:
@@ -185,7 +288,7 @@ class EngineRunner(ABC):
                         latest[record.key] = record.value
             return from_records(latest)
         finally:
-            await reader.stop()
+            await stop_client(reader, self.deadlines.client_s, "the snapshot reader")
 
     # -- applying records (the same calls live and when rebuilding) -------------------------
     def _diverted(
@@ -231,20 +334,19 @@ class EngineRunner(ABC):
         verdicts = engine.take_verdicts()
         evaluations = engine.take_evaluations()
         out += [verdict_record(self.topics, v) for v in verdicts]
-        async with producer.transaction():
-            for item in out:
-                await producer.send(
-                    item.topic, value=item.value, key=item.key, headers=item.headers
-                )
-            if evaluations:
-                await send_batched(producer, self.metrics_topic, 0, metrics_records(evaluations))
-            if decision is not None:
-                sent = await producer.send(
-                    self.log_tp.topic, value=decision, partition=0, headers=DECISION_HEADERS
-                )
-                offsets[self.log_tp] = (await sent).offset + 1
-            await self._snapshot_step(producer, engine, offsets[self.log_tp])
-            await producer.send_offsets_to_transaction(offsets, self.group_id)
+        snapshots = self.snapshots_committed
+        commit_s = await within(
+            self.deadlines.step_s,
+            self._transaction(producer, engine, out, evaluations, offsets, decision),
+            lambda: self.txn_step,
+            producer,
+        )
+        self.budget.ok()
+        self.progress.emit("commit", commit_s)
+        if self.snapshots_committed != snapshots:
+            self.progress.emit(
+                "snapshot", time.monotonic() - self.snapshot_started, self.snapshot_bytes
+            )
         self.batches += 1
         self.records += records
         self.committed_watermark = engine.watermark
@@ -253,6 +355,42 @@ class EngineRunner(ABC):
             result = self.on_commit(verdicts, evaluations)
             if asyncio.iscoroutine(result):
                 await result
+
+    async def _transaction(
+        self,
+        producer: AIOKafkaProducer,
+        engine: Engine,
+        out: list[OutRecord],
+        evaluations: list[Evaluation],
+        offsets: dict[TopicPartition, int],
+        decision: bytes | None,
+    ) -> float:
+        """Begin, send, add the offsets, commit; the seconds the commit took.
+
+        No abort on failure: the stage is rebuilt, and its new producer (same transactional id)
+        aborts this transaction when it fences this producer.
+        """
+        self.txn_step = "begin_transaction"
+        await producer.begin_transaction()
+        self.txn_step = "send"
+        for item in out:
+            await producer.send(item.topic, value=item.value, key=item.key, headers=item.headers)
+        if evaluations:
+            await send_batched(producer, self.metrics_topic, 0, metrics_records(evaluations))
+        if decision is not None:
+            sent = await producer.send(
+                self.log_tp.topic, value=decision, partition=0, headers=DECISION_HEADERS
+            )
+            self.txn_step = "send (decision record)"
+            offsets[self.log_tp] = (await sent).offset + 1
+        self.txn_step = "send (snapshot)"
+        await self._snapshot_step(producer, engine, offsets[self.log_tp])
+        self.txn_step = "send_offsets_to_transaction"
+        await producer.send_offsets_to_transaction(offsets, self.group_id)
+        self.txn_step = "commit_transaction"
+        started = time.perf_counter()
+        await producer.commit_transaction()
+        return time.perf_counter() - started
 
     async def _snapshot_step(self, producer: AIOKafkaProducer, engine: Engine, offset: int) -> None:
         """Inside a transaction: commit a finished snapshot, or start one when it is due.
@@ -264,31 +402,51 @@ class EngineRunner(ABC):
         if pending is not None and pending.data.done():
             self.pending_snapshot = None
             topic = self.topics(ENGINE_STATE)
-            for key, value in pending.records():  # raises if the child failed: restart
+            records = pending.records()  # raises if the child failed: restart
+            for key, value in records:
                 await producer.send(topic, key=key, value=value, partition=0)
+            self.snapshot_bytes = sum(len(value) for _, value in records)
             self.snapshots_committed += 1
         elif pending is None and (
             time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s
         ):
             self.pending_snapshot = ForkedSnapshot(engine, offset)
-            self.last_snapshot = time.monotonic()
+            self.last_snapshot = self.snapshot_started = time.monotonic()
 
 
 class LogRunner(EngineRunner):
     """``ingest = sequenced``: the engine reads the engine log that the sequencers fill."""
 
     async def _step(self) -> None:
-        batch = await self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000)
+        batch = await self._kafka(
+            self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000), "getmany"
+        )
         records = batch.get(self.log_tp)
         if self.active and records:
             await self._process(records)
+        elif not self.active:
+            self._idle_poll()
+        if self.active:
+            await self._track_progress(self.consumer, [self.log_tp])
+            if not records and not self.progress.input_waiting:
+                self.progress.progressed()
+
+    async def _catch_up_target(self) -> dict[TopicPartition, int]:
+        ends: dict[TopicPartition, int] = await self._kafka(
+            self.consumer.end_offsets([self.log_tp]), "end offsets"
+        )
+        return ends
 
     async def _rebuild(self, start: int, committed: int) -> None:
         engine = self.engine
         assert engine is not None  # noqa: S101
         self.consumer.seek(self.log_tp, start)
-        while committed > start and await self.consumer.position(self.log_tp) < committed:
-            batch = await self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=50_000)
+        while committed > start and (
+            await self._kafka(self.consumer.position(self.log_tp), "position") < committed
+        ):
+            batch = await self._kafka(
+                self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=50_000), "getmany"
+            )
             for record in batch.get(self.log_tp, ()):
                 if record.offset >= committed:
                     self.consumer.seek(self.log_tp, committed)

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from agents.clients import group_consumer, send_batched, transactional_producer
+from agents.deadlines import Deadlines, RebuildBudget, keep_rebuilding, stop_client, within
 from agents.envelope import EVENT, headers, source_id
 from agents.partition_watch import PartitionWatch
 from agents.settings import Settings
@@ -39,40 +40,99 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
 class Sequencer:
     """Forwards input records to the engine log in per-partition order."""
 
-    def __init__(self, settings: Settings, *, stop_at_end: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stop_at_end: bool = False,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         """A sequencer; with ``stop_at_end`` it marks partitions read to their end."""
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.group_id = self.topics("sellerwatch-sequencer")
-        self.consumer = group_consumer(settings.bootstrap, self.group_id)
-        self.producer = transactional_producer(
-            settings.bootstrap, self.topics(f"sellerwatch-sequencer-{settings.instance}")
-        )
-        self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
+        self.stop_at_end = stop_at_end
+        self.deadlines = deadlines or Deadlines.from_env()
+        self.budget = RebuildBudget(self.deadlines.give_up_after)
+        self._connect()
         self.forwarded = 0
+        self.txn_step = "begin_transaction"
+
+    def _connect(self) -> None:
+        """Fresh clients: a rebuilt sequencer starts from the committed offsets."""
+        self.consumer = group_consumer(self.settings.bootstrap, self.group_id)
+        self.producer = transactional_producer(
+            self.settings.bootstrap,
+            self.topics(f"sellerwatch-sequencer-{self.settings.instance}"),
+        )
+        self.watch = PartitionWatch(self.settings.idle_timeout_ms, stop_at_end=self.stop_at_end)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Forward until ``stop`` is set."""
-        await self.producer.start()
-        await self.consumer.start()
-        self.consumer.subscribe(self.topics.inputs(), listener=_Assignments(self))
+        """Forward until ``stop`` is set; rebuild after a failure or a missed deadline."""
+        first = True
+
+        async def attempt() -> None:
+            nonlocal first
+            if not first:
+                self._connect()
+            first = False
+            await self._run_once(stop)
+
+        await keep_rebuilding("sequencer", attempt, stop, self.budget)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        step_s, producer, consumer = self.deadlines.step_s, self.producer, self.consumer
         log_topic = self.topics(ENGINE_LOG)
         try:
+            await within(self.deadlines.client_s, producer.start(), "starting the producer")
+            await within(self.deadlines.client_s, consumer.start(), "starting the consumer")
+            consumer.subscribe(self.topics.inputs(), listener=_Assignments(self))
             while not stop.is_set():
-                batch = await self.consumer.getmany(timeout_ms=100, max_records=50_000)
-                markers = await self.watch.due(self.consumer, batch)
+                batch = await within(
+                    step_s,
+                    consumer.getmany(timeout_ms=100, max_records=50_000),
+                    "getmany",
+                    producer,
+                )
+                markers = await within(
+                    step_s, self.watch.due(consumer, batch), "checking idle inputs", producer
+                )
                 if not batch and not markers:
+                    self.budget.ok()
                     continue
-                async with self.producer.transaction():
-                    offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
-                    records = self._log_records(batch, markers)
-                    await send_batched(self.producer, log_topic, 0, records)
-                    if offsets:
-                        await self.producer.send_offsets_to_transaction(offsets, self.group_id)
+                await within(
+                    step_s,
+                    self._forward(producer, log_topic, batch, markers),
+                    lambda: self.txn_step,
+                    producer,
+                )
+                self.budget.ok()
                 self.forwarded += sum(len(messages) for messages in batch.values())
         finally:
-            await self.consumer.stop()
-            await self.producer.stop()
+            await stop_client(consumer, self.deadlines.client_s, "the sequencer's consumer")
+            await stop_client(producer, self.deadlines.client_s, "the sequencer's producer")
+
+    async def _forward(
+        self,
+        producer: Any,
+        log_topic: str,
+        batch: dict[TopicPartition, list[Any]],
+        markers: list[tuple[bytes, TopicPartition]],
+    ) -> None:
+        """One transaction: the batch and the markers into the log, with the input offsets.
+
+        No abort on failure: the rebuilt sequencer's producer (same id) fences this one.
+        """
+        self.txn_step = "begin_transaction"
+        await producer.begin_transaction()
+        self.txn_step = "send"
+        offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
+        await send_batched(producer, log_topic, 0, self._log_records(batch, markers))
+        if offsets:
+            self.txn_step = "send_offsets_to_transaction"
+            await producer.send_offsets_to_transaction(offsets, self.group_id)
+        self.txn_step = "commit_transaction"
+        await producer.commit_transaction()
 
     def _log_records(
         self,

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
+REDIS_URL = os.environ.get("SELLERWATCH_REDIS_URL", "redis://localhost:6379/0")
+KAFKA_PORT = int(BOOTSTRAP.split(",")[0].rpartition(":")[2])
+REDIS_PORT = urllib.parse.urlsplit(REDIS_URL).port or 6379
 VERDICT_TOPICS = (
     "verdicts.tag",
     "verdicts.delist",
@@ -39,18 +43,36 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def deploy_env() -> dict[str, str]:
+    """The environment for ``deploy/local/{up,down}.sh``: the ports the tests use."""
+    return {
+        **os.environ,
+        "KAFKA_PORT": os.environ.get("KAFKA_PORT", str(KAFKA_PORT)),
+        "REDIS_PORT": os.environ.get("REDIS_PORT", str(REDIS_PORT)),
+    }
+
+
 @pytest.fixture(scope="session")
-def services() -> None:
-    """Kafka on 9092 and Redis on 6379, started by the deploy script when needed."""
-    if _listening(9092) and _listening(6379):
+def services(request: pytest.FixtureRequest) -> None:
+    """Kafka and Redis where ``SELLERWATCH_BOOTSTRAP``/``SELLERWATCH_REDIS_URL`` say (9092 and
+    6379 by default), started by the deploy script when needed."""
+    if _listening(KAFKA_PORT) and _listening(REDIS_PORT):
         return
+    message = (
+        f"no Kafka on localhost:{KAFKA_PORT} or no Redis on localhost:{REDIS_PORT}: "
+        "starting them with deploy/local/up.sh (the first start fetches Kafka: minutes)"
+    )
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, yellow=True)
     result = subprocess.run(
         ["bash", str(ROOT / "deploy" / "local" / "up.sh")],
         capture_output=True,
         text=True,
         timeout=600,
+        env=deploy_env(),
     )
-    if result.returncode != 0 or not _listening(9092):
+    if result.returncode != 0 or not _listening(KAFKA_PORT):
         pytest.fail(f"deploy/local/up.sh failed:\n{result.stdout}\n{result.stderr}")
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.conftest import Worker, read_topics, read_verdicts, run_cli, wait_for
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    Worker,
+    deploy_env,
+    read_topics,
+    read_verdicts,
+    run_cli,
+    wait_for,
+)
 from tests.integration.workload import make_workload, replay_verdicts
 
 pytestmark = pytest.mark.integration
@@ -215,7 +223,7 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
         by_topic.setdefault(topic, []).append((key or b"") + b"\t" + raw)
     for topic, lines in by_topic.items():
         subprocess.run(
-            ["kcat", "-b", "localhost:9092", "-P", "-t", prefix + topic, "-K", "\t"],
+            ["kcat", "-b", BOOTSTRAP, "-P", "-t", prefix + topic, "-K", "\t"],
             input=b"\n".join(lines) + b"\n",
             check=True,
             timeout=120,
@@ -233,7 +241,7 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
             [
                 "kcat",
                 "-b",
-                "localhost:9092",
+                BOOTSTRAP,
                 "-C",
                 "-t",
                 prefix + topic,
@@ -263,9 +271,10 @@ def test_the_worker_survives_a_broker_restart_and_loses_nothing(
     worker = workers(prefix, "a")
     total = _records(path)
     wait_for(lambda: (worker.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress")
-    subprocess.run(["bash", str(root / "deploy/local/down.sh")], check=True, timeout=120)
+    env = deploy_env()  # the broker the tests use, not necessarily 9092
+    subprocess.run(["bash", str(root / "deploy/local/down.sh")], check=True, timeout=120, env=env)
     time.sleep(2)
-    subprocess.run(["bash", str(root / "deploy/local/up.sh")], check=True, timeout=300)
+    subprocess.run(["bash", str(root / "deploy/local/up.sh")], check=True, timeout=300, env=env)
     wait_for(lambda: _engine_done([worker], total, _tick_ts(path)), 300, "the engine")
     assert worker.process is not None and worker.process.poll() is None
     got = read_verdicts(prefix)
