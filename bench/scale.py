@@ -56,24 +56,44 @@ def main() -> int:
 
 
 def plot(rows: list[dict[str, float]]) -> None:
-    """Time and rate, memory and open orders, against events; plus the Markdown table."""
+    """Rate and time, memory and open orders, against events (log x); plus the Markdown table."""
     events = [r["events"] / 1e6 for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(events, [r["seconds"] for r in rows], "o-", label="replay time (s)")
-    left.set_xlabel("events (millions)")
-    left.set_ylabel("seconds")
-    twin = left.twinx()
-    twin.plot(events, [r["events_per_s"] / 1e3 for r in rows], "s--", color="tab:green")
-    twin.set_ylabel("thousand events/s", color="tab:green")
-    twin.set_ylim(0, max(r["events_per_s"] for r in rows) / 1e3 * 1.3)
-    left.set_title("Replay time and rate against input size")
-    right.plot(events, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS (MB)")
-    right.plot(
-        events, [r["peak_open_orders"] / 1e3 for r in rows], "s--", label="peak open orders (k)"
+    rate = left.plot(
+        events,
+        [r["events_per_s"] / 1e3 for r in rows],
+        "s-",
+        color="tab:green",
+        label="replay rate (thousand events/s)",
     )
-    right.set_xlabel("events (millions)")
+    left.set_xscale("log")
+    left.set_xlabel("events in the input (millions, log scale)")
+    left.set_ylabel("replay rate (thousand events/s)", color="tab:green")
+    left.set_ylim(0, max(r["events_per_s"] for r in rows) / 1e3 * 1.3)
+    twin = left.twinx()
+    took = twin.plot(
+        events, [r["seconds"] for r in rows], "o--", color="tab:blue", label="replay time (s)"
+    )
+    twin.set_ylabel("replay time (seconds)", color="tab:blue")
+    left.legend(handles=rate + took, loc="upper center")
+    left.set_title("Replay rate and time against input size")
+    rss = right.plot(
+        events, [r["peak_rss_mb"] for r in rows], "o-", color="tab:blue", label="peak RSS (MB)"
+    )
+    right.set_xscale("log")
+    right.set_xlabel("events in the input (millions, log scale)")
+    right.set_ylabel("peak RSS (MB)", color="tab:blue")
+    twin_r = right.twinx()
+    open_orders = twin_r.plot(
+        events,
+        [r["peak_open_orders"] / 1e3 for r in rows],
+        "s--",
+        color="tab:orange",
+        label="peak open orders (thousands)",
+    )
+    twin_r.set_ylabel("peak open orders (thousands)", color="tab:orange")
+    right.legend(handles=rss + open_orders, loc="lower right")
     right.set_title("Peak memory follows open orders (31-day horizon)")
-    right.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "scale.png", dpi=90)
     print(
@@ -88,4 +108,7 @@ def plot(rows: list[dict[str, float]]) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--plot-only"]:  # redraw from bench/results/scale.json
+        plot(orjson.loads((RESULTS / "scale.json").read_bytes())["rows"])
+        raise SystemExit(0)
     raise SystemExit(main())
