@@ -11,12 +11,40 @@ directly, and ``-`` is standard output.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Protocol
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during a run that writes files: nothing is renamed into place."""
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into :class:`Interrupted`, so the outputs are discarded."""
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread (an embedding test): keep the default
+        pass
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise Interrupted from exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class BinarySink(Protocol):
@@ -190,3 +218,35 @@ def _close_quietly(handle: IO[bytes]) -> None:
         handle.close()
     except OSError:
         pass
+
+
+@contextmanager
+def replaced_on_success(path: str) -> Iterator[str]:
+    """The path to write instead of ``path``: a temp file beside it, renamed when the block ends
+    without an exception, deleted otherwise. ``-`` and non-regular targets are passed through.
+
+    For writers that open the file themselves (the generator's sinks); the temp file keeps the
+    target's suffix, so ``.gz`` still means gzip.
+    """
+    if path == "-" or not _is_replaceable(path):
+        yield path
+        return
+    target = Path(path)
+    try:
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{target.name}.partial.",
+            suffix="".join(target.suffixes[-1:]),
+            dir=target.parent,
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    try:
+        yield temp
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)

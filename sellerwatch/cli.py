@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from types import FrameType
 
 from agents.settings import SettingsError
-from sellerwatch.atomic import AtomicOutputs, OutputError, check_distinct
+from sellerwatch.atomic import (
+    AtomicOutputs,
+    Interrupted,
+    OutputError,
+    all_or_nothing,
+    check_distinct,
+)
 from sellerwatch.sources import InputError
 from streams.policy import Policy, PolicyError, load_policy, parse_duration_ms
 
 #: Exit status of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM during a run that writes files: nothing is renamed into place."""
-
-
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted
-
-
-@contextmanager
-def all_or_nothing() -> Iterator[None]:
-    """Turn Ctrl-C and SIGTERM into :class:`Interrupted`, so the outputs are discarded."""
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
-    except ValueError:  # not the main thread (an embedding test): keep the default
-        pass
-    try:
-        yield
-    except KeyboardInterrupt as exc:
-        raise Interrupted from exc
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _policy(path: str | None) -> Policy:

@@ -9,12 +9,36 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from schemas.events import TS_MAX_EXCLUSIVE, TS_MIN
+from sellerwatch.atomic import OutputError, all_or_nothing, replaced_on_success
 from sellerwatch.generator.buffer import Record
 from sellerwatch.generator.pipeline import FaultOptions, Generator
 from sellerwatch.generator.profiles import PROFILES
+from sellerwatch.generator.timebase import FOLLOW_UP_DAYS
 from sellerwatch.generator.writer import FileSink, SinkError, SplitSink, produce
 from sellerwatch.sources import InputError
+from streams.calendar import Calendar
+
+#: Allowed range of every numeric option (documented in ``--help``): far above the ``large``
+#: profile, low enough that a typo cannot make a run grow without bound.
+LIMITS: dict[str, tuple[float, float]] = {
+    "days": (1, 1_000),
+    "shops": (1, 100_000),
+    "items_per_shop": (1, 1_000),
+    "orders_per_day": (0, 1_000_000),
+    "shuffle_ms": (0, 86_400_000),
+    "dup_rate": (0.0, 1.0),
+    "bad_rate": (0.0, 1.0),
+    "late_rate": (0.0, 1.0),
+}
+
+
+def _limit(name: str) -> str:
+    low, high = LIMITS[name]
+    return f"{low:,}..{high:,}" if isinstance(high, int) else f"{low}..{high}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,22 +56,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="small",
         help="size preset: small ~20k events, medium ~300k, large >= 3M (default small)",
     )
-    gp.add_argument("--days", type=int, help="local days to generate (default: the profile's)")
-    gp.add_argument("--shops", type=int, help="number of shops (default: the profile's)")
-    gp.add_argument("--items-per-shop", type=int, help="average items per shop")
+    gp.add_argument(
+        "--days",
+        type=int,
+        help=f"local days to generate, {_limit('days')} (default: the profile's)",
+    )
+    gp.add_argument(
+        "--shops", type=int, help=f"number of shops, {_limit('shops')} (default: the profile's)"
+    )
+    gp.add_argument(
+        "--items-per-shop", type=int, help=f"average items per shop, {_limit('items_per_shop')}"
+    )
     gp.add_argument(
         "--orders-per-day",
         type=int,
-        help="ordinary orders per day, spread Zipf-like over shops (incentive "
-        "anchor shops come on top)",
+        help=f"ordinary orders per day, {_limit('orders_per_day')}, spread Zipf-like over shops "
+        "(incentive anchor shops come on top)",
     )
     gp.add_argument(
         "--start",
         type=date.fromisoformat,
-        help="first local day, YYYY-MM-DD (default 2024-06-01, a Saturday)",
+        help="first local day, YYYY-MM-DD (default 2024-06-01, a Saturday); every ts must "
+        "fall in 2000-01-01..2099-12-31 UTC (SPEC §2)",
     )
     gp.add_argument(
-        "--tz", default="Asia/Shanghai", help="business time zone (default Asia/Shanghai)"
+        "--tz",
+        default="Asia/Shanghai",
+        help="business time zone, an IANA name (default Asia/Shanghai)",
     )
     out = gp.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", metavar="FILE", help="one JSONL file (.gz by suffix, - for stdout)")
@@ -70,7 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=int,
         default=0,
         metavar="L",
-        help="bounded disorder: no event more than L ms behind the running max",
+        help=f"bounded disorder: no event more than L ms behind the running max "
+        f"({_limit('shuffle_ms')})",
     )
     faults.add_argument("--dup-rate", type=float, default=0.0, help="share of events sent twice")
     faults.add_argument(
@@ -88,8 +124,42 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     gp.set_defaults(func=cmd_generate)
 
 
+def _check_options(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
+    """Refuse, with a one-line error, an option no sane run needs (issue #8 item 7)."""
+    given = {**overrides, **{n: getattr(args, n) for n in LIMITS if n not in overrides}}
+    for name, value in given.items():
+        if name not in LIMITS or value is None:
+            continue
+        low, high = LIMITS[name]
+        if not low <= value <= high:  # NaN fails too
+            raise InputError(f"--{name.replace('_', '-')} must be in {_limit(name)}, got {value}")
+    try:
+        ZoneInfo(args.tz)
+    except Exception:  # noqa: BLE001 - KeyError, ValueError or OSError ("Asia" is a directory)
+        raise InputError(
+            f"--tz: unknown time zone {args.tz!r} (an IANA name such as 'Asia/Shanghai')"
+        ) from None
+
+
+def _check_range(start: date, days: int, tz: str) -> None:
+    """Every generated ts (start … days + follow-ups) must be in the SPEC's ts range."""
+    calendar = Calendar(tz)
+    first = calendar.start_of(start.toordinal())
+    last = calendar.start_of(start.toordinal() + days + FOLLOW_UP_DAYS + 2)
+    if first < TS_MIN or last >= TS_MAX_EXCLUSIVE:
+        raise InputError(
+            f"--start {start.isoformat()} with {days} days (and {FOLLOW_UP_DAYS} follow-up days) "
+            "gives ts outside 2000-01-01..2099-12-31 UTC (SPEC §2)"
+        )
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     """Run the generator into the chosen sink and print the summary on stderr."""
+    with all_or_nothing():
+        return _generate(args)
+
+
+def _generate(args: argparse.Namespace) -> int:
     from sellerwatch.progress import Progress
 
     profile = PROFILES[args.profile]
@@ -104,14 +174,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    for name in ("days", "shops", "items_per_shop"):
-        if name in overrides and overrides[name] < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1")
-    if overrides.get("orders_per_day", 0) < 0:
-        raise InputError("--orders-per-day must be >= 0")
+    _check_options(args, overrides)
+    configured = replace(profile, **overrides)
+    _check_range(configured.start, configured.days, args.tz)
     try:
         generator = Generator(
-            replace(profile, **overrides),
+            configured,
             args.seed,
             FaultOptions(args.shuffle_ms, args.dup_rate, args.bad_rate, args.late_rate),
             tz_name=args.tz,
@@ -125,18 +193,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 asyncio.run(
                     produce(batches, bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
                 )
+            elif args.out is not None:
+                with replaced_on_success(args.out) as path:
+                    _write(FileSink(path), batches, args.out)
             else:
-                sink = FileSink(args.out) if args.out is not None else SplitSink(args.split_dir)
-                try:
-                    for batch in batches:
-                        sink.write(batch)
-                finally:
-                    sink.close()
+                _write(SplitSink(args.split_dir), batches, args.split_dir)
         except SinkError as exc:
-            raise InputError(str(exc)) from exc
+            raise OutputError(str(exc)) from exc
     for line in generator.summary().text():
         sys.stderr.write(line + "\n")
     return 0
+
+
+def _write(sink: FileSink | SplitSink, batches: Iterator[list[Record]], name: str) -> None:
+    """Every batch into ``sink``; a write error (a full disk) names the output."""
+    try:
+        try:
+            for batch in batches:
+                sink.write(batch)
+        finally:
+            sink.close()
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from exc
 
 
 def _counted(
