@@ -58,6 +58,7 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 _decoder: Final = msgspec.json.Decoder(Event)
+_any: Final = msgspec.json.Decoder()
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
@@ -91,6 +92,12 @@ def _decode(raw: bytes) -> Event | Rejected:
     except UnicodeDecodeError:
         return Rejected(NOT_JSON, "invalid UTF-8")
     except msgspec.ValidationError as exc:
+        # The typed pass stops at the first bad value, before reading the rest: a record that
+        # is not JSON at all (``"ts":0x17A``, an unclosed ``[[[``) is "not JSON" first (SPEC §5).
+        try:
+            _any.decode(raw)
+        except msgspec.DecodeError as syntax:
+            return Rejected(NOT_JSON, f"not JSON: {syntax}")
         return _classify(str(exc))
     except msgspec.DecodeError as exc:
         return Rejected(NOT_JSON, f"not JSON: {exc}")

@@ -153,3 +153,17 @@ def test_anything_unexpected_is_an_internal_error_naming_the_exception(
 def test_every_reason_is_listed() -> None:
     assert {"too_large", "internal_error"} <= set(validation.ALL_REASONS)
     assert set(validation.REASONS) < set(validation.ALL_REASONS)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        PAY.replace(b"1625475599999", b"0x17A") + b"}",
+        b"[" * 5000,
+        PAY.replace(b'"taote"', b'"ebay"') + b"} trailing",
+    ],
+    ids=["hex-ts", "unclosed-arrays", "bad-enum-then-garbage"],
+)
+def test_a_record_that_is_not_json_is_not_json_whatever_its_first_bad_value(raw: bytes) -> None:
+    result = decode_event(raw)
+    assert isinstance(result, Rejected) and result.reason == "not_json", result
