@@ -82,10 +82,15 @@ def prefix(services: None) -> str:
     return f"it{uuid.uuid4().hex[:8]}."
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the ``sellerwatch`` command line, failing loudly."""
+def run_cli(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``sellerwatch`` command line (``env``: extra variables), failing loudly."""
     result = subprocess.run(
-        ["sellerwatch", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        ["sellerwatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **env},
     )
     assert result.returncode == 0, f"sellerwatch {' '.join(args)}:\n{result.stderr}"
     return result
@@ -178,13 +183,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def read_topics(
-    topics: list[str],
+    topics: list[str], bootstrap: str = BOOTSTRAP
 ) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
     """Every committed record of ``topics`` (``read_committed``): (topic, key, value, headers)."""
 
     async def read() -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False
+            bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -213,6 +218,7 @@ def read_topics(
     return asyncio.run(read())
 
 
-def read_verdicts(prefix: str) -> list[bytes]:
+def read_verdicts(prefix: str, bootstrap: str = BOOTSTRAP) -> list[bytes]:
     """The committed verdict records of a prefix, as JSON bytes."""
-    return [value for _, _, value, _ in read_topics([prefix + t for t in VERDICT_TOPICS])]
+    topics = [prefix + t for t in VERDICT_TOPICS]
+    return [value for _, _, value, _ in read_topics(topics, bootstrap)]

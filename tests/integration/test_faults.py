@@ -1,0 +1,114 @@
+"""Network faults between the worker and the broker: cut and stalled connections, at random.
+
+The worker reaches its own broker only through :class:`tests.integration.tcp_proxy.FaultyProxy`
+(the broker advertises the proxy's port), which for ``FAULT_S`` seconds cuts and stalls
+connections at random points, inside transactions and snapshots (one every second). The test
+plays the supervisor: a worker that gives up must exit 1 and is started again. Whatever
+happened, the committed verdicts are exactly the replay's, each once, and the books balance.
+Seeded by ``SELLERWATCH_FAULT_SEED`` (random by default; the seed is in every failure message).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.conftest import Worker, read_verdicts, run_cli
+from tests.integration.own_broker import OwnBroker
+from tests.integration.tcp_proxy import ProxyThread
+from tests.integration.test_worker import _engine_done, _records, _tick_ts
+from tests.integration.workload import make_workload, replay_verdicts
+
+pytestmark = pytest.mark.integration
+#: Seconds of faults: long enough to hit transactions, snapshots and take-overs many times.
+FAULT_S = 50.0
+#: Seconds the whole run may take, faults included.
+RUN_S = 240.0
+#: A step this late is a stall: shorter than the proxy's longest stall (8 s), so both happen.
+STEP_TIMEOUT_S = "4"
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    return int(os.environ.get("SELLERWATCH_FAULT_SEED") or random.randrange(1 << 30))  # noqa: S311
+
+
+@pytest.fixture(scope="module")
+def faulty_broker(
+    tmp_path_factory: pytest.TempPathFactory, services: None, seed: int
+) -> Iterator[tuple[OwnBroker, ProxyThread]]:
+    """A broker of this module's own, reachable by the worker only through the proxy."""
+    broker = OwnBroker(tmp_path_factory.mktemp("faulty-broker"), advertised_port=0)
+    proxy = ProxyThread(broker.client_port, seed)
+    proxy.set_faulting(False)
+    broker.advertised_port = proxy.start()
+    try:
+        broker.start()
+        yield broker, proxy
+    finally:
+        broker.stop()
+        proxy.stop()
+
+
+def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
+    faulty_broker: tuple[OwnBroker, ProxyThread],
+    workers: Callable[..., Worker],
+    tmp_path: Path,
+    seed: int,
+) -> None:
+    broker, proxy = faulty_broker
+    path = make_workload(tmp_path / "events.jsonl", 23, "--orders-per-day", "1500")
+    expected = replay_verdicts(path, tmp_path / "replay.jsonl")
+    total, tick_ts = _records(path), _tick_ts(path)
+    prefix = f"ft{uuid.uuid4().hex[:8]}."
+    direct = broker.direct_bootstrap
+    run_cli("produce", "--topic-prefix", prefix, str(path), SELLERWATCH_BOOTSTRAP=direct)
+    env = {
+        "SELLERWATCH_BOOTSTRAP": f"localhost:{proxy.proxy.port}",
+        "SELLERWATCH_REDIS_URL": "",
+        "SELLERWATCH_KAFKA_STEP_TIMEOUT_S": STEP_TIMEOUT_S,
+        "SELLERWATCH_SNAPSHOT_INTERVAL_S": "1",
+    }
+    where = f"(seed {seed}; worker logs in {tmp_path})"
+    proxy.set_faulting(True)
+    started = time.monotonic()
+    worker = workers(prefix, "a", **env)
+    exits: list[int] = []
+    faulting = True
+    while not _engine_done([worker], total, tick_ts):
+        elapsed = time.monotonic() - started
+        assert elapsed < RUN_S, f"the engine did not finish in {RUN_S:.0f}s {where}"
+        if faulting and elapsed > FAULT_S:
+            proxy.set_faulting(False)
+            faulting = False
+        assert worker.process is not None
+        code = worker.process.poll()
+        if code is not None:  # it gave up: the supervisor starts it again
+            exits.append(code)
+            assert len(exits) <= 4, f"the worker keeps exiting: {exits} {where}"
+            worker = workers(prefix, "a", **env)
+        time.sleep(0.5)
+    proxy.set_faulting(False)
+    faults = proxy.counts()
+
+    assert set(exits) <= {1}, f"a worker exited with {exits} {where}"
+    assert faults["cuts"] + faults["stalls"] + faults["cuts_mid_write"] >= 5, f"{faults} {where}"
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker-*.log"))
+    assert "rebuilding from committed state" in logs, f"no fault reached the engine {where}"
+    got = read_verdicts(prefix, direct)
+    ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
+    assert [i for i, n in ids.items() if n > 1] == [], f"duplicates {where}"
+    assert sorted(got) == sorted(expected), f"verdicts differ from the replay {where}"
+    stats = worker.stats()
+    assert stats is not None
+    books = stats["accounting"]
+    assert books["in"] == total and books["late"] == 0, where
+    assert books["in"] == books["applied"] + books["duplicate"] + books["rejected"], where
