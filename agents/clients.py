@@ -2,6 +2,7 @@
 
 Both stages consume with ``read_committed`` and commit offsets only inside their producer's
 transactions; both produce with an idempotent transactional producer whose id fences zombies.
+Both take the SASL/TLS settings of :mod:`agents.kafka_security`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from agents.kafka_security import client_options
 
 MIB = 1024 * 1024
 
@@ -25,6 +28,7 @@ def group_consumer(
         isolation_level="read_committed",
         max_partition_fetch_bytes=partition_fetch_mib * MIB,
         fetch_max_bytes=32 * MIB,
+        **client_options(),
     )
 
 
@@ -40,6 +44,7 @@ def transactional_producer(
         max_batch_size=MIB,
         max_request_size=8 * MIB,
         transaction_timeout_ms=15_000,
+        **client_options(),
     )
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from agents.kafka_security import client_options, kafka_access
 from agents.topics import Topics, ensure_topics
 from schemas.events import TOPIC_OF_TYPE
 from sellerwatch.sources import open_input
@@ -42,12 +43,17 @@ def route(raw: bytes) -> tuple[str, bytes | None]:
 async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counter[str]:
     """Send every non-blank line of ``files``; returns records per topic."""
     topics = Topics(prefix)
-    await ensure_topics(bootstrap, topics)
     counts: Counter[str] = Counter()
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all"
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        acks="all",
+        **client_options(),
     )
-    await producer.start()
+    with kafka_access(bootstrap):
+        await ensure_topics(bootstrap, topics)
+        await producer.start()
     try:
         pending = []
         for name in files:

@@ -6,6 +6,9 @@ Key layout (``P`` = topic prefix), every key expiring ``ttl`` after its last wri
   rule (JSON), ``figures:<rule>`` = its latest evaluation (period, numerator, denominator, verdict).
 - ``sellerwatch:P:shop:<shop_id>``: hash; the same for shop rules (``same_day_ship``), plus
   ``item_verdict:<kind>`` = the latest verdict of that kind about any of the shop's items.
+
+The password comes from ``SELLERWATCH_REDIS_PASSWORD(_FILE)``, not from the URL, so that it
+is on no command line and in no ConfigMap (a password in the URL still works).
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
+from agents.settings import redis_password
 from schemas.verdict import Evaluation, Verdict, encode
 
 log = logging.getLogger(__name__)
 TTL_S = 60 * 86_400
 SHOP_RULES = frozenset({"same_day_ship"})
+
+
+def _auth() -> dict[str, str]:
+    """The ``password`` keyword for ``from_url`` when one is set (the URL's own otherwise)."""
+    password = redis_password()
+    return {"password": password} if password else {}
 
 
 def item_key(prefix: str, item_id: str) -> str:
@@ -44,7 +54,7 @@ class ReadModel:
 
     def __init__(self, url: str, prefix: str = "", ttl_s: int = TTL_S) -> None:
         """Connect lazily to ``url``."""
-        self.client = aioredis.from_url(url)
+        self.client = aioredis.from_url(url, **_auth())
         self.prefix = prefix
         self.ttl_s = ttl_s
         self._staged: dict[str, dict[str, bytes]] = {}
@@ -112,7 +122,7 @@ async def read_subject(client: aioredis.Redis, prefix: str, subject: str) -> dic
 
 def read_subject_sync(url: str, prefix: str, subject: str) -> dict[str, Any]:
     """The same, for the ``status`` command."""
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url, **_auth())
     out: dict[str, Any] = {"subject": subject}
     for kind, key in (("item", item_key(prefix, subject)), ("shop", shop_key(prefix, subject))):
         fields = client.hgetall(key)

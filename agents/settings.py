@@ -15,6 +15,24 @@ class SettingsError(ValueError):
     """A ``SELLERWATCH_*`` variable or flag the worker cannot use (a one-line CLI error)."""
 
 
+def secret(variable: str) -> str | None:
+    """``$VARIABLE``, or the contents of the file ``$VARIABLE_FILE`` names (one line, stripped).
+
+    Kubernetes mounts Secrets as files, and a file keeps the value out of ``ps`` and argv.
+    """
+    value = os.environ.get(variable)
+    path = os.environ.get(f"{variable}_FILE", "")
+    if value and path:
+        raise SettingsError(f"set {variable} or {variable}_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{variable}_FILE: cannot read {path}: {exc}") from None
+    return value or None
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SELLERWATCH_{name}", default)
 
@@ -54,12 +72,77 @@ class Settings:
     input_partitions: int = field(default_factory=lambda: _env_number("INPUT_PARTITIONS", "4", int))
     #: Stage instance id, part of the transactional ids (unique per worker process).
     instance: str = field(default_factory=lambda: _env("INSTANCE", f"{os.getpid()}"))
+    #: The address the web server listens on (Faust's ``web_bind``): loopback unless told.
+    web_bind: str = field(default_factory=lambda: _env("WEB_BIND", "127.0.0.1"))
+    #: Seconds without progress, while input waits, after which ``/healthz`` answers 503.
+    liveness_s: float = field(default_factory=lambda: _env_number("LIVENESS_S", "300", float))
+    #: Input topics' ``retention.ms``; empty: derived from the policy (:func:`input_retention_ms`).
+    input_retention: str = field(default_factory=lambda: _env("INPUT_RETENTION", ""))
+    #: Replication factor of the topics the worker creates (1 on a one-broker cluster).
+    replication_factor: int = field(
+        default_factory=lambda: _env_number("REPLICATION_FACTOR", "1", int)
+    )
 
     def __post_init__(self) -> None:
         """Reject a setting no code path would read."""
         if self.ingest not in INGEST_MODES:
             raise SettingsError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
+        if self.liveness_s <= 0:
+            raise SettingsError(f"SELLERWATCH_LIVENESS_S must be positive, not {self.liveness_s}")
+        if self.replication_factor < 1:
+            raise SettingsError(
+                f"SELLERWATCH_REPLICATION_FACTOR must be at least 1, not {self.replication_factor}"
+            )
+        if self.input_retention:
+            self.input_retention_ms()  # fails now, not when the topics are created
+
+    def input_retention_ms(self) -> int:
+        """The input topics' retention: the setting, or what the policy's rules read."""
+        from streams.policy import PolicyError, parse_duration_ms
+
+        if not self.input_retention:
+            return policy_retention_ms(self.policy())
+        try:
+            return parse_duration_ms(self.input_retention, "SELLERWATCH_INPUT_RETENTION")
+        except PolicyError as exc:
+            raise SettingsError(str(exc)) from None
 
     def policy(self) -> Policy:
         """The policy in force (SPEC defaults without a file)."""
         return load_policy(self.policy_path) if self.policy_path else Policy()
+
+
+DAY_MS = 86_400_000
+
+
+def longest_window_ms(policy: Policy) -> int:
+    """How far back in event time any rule (or the id memory) reads, at its evaluation.
+
+    ``quality_refund`` reads 30 days before ``E_T``; ``ship48_pickup24`` its window plus its
+    lag (T-10 .. T-4); ``same_day_ship`` a week evaluated 9 days after its Monday; the paid
+    order ids are remembered ``order_horizon`` (35 days): a rebuild from the inputs must see them.
+    """
+    s48, p48, qr = policy.ship48_pickup24, policy.pickup48, policy.quality_refund
+    return max(
+        (qr.window_days + 1) * DAY_MS,
+        (s48.window_days + s48.lag_days) * DAY_MS,
+        (p48.lag_days + 1) * DAY_MS,
+        9 * DAY_MS,
+        policy.order_horizon_ms,
+    )
+
+
+def policy_retention_ms(policy: Policy) -> int:
+    """The longest window plus the allowed lateness, rounded up to whole days (36 by default)."""
+    needed = longest_window_ms(policy) + policy.allowed_lateness_ms
+    return -(-needed // DAY_MS) * DAY_MS
+
+
+def redis_password() -> str | None:
+    """``SELLERWATCH_REDIS_PASSWORD`` or the file ``SELLERWATCH_REDIS_PASSWORD_FILE`` names."""
+    return secret("SELLERWATCH_REDIS_PASSWORD")
+
+
+def web_token() -> str | None:
+    """The bearer token of the web views (``SELLERWATCH_WEB_TOKEN(_FILE)``); ``None``: open."""
+    return secret("SELLERWATCH_WEB_TOKEN")

@@ -3,9 +3,9 @@
 ========================  ==========  =======================================================
 topic                     partitions  what
 ========================  ==========  =======================================================
-payments, shipments,      4 (input)   the platform's events, keyed as SPEC §2 says
-pickup-scans, refunds,
-seller-programs
+payments, shipments,      4 (input)   the platform's events, keyed as SPEC §2 says; kept as
+pickup-scans, refunds,                long as the policy's longest window plus its lag (36
+seller-programs                       days by default, ``SELLERWATCH_INPUT_RETENTION``)
 sellerwatch.engine-log    1           every input record in the one order the engine applied
                                       it, plus idle/end-of-partition markers (7 days)
 sellerwatch.engine-state  1, compact  engine snapshots: chunks + manifest, per transaction
@@ -16,12 +16,15 @@ sellerwatch.dead-letter   1           rejected records: raw bytes + reason + sou
 sellerwatch.late          1           late records + the watermark they missed
 sellerwatch.metrics       1           every evaluation's figures
 ========================  ==========  =======================================================
+
+Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one local broker).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.kafka_security import client_options
 from schemas.events import TOPIC_OF_TYPE
 from schemas.verdict import TOPIC_OF_KIND
 
@@ -45,9 +48,12 @@ class TopicSpec:
     config: dict[str, str]
 
 
-def topic_specs(input_partitions: int = 4) -> list[TopicSpec]:
+def topic_specs(
+    input_partitions: int = 4, input_retention_ms: int = 36 * 86_400_000
+) -> list[TopicSpec]:
     """Every topic the worker reads or writes."""
-    specs = [TopicSpec(t, input_partitions, {"retention.ms": str(WEEK_MS)}) for t in INPUT_TOPICS]
+    retention = {"retention.ms": str(input_retention_ms)}
+    specs = [TopicSpec(t, input_partitions, dict(retention)) for t in INPUT_TOPICS]
     specs += [
         TopicSpec(ENGINE_LOG, 1, {"retention.ms": str(WEEK_MS)}),
         TopicSpec(ENGINE_STATE, 1, {"cleanup.policy": "compact"}),
@@ -83,17 +89,36 @@ class Topics:
         return name[len(self.prefix) :] if name.startswith(self.prefix) else name
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, input_partitions: int = 4) -> None:
-    """Create missing topics with their partition counts and config (idempotent)."""
+async def ensure_topics(
+    bootstrap: str,
+    topics: Topics,
+    input_partitions: int = 4,
+    *,
+    input_retention_ms: int | None = None,
+    replication_factor: int | None = None,
+) -> None:
+    """Create missing topics with their partition counts and config (idempotent).
+
+    Retention and replication default to the ``SELLERWATCH_*`` settings (and the policy);
+    existing topics are left as they are (``kafka-configs`` changes their retention).
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from agents.settings import Settings
+
+    if input_retention_ms is None or replication_factor is None:
+        settings = Settings()
+        if input_retention_ms is None:
+            input_retention_ms = settings.input_retention_ms()
+        if replication_factor is None:
+            replication_factor = settings.replication_factor
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(topics(s.name), s.partitions, 1, topic_configs=s.config)
-            for s in topic_specs(input_partitions)
+            NewTopic(topics(s.name), s.partitions, replication_factor, topic_configs=s.config)
+            for s in topic_specs(input_partitions, input_retention_ms)
             if topics(s.name) not in existing
         ]
         if new:
@@ -106,7 +131,7 @@ async def input_partitions(bootstrap: str, topics: Topics) -> list[tuple[str, in
     """``(prefixed topic, partition)`` of every input partition, from fresh cluster metadata."""
     from aiokafka import AIOKafkaConsumer
 
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options())
     await probe.start()
     try:
         metadata = await probe._client.fetch_all_metadata()  # noqa: SLF001 - no public call

@@ -130,7 +130,7 @@ async def produce(
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
     from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
-    from agents.topics import Topics, ensure_topics
+    from agents.topics import Topics, client_options, ensure_topics
 
     topics = {etype: topic_prefix + topic for etype, topic in TOPIC_OF_TYPE.items()}
     producer = AIOKafkaProducer(
@@ -139,6 +139,7 @@ async def produce(
         enable_idempotence=True,
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
+        **client_options(),
     )
     # Retries (a new topic's leader is still being elected) are routine: warn about errors only.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
