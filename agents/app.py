@@ -5,6 +5,12 @@ batch loops of :mod:`agents.direct` (or :mod:`agents.sequencer` and :mod:`agents
 with ``ingest = sequenced``): aiokafka ``getmany`` + one transaction per batch, because Faust's
 per-message path costs ~150 µs per event (``BENCHMARKS.md``). No Faust agent, table, window or
 timer decides business time.
+
+Web views: ``/healthz`` (liveness) and ``/ready`` (readiness), :mod:`agents.health`;
+``/metrics`` (Prometheus), :mod:`agents.metrics`; ``/stats/`` and ``/status/<id>/``. The server
+listens on ``SELLERWATCH_WEB_BIND`` (127.0.0.1 unless told; Faust's ``web_host`` only names the
+URL) and, with ``SELLERWATCH_WEB_TOKEN(_FILE)`` set, every view but ``/healthz`` wants that
+bearer token.
 """
 
 from __future__ import annotations
@@ -16,15 +22,56 @@ from typing import Any
 
 import faust
 
-from agents.deadlines import StageGaveUp, exit_nonzero
+from agents.deadlines import StageGaveUp, describe, exit_nonzero
 from agents.direct import DirectRunner
 from agents.engine_runner import EngineRunner, LogRunner
+from agents.health import BrokerProbe, kafka_check, liveness, readiness, token_middleware
+from agents.kafka_security import faust_credentials
+from agents.metrics import CONTENT_TYPE, Metrics
 from agents.readmodel import ReadModel
 from agents.sequencer import Sequencer
-from agents.settings import Settings
+from agents.settings import Settings, web_token
+from agents.stage_health import PROGRESS
 from agents.topics import Topics, ensure_topics
 
 log = logging.getLogger(__name__)
+
+#: Waits between attempts to create the topics (the broker may still be starting).
+TOPIC_RETRY_FIRST_S, TOPIC_RETRY_MAX_S = 1.0, 30.0
+
+
+async def create_topics_until_done(settings: Settings, topics: Topics, stop: asyncio.Event) -> bool:
+    """Create the topics, retrying with a bounded backoff; one log line per failed attempt.
+
+    ``False`` if ``stop`` was set first.
+    """
+    delay = TOPIC_RETRY_FIRST_S
+    while not stop.is_set():
+        try:
+            await ensure_topics(
+                settings.bootstrap,
+                topics,
+                settings.input_partitions,
+                input_retention_ms=settings.input_retention_ms(),
+                replication_factor=settings.replication_factor,
+            )
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the broker may still be starting
+            log.warning(
+                "cannot create the topics on %s yet (%s); retrying in %.0fs",
+                settings.bootstrap,
+                describe(exc),
+                delay,
+            )
+            log.debug("topic creation failure details", exc_info=True)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, TOPIC_RETRY_MAX_S)
+    return False
 
 
 def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
@@ -33,18 +80,26 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     app = faust.App(
         topics("sellerwatch-worker"),
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=faust_credentials(),
         store="memory://",
         web_port=settings.web_port,
-        web_host="127.0.0.1",
+        web_bind=settings.web_bind,
+        web_host="localhost" if settings.web_bind in ("127.0.0.1", "::1") else settings.web_bind,
+        web_application_options={"middlewares": [token_middleware(web_token())]},
         topic_partitions=1,
         producer_acks=-1,
     )
     readmodel = ReadModel(settings.redis_url, settings.topic_prefix) if settings.redis_url else None
     stop = asyncio.Event()
     state: dict[str, Any] = {}
+    metrics = Metrics(lambda: state.get("runner"), PROGRESS, lambda: state.get("restarts", 0))
+    broker_check, close_broker_check = kafka_check(settings.bootstrap)
+    broker = BrokerProbe(broker_check)
 
     def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
-        """Update Redis beside the engine, coalescing while a write is in flight."""
+        """Count the verdicts; update Redis beside the engine, coalescing while a write is in
+        flight."""
+        metrics.verdicts(verdicts)
         if readmodel is not None:
             readmodel.submit(verdicts, evaluations)
 
@@ -74,13 +129,9 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
 
     @app.task
     async def run_stages() -> None:
-        while True:
-            try:
-                await ensure_topics(settings.bootstrap, topics, settings.input_partitions)
-                break
-            except Exception:  # noqa: BLE001 - the broker may still be starting
-                log.exception("cannot create topics yet; retrying")
-                await asyncio.sleep(1.0)
+        PROGRESS.listeners.append(metrics.listen)
+        if not await create_topics_until_done(settings, topics, stop):
+            return
         if settings.ingest == "direct":
             await supervise(
                 "runner", lambda: DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
@@ -96,6 +147,20 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         if readmodel is None:
             return web.json({"error": "no redis configured"}, status=503)
         return web.json(await readmodel.read(subject))
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        answer = liveness(PROGRESS, settings.liveness_s)
+        return web.json(answer.body, status=answer.status)
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        answer = readiness(state.get("runner"), PROGRESS, await broker.status())
+        return web.json(answer.body, status=answer.status)
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
@@ -122,6 +187,9 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     @app.on_before_shutdown.connect
     async def _shutdown(app: faust.App, **kwargs: Any) -> None:  # noqa: ARG001
         stop.set()
+        if metrics.listen in PROGRESS.listeners:
+            PROGRESS.listeners.remove(metrics.listen)
+        await close_broker_check()
         if readmodel is not None:
             await readmodel.flushed()
             await readmodel.close()
