@@ -99,7 +99,7 @@ class DirectRunner(EngineRunner):
         if self.active:
             await self._track_progress(self.inputs, list(self.sources))
             if not batch and not self.progress.input_waiting:
-                self.progress.progressed()
+                self._idle_poll()
 
     async def _catch_up_target(self) -> dict[TopicPartition, int]:
         if not self.sources:

@@ -184,10 +184,9 @@ class EngineRunner(ABC):
         """Stop the feed's own clients."""
 
     def _idle_poll(self) -> None:
-        """A stand-by poll, or a poll that found nothing waiting: the stage is alive."""
+        """A stand-by poll, or a poll that found nothing waiting: the stage works."""
         self.progress.progressed()
-        if not self.active:
-            self.budget.ok()
+        self.budget.ok()
 
     async def _track_progress(self, consumer: AIOKafkaConsumer, partitions: Sequence[Any]) -> None:
         """At most once a second: the lag of ``partitions``, whether input waits, caught up."""
@@ -429,7 +428,7 @@ class LogRunner(EngineRunner):
         if self.active:
             await self._track_progress(self.consumer, [self.log_tp])
             if not records and not self.progress.input_waiting:
-                self.progress.progressed()
+                self._idle_poll()
 
     async def _catch_up_target(self) -> dict[TopicPartition, int]:
         ends: dict[TopicPartition, int] = await self._kafka(
