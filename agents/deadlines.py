@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -60,10 +61,15 @@ class Deadlines:
     #: Starting or stopping a client (a new transactional producer may wait for the broker to
     #: abort its predecessor's transaction).
     client_s: float = 60.0
+    #: Stopping a client (a producer flushes, a consumer leaves its group): past this, its
+    #: connections are closed anyway.
+    stop_s: float = 10.0
     #: Reading the newest snapshot from the state topic.
     snapshot_s: float = 120.0
     #: Consecutive failures without a committed transaction before the process exits.
     give_up_after: int = 8
+    #: ... and at least this long since the first of them (a broker restart is not a give-up).
+    give_up_min_s: float = 120.0
 
     @classmethod
     def from_env(cls) -> Deadlines:
@@ -164,24 +170,35 @@ class RebuildBudget:
     """Counts failures since the last committed transaction; too many is :class:`StageGaveUp`."""
 
     def __init__(
-        self, limit: int, *, first_delay_s: float = 0.5, max_delay_s: float = 10.0
+        self,
+        limit: int,
+        *,
+        min_s: float = 120.0,
+        first_delay_s: float = 0.5,
+        max_delay_s: float = 10.0,
     ) -> None:
-        """Give up at the ``limit``-th failure in a row; wait longer after each one."""
+        """Give up at the ``limit``-th failure in a row, if ``min_s`` passed since the first;
+        wait longer after each one."""
         self.limit = max(1, limit)
+        self.min_s = min_s
         self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
         self.failures = 0
+        self.first_failure = 0.0
 
     def ok(self) -> None:
-        """A transaction committed (or a stand-by polled): the stage works again."""
+        """A transaction committed (or a poll found nothing waiting): the stage works again."""
         self.failures = 0
 
     def failed(self, name: str, exc: BaseException) -> float:
         """Count a failure; the seconds to wait before rebuilding, or :class:`StageGaveUp`."""
+        now = time.monotonic()
         self.failures += 1
-        if self.failures >= self.limit:
+        if self.failures == 1:
+            self.first_failure = now
+        if self.failures >= self.limit and now - self.first_failure >= self.min_s:
             raise StageGaveUp(
-                f"{name}: {self.failures} failures in a row without a committed transaction, "
-                f"the last: {describe(exc)}"
+                f"{name}: {self.failures} failures in a row without a committed transaction "
+                f"in {now - self.first_failure:.0f}s, the last: {describe(exc)}"
             ) from exc
         delay: float = self.first_delay_s * 2 ** (self.failures - 1)
         return min(delay, self.max_delay_s)

@@ -78,7 +78,7 @@ class DirectRunner(EngineRunner):
         await within(self.deadlines.client_s, self.inputs.start(), "starting the input reader")
 
     async def _close(self) -> None:
-        await stop_client(self.inputs, self.deadlines.client_s, "the input reader")
+        await stop_client(self.inputs, self.deadlines.stop_s, "the input reader")
 
     async def _step(self) -> None:
         if not self.active:

@@ -104,7 +104,9 @@ class EngineRunner(ABC):
         self.metrics_topic = self.topics(METRICS)
         self.on_commit = on_commit
         self.deadlines = deadlines or Deadlines.from_env()
-        self.budget = RebuildBudget(self.deadlines.give_up_after)
+        self.budget = RebuildBudget(
+            self.deadlines.give_up_after, min_s=self.deadlines.give_up_min_s
+        )
         self.progress = PROGRESS
         self.consumer = self._group_consumer()
         self.producer: AIOKafkaProducer | None = None
@@ -171,7 +173,7 @@ class EngineRunner(ABC):
         finally:
             await self.stand_by()
             await self._close()
-            await stop_client(self.consumer, self.deadlines.client_s, "the engine-group consumer")
+            await stop_client(self.consumer, self.deadlines.stop_s, "the engine-group consumer")
 
     async def _kafka(self, step: Any, what: str, seconds: float | None = None) -> Any:
         """One Kafka call with the step deadline (raced against the producer's sender)."""
@@ -220,7 +222,7 @@ class EngineRunner(ABC):
         self.progress.lag = {}
         if self.producer is not None:
             producer, self.producer = self.producer, None
-            await stop_client(producer, self.deadlines.client_s, "the engine's producer")
+            await stop_client(producer, self.deadlines.stop_s, "the engine's producer")
 
     # -- taking over ---------------------------------------------------------------------
     async def _take_over(self) -> None:

@@ -53,7 +53,9 @@ class Sequencer:
         self.group_id = self.topics("sellerwatch-sequencer")
         self.stop_at_end = stop_at_end
         self.deadlines = deadlines or Deadlines.from_env()
-        self.budget = RebuildBudget(self.deadlines.give_up_after)
+        self.budget = RebuildBudget(
+            self.deadlines.give_up_after, min_s=self.deadlines.give_up_min_s
+        )
         self._connect()
         self.forwarded = 0
         self.txn_step = "begin_transaction"
@@ -109,8 +111,8 @@ class Sequencer:
                 self.budget.ok()
                 self.forwarded += sum(len(messages) for messages in batch.values())
         finally:
-            await stop_client(consumer, self.deadlines.client_s, "the sequencer's consumer")
-            await stop_client(producer, self.deadlines.client_s, "the sequencer's producer")
+            await stop_client(consumer, self.deadlines.stop_s, "the sequencer's consumer")
+            await stop_client(producer, self.deadlines.stop_s, "the sequencer's producer")
 
     async def _forward(
         self,

@@ -125,11 +125,17 @@ def test_a_client_that_does_not_stop_is_closed_anyway() -> None:
 
 
 def test_the_budget_waits_longer_each_time_and_gives_up_at_its_limit() -> None:
-    budget = RebuildBudget(4, first_delay_s=0.5, max_delay_s=1.5)
+    budget = RebuildBudget(4, min_s=0, first_delay_s=0.5, max_delay_s=1.5)
     delays = [budget.failed("engine", OSError("down")) for _ in range(3)]
     assert delays == [0.5, 1.0, 1.5]
     with pytest.raises(StageGaveUp, match="engine: 4 failures in a row .*OSError: down"):
         budget.failed("engine", OSError("down"))
+
+
+def test_a_short_outage_is_not_a_give_up_however_many_failures() -> None:
+    """A broker restart fails every rebuild for a while; the worker must ride it out."""
+    budget = RebuildBudget(2, min_s=60)
+    assert [budget.failed("engine", OSError()) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
 def test_a_commit_resets_the_budget() -> None:
@@ -169,7 +175,9 @@ def test_keep_rebuilding_gives_up_with_the_last_error() -> None:
 
     with pytest.raises(StageGaveUp, match="3 failures in a row.*ConnectionError: broker gone"):
         asyncio.run(
-            keep_rebuilding("engine", attempt, asyncio.Event(), RebuildBudget(3, first_delay_s=0))
+            keep_rebuilding(
+                "engine", attempt, asyncio.Event(), RebuildBudget(3, min_s=0, first_delay_s=0)
+            )
         )
 
 
