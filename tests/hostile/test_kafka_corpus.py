@@ -55,15 +55,26 @@ class StopAtEndWorker(Worker):
         )  # fmt: skip
 
 
+#: A small record limit, so that the corpus's long lines are ``too_large`` on Kafka too (a
+#: broker refuses records over 1 MiB, the default limit, before any worker could see them).
+MAX_RECORD_BYTES = 4096
+
+
 def _decode_reasons(lines: list[bytes]) -> Counter[str]:
-    return Counter(r.reason for raw in lines if isinstance(r := decode_event(raw), Rejected))
+    decoded = (decode_event(raw, MAX_RECORD_BYTES) for raw in lines)
+    return Counter(r.reason for r in decoded if isinstance(r, Rejected))
 
 
 @pytest.fixture
 def worker(prefix: str, tmp_path: Path) -> Iterator[StopAtEndWorker]:
     """One live worker with ``--stop-at-end``, started once the corpus is in its topics."""
     port = 16900 + os.getpid() % 90
-    made = StopAtEndWorker(prefix, "h", port, tmp_path / "worker.log", SELLERWATCH_REDIS_URL="")
+    policy = tmp_path / "small-records.toml"
+    policy.write_text(f"max_record_bytes = {MAX_RECORD_BYTES}\n")
+    made = StopAtEndWorker(
+        prefix, "h", port, tmp_path / "worker.log",
+        SELLERWATCH_REDIS_URL="", SELLERWATCH_POLICY=str(policy),
+    )  # fmt: skip
     yield made
     made.stop()
 
@@ -74,6 +85,7 @@ def test_the_corpus_through_produce_backtest_and_a_live_worker(
     path, lines = _corpus(tmp_path)
     assert 200 <= len(lines) <= 1000
     expected = _decode_reasons(lines)
+    assert expected["too_large"] >= 3 and expected["not_json"] >= 30
     run_cli("produce", "--topic-prefix", prefix, str(path))
     worker.start()
 
@@ -98,7 +110,10 @@ def test_the_corpus_through_produce_backtest_and_a_live_worker(
     assert worker.process is not None and worker.process.poll() is None, "the worker died"
 
     out = tmp_path / "backtest.jsonl"
-    done = run_cli("backtest", "--from-topics", "--topic-prefix", prefix, "--out", str(out))
+    policy = worker.env["SELLERWATCH_POLICY"]
+    done = run_cli(
+        "backtest", "--from-topics", "--topic-prefix", prefix, "--policy", policy, "--out", str(out)
+    )
     assert "Traceback" not in done.stderr
     summary = orjson.loads(done.stderr.strip().splitlines()[-1].removeprefix("backtest: "))
     assert summary["in"] == len(lines)
