@@ -37,6 +37,16 @@ class StageStalled(Exception):  # noqa: N818 - names the incident, as operators 
 class StageGaveUp(Exception):  # noqa: N818 - the same
     """Rebuilding kept failing without a committed transaction: the process must exit."""
 
+    #: The process's exit status (:func:`exit_nonzero`).
+    exit_status = 1
+
+
+class StateRefused(StageGaveUp):
+    """The engine's snapshot cannot be restored by this worker (another policy or format, or
+    damaged records): retrying cannot help, the operator must choose (``sellerwatch reset``)."""
+
+    exit_status = 2
+
 
 def _env_seconds(name: str, default: float) -> float:
     value = os.environ.get(f"SELLERWATCH_{name}", "")
@@ -248,6 +258,10 @@ _EXIT_GRACE_S = 30.0
 
 async def exit_nonzero(app: Any, exc: StageGaveUp) -> None:
     """End the worker process with :data:`EXIT_GAVE_UP`: an orderly crash, forced if it hangs."""
-    log.critical("%s; exiting with status %d for the supervisor to restart", exc, EXIT_GAVE_UP)
-    asyncio.get_running_loop().call_later(_EXIT_GRACE_S, os._exit, EXIT_GAVE_UP)
+    status = exc.exit_status
+    log.critical("%s; exiting with status %d for the supervisor to restart", exc, status)
+    if isinstance(exc, StateRefused):  # nothing was restored or written: no orderly shutdown
+        logging.shutdown()  # flush the line above: it is what the operator will read
+        os._exit(status)
+    asyncio.get_running_loop().call_later(_EXIT_GRACE_S, os._exit, status)
     await app.crash(exc)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from agents.deadlines import (
     Deadlines,
     RebuildBudget,
     StageStalled,
+    StateRefused,
     keep_rebuilding,
     sender_died,
     stop_client,
@@ -59,6 +61,7 @@ from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_parti
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
 from streams.engine import Engine, Outcome
+from streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE
@@ -240,7 +243,7 @@ class EngineRunner(ABC):
             starts = await self._kafka(self.consumer.beginning_offsets([self.log_tp]), "offsets")
             start = starts[self.log_tp]
         else:
-            self.engine = Engine.restore(snapshot.engine_blob)
+            self.engine = self._restore(snapshot.engine_blob)
             start = snapshot.log_offset
         committed = await self._kafka(self.consumer.committed(self.log_tp), "committed offsets")
         await self._rebuild(start, max(start, committed or 0))
@@ -251,6 +254,24 @@ class EngineRunner(ABC):
         log.info("engine active from log offset %s (snapshot %s)", committed or start, start)
         self.last_snapshot = time.monotonic()
         self.active = True
+
+    def _restore(self, blob: bytes) -> Engine:
+        """The snapshot's engine, under the policy in force; refused if written under another
+        policy or in another format (``streams.snapshot``: nothing in it is ever run)."""
+        try:
+            return Engine.restore(blob, self.settings.policy())
+        except SnapshotError as exc:
+            raise self._refused(str(exc)) from None
+
+    def _refused(self, why: str) -> StateRefused:
+        state = self.topics(ENGINE_STATE)
+        prefix = shlex.quote(self.settings.topic_prefix)
+        return StateRefused(
+            f"cannot restore the engine's snapshot from {state}: {why}. To rebuild the state "
+            f"from the input topics under the policy in force, stop every worker and run "
+            f"`sellerwatch reset --topic-prefix {prefix}`; or start the workers with the "
+            "snapshot's policy"
+        )
 
     @abstractmethod
     async def _catch_up_target(self) -> dict[TopicPartition, int]:
@@ -287,7 +308,12 @@ class EngineRunner(ABC):
                 for record in batch.get(tp, ()):
                     if record.key is not None and record.value is not None:
                         latest[record.key] = record.value
-            return from_records(latest)
+            try:
+                return from_records(latest)
+            except Exception as exc:  # noqa: BLE001 - a stranger's record: refuse, never run it
+                raise self._refused(
+                    f"its records are damaged ({type(exc).__name__}: {exc})"
+                ) from None
         finally:
             await stop_client(reader, self.deadlines.client_s, "the snapshot reader")
 
