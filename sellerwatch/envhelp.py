@@ -28,7 +28,7 @@ def variables() -> list[tuple[str, str]]:
         strings = [c for c in code.co_consts if isinstance(c, str)]
         if not strings or not _NAME.match(strings[0]):
             continue
-        default = strings[1] if len(strings) > 1 else f"(computed: {spec.name})"
+        default = strings[1] if len(strings) > 1 else "computed at start"
         found.append((f"SELLERWATCH_{strings[0]}", default))
     return found
 
@@ -36,9 +36,10 @@ def variables() -> list[tuple[str, str]]:
 def epilog() -> str:
     """The environment section of the top-level help."""
     rows = variables()
-    width = max((len(name) for name, _ in rows), default=0)
+    security = "SELLERWATCH_KAFKA_*"
+    width = max([len(security), *(len(name) for name, _ in rows)])
     lines = ["environment (worker and Kafka commands; defaults in brackets):"]
     for name, default in rows:
         lines.append(f"  {name.ljust(width)}  [{default if default else 'empty'}]")
-    lines.append("  SELLERWATCH_KAFKA_*  Kafka security (SASL, TLS): see docs/operations.md")
+    lines.append(f"  {security.ljust(width)}  Kafka security (SASL, TLS): see docs/operations.md")
     return "\n".join(lines)

@@ -168,3 +168,25 @@ def test_a_bad_lateness_is_refused_not_ignored(
 ) -> None:
     assert main(["replay", str(events), f"--lateness={value}"]) == 2
     _one_line_error(capsys, "--lateness")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (b'timezone = "Asia"\n', "timezone"),
+        ('name = "caf\xe9"\n'.encode("latin-1"), "not UTF-8"),
+        (b'[same_day_ship]\nenrollment_delay = "100000000d"\n', "same_day_ship.enrollment_delay"),
+        (b"[ship48_pickup24]\nwindow_days = 100000000\n", "ship48_pickup24.window_days"),
+        (b"[ship48_pickup24]\nmax_rate = 2\n", "ship48_pickup24.max_rate"),
+        (b'[same_day_ship]\ncutoff = "20:30"\n', "same_day_ship.cutoff"),
+    ],
+)
+def test_a_hostile_policy_is_a_one_line_error_before_any_output(
+    events: Path, tmp_path: Path, text: bytes, named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_bytes(text)
+    out = tmp_path / "v.jsonl"
+    assert main(["replay", str(events), "--policy", str(policy), "--out", str(out)]) == 2
+    _one_line_error(capsys, named)
+    assert not out.exists()
