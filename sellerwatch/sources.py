@@ -13,11 +13,12 @@ import heapq
 import sys
 import zlib
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 from schemas.events import Event
-from schemas.validation import DEFAULT_MAX_RECORD_BYTES, Rejected, decode_event
+from schemas.validation import DEFAULT_MAX_RECORD_BYTES, TOO_LARGE, Rejected, decode_event
 
 #: One input line: its decoding, its bytes, and where it came from (a plain tuple: hot path).
 Record = tuple[Event | Rejected, bytes, str, int]
@@ -64,6 +65,22 @@ def _read_error(name: str, line: int, exc: BaseException) -> InputError:
     return InputError(f"cannot read input {name} after line {line:,}: {why}")
 
 
+def _overlong(stream: BinaryIO, head: bytes, max_record_bytes: int) -> Rejected:
+    """Skip the rest of a line longer than the limit without holding it in memory."""
+    size = len(head)
+    while True:
+        chunk = stream.readline(1 << 20)
+        size += len(chunk)
+        if not chunk or chunk[-1:] == b"\n":
+            break
+    size -= 2 if chunk.endswith(b"\r\n") else 1 if chunk.endswith(b"\n") else 0
+    return Rejected(
+        TOO_LARGE,
+        f"record of {size:,} bytes is larger than {max_record_bytes:,} "
+        f"(the dead letter keeps its first {len(head):,})",
+    )
+
+
 def read_records(
     name: str,
     stream: BinaryIO | None = None,
@@ -74,8 +91,13 @@ def read_records(
         stream = open_input(name)
     source = "<stdin>" if name == "-" else name
     number = 0
+    limit = max_record_bytes + 2  # room for the line's own "\r\n"
+    readline = stream.readline
     try:
-        for number, raw in enumerate(stream, start=1):  # noqa: B007 - read in the except
+        for number, raw in enumerate(iter(partial(readline, limit), b""), start=1):  # noqa: B007
+            if len(raw) == limit and raw[-1:] != b"\n":
+                yield _overlong(stream, raw, max_record_bytes), raw, source, number
+                continue
             if raw[:1] in b" \t\r\n" and not raw.strip():
                 continue
             raw = raw.rstrip(b"\r\n")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sellerwatch.cli import main
@@ -190,3 +191,25 @@ def test_a_hostile_policy_is_a_one_line_error_before_any_output(
     assert main(["replay", str(events), "--policy", str(policy), "--out", str(out)]) == 2
     _one_line_error(capsys, named)
     assert not out.exists()
+
+
+def test_a_line_over_the_limit_is_too_large_and_the_next_line_still_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = (
+        b'{"type":"enrollment","event_id":"n%d","ts":1625475599999,"shop_id":"S1","action":"join"}'
+    )
+    events = tmp_path / "long.jsonl"
+    events.write_bytes(good % 1 + b"\n" + b"x" * (3 << 20) + b"\r\n" + good % 2 + b"\n")
+    policy = tmp_path / "small.toml"
+    policy.write_text("max_record_bytes = 1000\n")
+    rejects = tmp_path / "r.jsonl"
+    args = ["replay", str(events), "--policy", str(policy), "--rejects", str(rejects)]
+    assert main([*args, "--out", str(tmp_path / "v.jsonl")]) == 0
+    assert capsys.readouterr().err.startswith(
+        "records in 3: applied 2, duplicate 0, late 0, rejected 1 (balanced)"
+    )
+    (letter,) = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
+    assert letter["reason"] == "too_large" and letter["line"] == 2
+    assert "3,145,728 bytes" in letter["message"]
+    assert len(letter["raw"]) == 1002  # the dead letter keeps the head, not 3 MiB
