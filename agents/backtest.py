@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.envelope import source_id
-from agents.kafka_security import client_options, kafka_access
+from agents.kafka_security import client_options, start_client
 from agents.settings import DAY_MS, longest_window_ms
 from agents.topics import Topics, input_partitions
 from schemas.verdict import encode
@@ -50,13 +50,10 @@ async def backtest(
         fetch_max_bytes=32 * 1024 * 1024,
         **client_options(),
     )
-    with kafka_access(bootstrap):
-        await consumer.start()
+    await start_client(consumer, bootstrap)
     engine = Engine(policy)
     try:
-        with kafka_access(bootstrap):
-            found = await input_partitions(bootstrap, topics)
-        partitions = [TopicPartition(t, p) for t, p in found]
+        partitions = [TopicPartition(t, p) for t, p in await input_partitions(bootstrap, topics)]
         if not partitions:
             raise RuntimeError(f"no input topics with prefix {prefix!r} on {bootstrap}")
         consumer.assign(partitions)

@@ -22,10 +22,10 @@ Faust's own clients take the same settings as ``broker_credentials`` (:func:`fau
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from typing import Any
 
 from agents.settings import SettingsError, secret
@@ -134,22 +134,47 @@ def describe_access() -> str:
     return protocol
 
 
-@contextmanager
-def kafka_access(bootstrap: str) -> Iterator[None]:
-    """Turn "cannot connect / authenticate" into one :class:`KafkaAccessError` line.
+class _ConnectFailures(logging.Filter):
+    """Keeps aiokafka's "Unable connect to ..." lines (they hold the cause) instead of logging."""
 
-    aiokafka reports a refused SASL login or TLS handshake as a failed bootstrap; the message
-    names the broker, how we tried, and the variables to check.
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING and message.startswith("Unable connect to"):
+            self.last = message.partition(": ")[2] or message
+            return False
+        return True
+
+
+def access_error(bootstrap: str, exc: BaseException, cause: str | None = None) -> KafkaAccessError:
+    """The one line for a broker we cannot reach or that refused us."""
+    text = cause or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return KafkaAccessError(
+        f"cannot use Kafka at {bootstrap} ({describe_access()}): {text} "
+        f"(check SELLERWATCH_BOOTSTRAP and {_ENV}*)"
+    )
+
+
+async def start_client(client: Any, bootstrap: str) -> None:
+    """Start an aiokafka client; if it cannot connect, close it and raise :class:`KafkaAccessError`.
+
+    aiokafka reports a refused SASL login or a failed TLS handshake as "Unable to bootstrap",
+    after logging the real cause; the error carries that cause instead of the log.
     """
     from aiokafka.errors import KafkaError
 
+    failures = _ConnectFailures()
+    logger = logging.getLogger("aiokafka")  # aiokafka.client logs under this name
+    logger.addFilter(failures)
     try:
-        yield
+        await client.start()
     except (KafkaError, OSError, ssl.SSLError) as exc:
-        if isinstance(exc, SettingsError):
-            raise
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise KafkaAccessError(
-            f"cannot use Kafka at {bootstrap} ({describe_access()}): {text} "
-            f"(check SELLERWATCH_BOOTSTRAP and {_ENV}*)"
-        ) from None
+        close = getattr(client, "stop", None) or client.close
+        with suppress(Exception):
+            await close()
+        raise access_error(bootstrap, exc, failures.last) from None
+    finally:
+        logger.removeFilter(failures)

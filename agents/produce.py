@@ -12,7 +12,7 @@ from collections import Counter
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from agents.kafka_security import client_options, kafka_access
+from agents.kafka_security import client_options, start_client
 from agents.topics import Topics, ensure_topics
 from schemas.events import TOPIC_OF_TYPE
 from sellerwatch.sources import open_input
@@ -44,6 +44,7 @@ async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counte
     """Send every non-blank line of ``files``; returns records per topic."""
     topics = Topics(prefix)
     counts: Counter[str] = Counter()
+    await ensure_topics(bootstrap, topics)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=20,
@@ -51,9 +52,7 @@ async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counte
         acks="all",
         **client_options(),
     )
-    with kafka_access(bootstrap):
-        await ensure_topics(bootstrap, topics)
-        await producer.start()
+    await start_client(producer, bootstrap)
     try:
         pending = []
         for name in files:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.kafka_security import client_options
+from agents.kafka_security import client_options, start_client
 from schemas.events import TOPIC_OF_TYPE
 from schemas.verdict import TOPIC_OF_KIND
 
@@ -113,7 +113,7 @@ async def ensure_topics(
         if replication_factor is None:
             replication_factor = settings.replication_factor
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
-    await admin.start()
+    await start_client(admin, bootstrap)
     try:
         existing = set(await admin.list_topics())
         new = [
@@ -132,7 +132,7 @@ async def input_partitions(bootstrap: str, topics: Topics) -> list[tuple[str, in
     from aiokafka import AIOKafkaConsumer
 
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_options())
-    await probe.start()
+    await start_client(probe, bootstrap)
     try:
         metadata = await probe._client.fetch_all_metadata()  # noqa: SLF001 - no public call
         return [
