@@ -142,7 +142,8 @@ def test_dev_stdin_a_fifo_and_process_substitution_are_inputs(events: Path, tmp_
         assert (tmp_path / f"{name}.jsonl").read_bytes() == expected.read_bytes(), name
 
 
-def test_sigint_writes_no_output_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_writes_no_output_and_exits_130(tmp_path: Path, signum: int) -> None:
     fifo = tmp_path / "slow.fifo"
     os.mkfifo(fifo)
     out = tmp_path / "v.jsonl"
@@ -154,8 +155,10 @@ def test_sigint_writes_no_output_and_exits_130(tmp_path: Path) -> None:
     with open(fifo, "wb") as writer:
         writer.write(gzip.decompress(SAMPLE.read_bytes())[:200_000])
         writer.flush()
-        time.sleep(1.0)  # the replay has read and written some verdicts by now
-        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".v.jsonl.*.partial")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the replay has its outputs open (and its handlers set)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "sellerwatch: interrupted: no outputs written"
