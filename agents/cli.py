@@ -1,16 +1,120 @@
-"""Kafka sub-commands: worker, produce, backtest, status, topics."""
+"""Kafka sub-commands: worker, produce, backtest, status, topics.
+
+Before a command does any work it checks, within :data:`REACH_TIMEOUT_S`, that the broker (or
+Redis) answers: left alone, aiokafka and redis-py retry or wait for the system's connect timeout
+and end in a traceback. An unreachable service is one line naming the setting to check, exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import IO, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from agents.settings import Settings
+from agents.kafka_security import KafkaAccessError, client_options, describe_access
+from agents.settings import Settings, SettingsError, redis_password
+
+#: Seconds a command waits for Kafka or Redis to answer before it gives up.
+REACH_TIMEOUT_S = 15.0
+
+_KAFKA_HINT = "check SELLERWATCH_BOOTSTRAP / --bootstrap"
+_REDIS_HINT = "check SELLERWATCH_REDIS_URL / --redis"
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Mute a client library's own error log while we report the failure ourselves."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+async def _probe_kafka(bootstrap: str, timeout_s: float) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options()
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    finally:
+        await admin.close()
+
+
+def reach_kafka(bootstrap: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Raise :class:`KafkaAccessError` (one line) unless the broker answers within ``timeout_s``."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    try:
+        with _quiet("aiokafka"):
+            asyncio.run(_probe_kafka(bootstrap, timeout_s))
+    except TimeoutError:
+        raise KafkaAccessError(
+            f"cannot reach Kafka at {bootstrap} within {timeout_s:.0f} s ({_KAFKA_HINT})"
+        ) from None
+    except (KafkaError, OSError) as exc:
+        access = describe_access()
+        tls = "" if access == "PLAINTEXT" else f"; connecting {access}: check SELLERWATCH_KAFKA_*"
+        # "Unable to bootstrap from [(host, port, family)]" only repeats the address.
+        why = "" if isinstance(exc, KafkaConnectionError) else f": {_first_line(exc)}"
+        raise KafkaAccessError(
+            f"cannot reach Kafka at {bootstrap} ({_KAFKA_HINT}{tls}){why}"
+        ) from None
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def reach_redis(url: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Raise :class:`SettingsError` (one line) unless Redis at ``url`` answers a PING."""
+    import redis
+
+    password = redis_password()
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            **({"password": password} if password else {}),
+        )
+    except ValueError as exc:
+        raise SettingsError(f"bad Redis URL {_redacted(url)!r} ({_REDIS_HINT}): {exc}") from None
+    try:
+        client.ping()
+    except redis.exceptions.AuthenticationError as exc:
+        raise SettingsError(
+            f"Redis at {_redacted(url)} refused the login (check SELLERWATCH_REDIS_PASSWORD"
+            f"(_FILE) or the URL): {_first_line(exc)}"
+        ) from None
+    except redis.exceptions.RedisError as exc:
+        raise SettingsError(
+            f"cannot reach Redis at {_redacted(url)} ({_REDIS_HINT}): {_first_line(exc)}"
+        ) from None
+    finally:
+        client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -48,8 +152,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_produce(args: argparse.Namespace) -> int:
     """Load JSONL files into the input topics."""
     from agents.produce import produce_files
+    from agents.topics import Topics, ensure_topics
 
     settings = _settings(args)
+    reach_kafka(settings.bootstrap)
+    # Created here first so that new input topics get SELLERWATCH_INPUT_PARTITIONS; the loader's
+    # own ensure_topics then finds them all.
+    asyncio.run(
+        ensure_topics(
+            settings.bootstrap,
+            Topics(settings.topic_prefix),
+            input_partitions=settings.input_partitions,
+        )
+    )
     counts = asyncio.run(produce_files(settings.bootstrap, settings.topic_prefix, args.files))
     for topic, count in sorted(counts.items()):
         sys.stderr.write(f"{topic}: {count:,}\n")
@@ -59,14 +174,30 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay the input topics through a fresh engine and write the verdicts."""
     from agents.backtest import backtest
+    from sellerwatch.atomic import AtomicOutputs, all_or_nothing
     from sellerwatch.runtime import tune_gc_for_engine
 
     tune_gc_for_engine()
     settings = _settings(args)
-    with open(args.out, "wb") if args.out != "-" else os.fdopen(1, "wb", closefd=False) as out:
-        engine = asyncio.run(
-            backtest(settings.bootstrap, settings.topic_prefix, out, settings.policy())
-        )
+    policy = settings.policy()
+    # The output is opened first (a bad --out fails before any broker work) and, like replay's,
+    # renamed into place only when the whole history was read.
+    with all_or_nothing(), AtomicOutputs() as outputs:
+        out = outputs.open(args.out)
+        reach_kafka(settings.bootstrap)
+        try:
+            engine = asyncio.run(
+                backtest(settings.bootstrap, settings.topic_prefix, cast(IO[bytes], out), policy)
+            )
+        except RuntimeError as exc:
+            if not str(exc).startswith("no input topics"):
+                raise
+            raise SettingsError(
+                f"{exc} (load them with `sellerwatch produce`, or check SELLERWATCH_TOPIC_PREFIX"
+                " / --topic-prefix)"
+            ) from None
+        out.flush()
+        outputs.commit()
     accounting = engine.accounting.as_dict()
     sys.stderr.write(f"backtest: {orjson.dumps(accounting).decode()}\n")
     return 0
@@ -80,6 +211,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         sys.stderr.write("sellerwatch: error: no Redis configured (SELLERWATCH_REDIS_URL)\n")
         return 2
+    reach_redis(settings.redis_url)
     found = read_subject_sync(settings.redis_url, settings.topic_prefix, args.subject)
     sys.stdout.write(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if len(found) > 1 else 1
@@ -90,7 +222,15 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from agents.topics import Topics, ensure_topics
 
     settings = _settings(args)
-    asyncio.run(ensure_topics(settings.bootstrap, Topics(settings.topic_prefix)))
+    reach_kafka(settings.bootstrap)
+    topics = Topics(settings.topic_prefix)
+    asyncio.run(
+        ensure_topics(settings.bootstrap, topics, input_partitions=settings.input_partitions)
+    )
+    sys.stderr.write(
+        f"topics: every topic under prefix {settings.topic_prefix!r} exists on "
+        f"{settings.bootstrap} (new input topics: {settings.input_partitions} partitions)\n"
+    )
     return 0
 
 
@@ -129,7 +269,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     backtest = sub.add_parser("backtest", help="replay the input topics and write the verdicts")
     _common(backtest)
-    backtest.add_argument("--from-topics", action="store_true", required=True)
+    backtest.add_argument(
+        "--from-topics",
+        action="store_true",
+        help="read the input topics' history (the default and only source; accepted for old "
+        "scripts)",
+    )
     backtest.add_argument("--policy", help="policy TOML file")
     backtest.add_argument("--out", required=True, help="verdicts JSONL (- for stdout)")
     backtest.set_defaults(func=cmd_backtest)
@@ -140,6 +285,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status.add_argument("subject", metavar="SHOP_OR_ITEM")
     status.set_defaults(func=cmd_status)
 
-    topics = sub.add_parser("topics", help="create every topic")
+    topics = sub.add_parser(
+        "topics",
+        help="create every topic (input partitions: env SELLERWATCH_INPUT_PARTITIONS, default 4)",
+    )
     _common(topics)
     topics.set_defaults(func=cmd_topics)
