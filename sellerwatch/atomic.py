@@ -145,14 +145,14 @@ class AtomicOutputs:
                 handle = open(path, "wb")  # noqa: SIM115 - closed by commit/discard
                 self._direct.append((handle, path))
                 return NamedSink(handle, path)
-            target = Path(path)
+            target = Path(os.path.realpath(path))  # through a symlink, not over it
             fd, temp = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".partial", dir=target.parent or "."
+                prefix=f".{target.name}.", suffix=".partial", dir=target.parent
             )
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         handle = os.fdopen(fd, "wb")
-        self._pending.append((handle, temp, path))
+        self._pending.append((handle, temp, str(target)))
         return NamedSink(handle, path)
 
     def commit(self) -> None:
@@ -231,7 +231,7 @@ def replaced_on_success(path: str) -> Iterator[str]:
     if path == "-" or not _is_replaceable(path):
         yield path
         return
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # through a symlink, not over it
     try:
         fd, temp = tempfile.mkstemp(
             prefix=f".{target.name}.partial.",
@@ -244,7 +244,7 @@ def replaced_on_success(path: str) -> Iterator[str]:
     try:
         yield temp
         os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
+        os.replace(temp, target)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:

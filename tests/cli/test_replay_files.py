@@ -216,3 +216,14 @@ def test_a_line_over_the_limit_is_too_large_and_the_next_line_still_counts(
     assert letter["reason"] == "too_large" and letter["line"] == 2
     assert "3,145,728 bytes" in letter["message"]
     assert len(letter["raw"]) == 1002  # the dead letter keeps the head, not 3 MiB
+
+
+def test_an_out_through_a_symlink_replaces_the_file_it_points_to(
+    events: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_bytes(b"old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    assert main(["replay", str(events), "--out", str(link)]) == 0
+    assert link.is_symlink() and real.read_bytes().startswith(b'{"verdict_id"')
