@@ -71,6 +71,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             lateness_ms=lateness,
             progress=progress.update,
             streams=streams,
+            sort=args.sort,
         )
         for sink in opened.values():
             sink.flush()
@@ -117,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--late", help="late records (ts behind the watermark)")
     rp.add_argument("--metrics", help="every evaluation's figures, also without a verdict")
     rp.add_argument("--lateness", help="allowed lateness, e.g. 5m (default: the policy's)")
+    rp.add_argument(
+        "--sort",
+        action="store_true",
+        help="sort the inputs by ts first (an external merge sort in bounded memory), for "
+        "histories that are not in event-time order",
+    )
     rp.set_defaults(func=cmd_replay)
     from sellerwatch import commands
 

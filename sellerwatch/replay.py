@@ -19,10 +19,14 @@ from schemas.validation import Rejected
 from schemas.verdict import Verdict, encode
 from sellerwatch.atomic import BinarySink
 from sellerwatch.runtime import tune_gc_for_engine
+from sellerwatch.sorting import sorted_records
 from sellerwatch.sources import Record, merged
 from streams.calendar import Calendar
 from streams.engine import Engine, Outcome, second_payment
 from streams.policy import Policy
+
+#: Above this share of late records the summary suggests ``--sort`` (issue #10).
+LATE_WARNING_SHARE = 0.01
 
 
 @dataclass
@@ -53,6 +57,12 @@ class Summary:
             reasons = ", ".join(f"{k} {v:,}" for k, v in a["rejected_by_reason"].items())
             out.append(f"rejected by reason: {reasons}")
         out.append(f"orphans dropped (never joined an order or waybill): {self.orphans_dropped:,}")
+        late_share = a["late"] / a["in"] if a["in"] else 0.0
+        if late_share > LATE_WARNING_SHARE:
+            out.append(
+                f"warning: {late_share:.0%} of the records were late: the input is probably not "
+                "sorted by ts; replay it with --sort"
+            )
         total = sum(self.verdicts_by_kind.values())
         kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(self.verdicts_by_kind.items())) or "none"
         out.append(f"verdicts {total:,}: {kinds}")
@@ -128,6 +138,7 @@ def replay(
     lateness_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
     streams: list[BinaryIO] | None = None,
+    sort: bool = False,
 ) -> Summary:
     """Replay ``inputs`` through one engine and write every output; returns the summary.
 
@@ -150,7 +161,8 @@ def replay(
     accept, reject = engine.accept, engine.reject
     APPLIED = Outcome.APPLIED  # noqa: N806 - a local alias in the hot loop
     count = 0
-    for record in merged(inputs, streams, policy.max_record_bytes):
+    reader = sorted_records if sort else merged
+    for record in reader(inputs, streams, policy.max_record_bytes):
         decoded = record[0]
         if type(decoded) is Rejected:
             reject(decoded)
