@@ -1,12 +1,16 @@
 """What the four rules find in real marketplace data (Olist, 2016–2018): figures for docs/olist.md.
 
-Usage: python scripts/olist_report.py [../shared/data/olist/events.jsonl.gz] [docs/img]
-Runs the embedded replay with --metrics, then plots verdicts per month and the rate
+Usage: python scripts/olist_report.py EVENTS [--out out/olist_findings.png]
+Runs the embedded replay with --metrics on EVENTS (the Olist events file, not shipped with the
+repository: docs/olist.md), prints the figures and plots verdicts per month and the rate
 distributions behind them. Data: "Brazilian E-Commerce Public Dataset by Olist" (CC BY-NC-SA 4.0).
+The default output is under out/, so a run never overwrites the tracked docs/img picture.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,16 +23,40 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import orjson  # noqa: E402
 
+PROG = "olist_report"
 
-def main() -> int:
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/olist/events.jsonl.gz")
-    out_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/img")
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("events", help="the Olist events JSONL(.gz) file (docs/olist.md)")
+    parser.add_argument(
+        "--out", default="out/olist_findings.png", help="the picture to write (%(default)s)"
+    )
+    return parser.parse_args(argv)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Replay the events, print the findings, draw the picture; 2 with one line on failure."""
+    args = _arguments(argv)
+    source, picture = Path(args.events), Path(args.out)
+    if not source.is_file() or not os.access(source, os.R_OK):
+        return _fail(f"cannot read the events file {source} (see docs/olist.md for the data)")
+    try:
+        picture.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"cannot write {picture}: {exc.strerror or exc}")
     with tempfile.TemporaryDirectory() as tmp:
         verdicts_path, metrics_path = Path(tmp) / "v.jsonl", Path(tmp) / "m.jsonl"
         run = subprocess.run(
             [
-                "sellerwatch",
+                sys.executable,
+                "-m",
+                "sellerwatch.cli",
                 "replay",
                 str(source),
                 "--out",
@@ -36,11 +64,13 @@ def main() -> int:
                 "--metrics",
                 str(metrics_path),
             ],
-            check=True,
             capture_output=True,
             text=True,
+            check=False,
         )
         sys.stderr.write(run.stderr)
+        if run.returncode != 0:
+            return _fail(f"the replay of {source} failed (exit {run.returncode}), see above")
         verdicts = [orjson.loads(line) for line in verdicts_path.read_bytes().splitlines()]
         metrics = [orjson.loads(line) for line in metrics_path.read_bytes().splitlines()]
 
@@ -80,7 +110,10 @@ def main() -> int:
     ax.set_title("same_day_ship: weekly on-time rate per shop (d ≥ 5)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_dir / "olist_findings.png", dpi=90)
+    try:
+        fig.savefig(picture, dpi=90)
+    except OSError as exc:
+        return _fail(f"cannot write {picture}: {exc.strerror or exc}")
 
     kinds = Counter(v["kind"] for v in verdicts)
     sds = [m for m in metrics if m["rule"] == "same_day_ship"]
@@ -89,7 +122,9 @@ def main() -> int:
     print(f"evaluations: {dict(sorted(Counter(m['rule'] for m in metrics).items()))}")
     print(f"largest shop-week: {weekly_max} eligible orders (incentive tiers need 2,100 counted)")
     s48 = rates("ship48_pickup24")
-    print(f"ship48 evaluations below 90%: {sum(r < 0.9 for r in s48) / len(s48):.1%}")
+    if s48:
+        print(f"ship48 evaluations below 90%: {sum(r < 0.9 for r in s48) / len(s48):.1%}")
+    print(f"picture: {picture}")
     return 0
 
 

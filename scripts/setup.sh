@@ -21,6 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: sellerwatch needs Python 3.11 or newer, found $(python3 -V 2>&1)" >&2
+  exit 2
+fi
+
 VENV="${SELLERWATCH_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating the virtual environment $VENV" >&2

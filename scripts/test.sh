@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV="${SELLERWATCH_VENV:-.venv}"
+PY="$VENV/bin/python"
+# The integration tests start `sellerwatch` processes: the venv's, first on PATH.
 export PATH="$(pwd -P)/$VENV/bin:$PATH"
 bash deploy/local/up.sh
-python -m ruff check .
-python -m mypy
-python -m pytest "$@"
+"$PY" -m ruff check .
+"$PY" -m mypy
+"$PY" -m pytest "$@"
