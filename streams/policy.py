@@ -364,12 +364,13 @@ def _check(doc: _PolicyDoc) -> None:
             "same_day_ship.cutoff: must be before same_day_ship.ship_by "
             f"(got {_hhmm(same_day.cutoff)} and {_hhmm(same_day.ship_by)})"
         )
-    averages = [tier.min_daily_avg for tier in same_day.tiers]
-    if any(a <= b for a, b in zip(averages, averages[1:], strict=False)):
+    # Tiers may be listed in any order (the highest one that applies wins); two tiers of one
+    # min_daily_avg would leave the amount ambiguous.
+    averages = sorted(Fraction(tier.min_daily_avg) for tier in same_day.tiers)
+    if any(a == b for a, b in zip(averages, averages[1:], strict=False)):
         shown = ", ".join(str(float(a)).removesuffix(".0") for a in averages)
         raise PolicyError(
-            "same_day_ship.tiers: list them from the highest min_daily_avg down, each lower "
-            f"than the one before (got {shown})"
+            f"same_day_ship.tiers: each tier needs its own min_daily_avg (got {shown})"
         )
 
 
@@ -403,7 +404,13 @@ def policy_from_dict(doc: dict[str, Any], default_name: str = "default") -> Poli
             cutoff=(s.cutoff[0], s.cutoff[1]),
             ship_by=(s.ship_by[0], s.ship_by[1]),
             min_rate=Fraction(s.min_rate),
-            tiers=tuple(Tier(Fraction(t.min_daily_avg), t.cents_per_package) for t in s.tiers),
+            tiers=tuple(
+                sorted(
+                    (Tier(Fraction(t.min_daily_avg), t.cents_per_package) for t in s.tiers),
+                    key=lambda tier: tier.min_daily_avg,
+                    reverse=True,
+                )
+            ),
             settle_delay_days=int(s.settle_delay) // _DAY_MS,
             enrollment_delay_days=int(s.enrollment_delay) // _DAY_MS,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from fractions import Fraction
 from pathlib import Path
 
@@ -78,8 +79,8 @@ def test_an_empty_policy_is_the_spec_defaults() -> None:
         ("[same_day_ship]\ntiers = []", "same_day_ship.tiers"),
         (
             "[same_day_ship]\ntiers = [{min_daily_avg = 300, cents_per_package = 20},"
-            " {min_daily_avg = 1000, cents_per_package = 30}]",
-            "same_day_ship.tiers: list them from the highest",
+            " {min_daily_avg = 300, cents_per_package = 30}]",
+            "same_day_ship.tiers: each tier needs its own min_daily_avg",
         ),
         ("[same_day_ship]\ntiers = [{min_daily_avg = 300}]", r"same_day_ship.tiers\[0\]"),
         ("allowed_lateness = ''", "allowed_lateness"),
@@ -130,3 +131,12 @@ def test_the_policy_keeps_its_types_for_the_rules() -> None:
     assert type(policy.same_day_ship.cutoff) is tuple
     assert type(policy.timezone) is str
     assert policy.same_day_ship.min_rate == Fraction(85, 100)
+
+
+def test_tiers_may_be_listed_in_any_order() -> None:
+    """The highest tier that applies wins, however the file lists them (as before the schema)."""
+    doc = tomllib.loads(
+        "[same_day_ship]\ntiers = [{min_daily_avg = 300, cents_per_package = 20},"
+        " {min_daily_avg = 1000, cents_per_package = 30}]"
+    )
+    assert policy_from_dict(doc).same_day_ship.tiers == Policy().same_day_ship.tiers
