@@ -20,11 +20,13 @@ def pytest_report_header() -> str:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration/ is an integration test, marked or not."""
+    """A test under tests/integration/, or one that asks for the ``services`` fixture, is an
+    integration test even if nobody marked it, so ``-m "not integration"`` never needs Kafka."""
     folder = ROOT / "tests" / "integration"
     for item in items:
-        if item.path.is_relative_to(folder):
+        if item.path.is_relative_to(folder) or "services" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
 
 
