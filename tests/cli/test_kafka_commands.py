@@ -153,13 +153,16 @@ def test_input_partitions_come_from_the_environment(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("SELLERWATCH_INPUT_PARTITIONS", "12")
-    assert main([*argv, "--topic-prefix", "p."]) == 0
-    assert created == [{"bootstrap": "localhost:9092", "prefix": "p.", "input": 12}]
+    assert main([*argv, "--topic-prefix", "p.", "--bootstrap", "broker:9092"]) == 0
+    assert created == [{"bootstrap": "broker:9092", "prefix": "p.", "input": 12}]
     if argv == ["topics"]:
         assert "new input topics: 12 partitions" in capsys.readouterr().err
 
 
-def test_input_partitions_default_to_four(created: list[dict[str, Any]]) -> None:
+def test_input_partitions_default_to_four(
+    created: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SELLERWATCH_INPUT_PARTITIONS", raising=False)
     assert main(["topics"]) == 0
     assert created[0]["input"] == 4
 
