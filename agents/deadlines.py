@@ -83,10 +83,13 @@ class Deadlines:
 
     @classmethod
     def from_env(cls) -> Deadlines:
-        """``SELLERWATCH_KAFKA_STEP_TIMEOUT_S`` and ``SELLERWATCH_STAGE_GIVE_UP_AFTER``."""
+        """``SELLERWATCH_KAFKA_STEP_TIMEOUT_S``, ``SELLERWATCH_STAGE_GIVE_UP_AFTER`` (failures)
+        and ``SELLERWATCH_STAGE_GIVE_UP_S`` (seconds)."""
         give_up = _env_seconds("STAGE_GIVE_UP_AFTER", cls.give_up_after)
         return cls(
-            step_s=_env_seconds("KAFKA_STEP_TIMEOUT_S", cls.step_s), give_up_after=int(give_up)
+            step_s=_env_seconds("KAFKA_STEP_TIMEOUT_S", cls.step_s),
+            give_up_after=int(give_up),
+            give_up_min_s=_env_seconds("STAGE_GIVE_UP_S", cls.give_up_min_s),
         )
 
 
@@ -141,6 +144,11 @@ async def within(
         task.cancel()
         raise
     if task in done:
+        if task.cancelled():
+            # Not us being cancelled: aiokafka cancels its futures when a client is closed under
+            # a waiting step (say, the producer stopped by a rebalance). Left as CancelledError,
+            # it would end the stage's task silently.
+            raise StageStalled(f"{_name(what)} was cancelled inside the Kafka client")
         return task.result()
     task.cancel()
     await asyncio.wait({task}, timeout=_UNWIND_S)
@@ -227,27 +235,35 @@ async def keep_rebuilding(
     from committed state. One log line per incident; the traceback only at debug level.
     """
     while not stop.is_set():
+        failure: Exception
         try:
             await attempt()
             return
-        except (asyncio.CancelledError, StageGaveUp):
+        except StageGaveUp:
             raise
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is None or current.cancelling():
+                raise  # we are being stopped
+            # aiokafka cancels its own futures when a client closes under a waiting step
+            failure = StageStalled("a step was cancelled inside the Kafka client")
         except Exception as exc:  # noqa: BLE001 - every stage's state is recoverable from Kafka
-            delay = budget.failed(name, exc)
-            log.warning(
-                "%s: %s; rebuilding from committed state in %.1fs (failure %d of %d allowed "
-                "without a commit)",
-                name,
-                describe(exc),
-                delay,
-                budget.failures,
-                budget.limit - 1,
-            )
-            log.debug("%s failure details", name, exc_info=True)
-            if on_restart is not None:
-                on_restart()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            failure = exc
+        delay = budget.failed(name, failure)
+        log.warning(
+            "%s: %s; rebuilding from committed state in %.1fs (failure %d of %d allowed "
+            "without a commit)",
+            name,
+            describe(failure),
+            delay,
+            budget.failures,
+            budget.limit - 1,
+        )
+        log.debug("%s failure details", name, exc_info=failure)
+        if on_restart is not None:
+            on_restart()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
 
 
 #: The exit status of a worker whose stage gave up (the supervisor restarts it).

@@ -315,7 +315,7 @@ class EngineRunner(ABC):
                     f"its records are damaged ({type(exc).__name__}: {exc})"
                 ) from None
         finally:
-            await stop_client(reader, self.deadlines.client_s, "the snapshot reader")
+            await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
 
     # -- applying records (the same calls live and when rebuilding) -------------------------
     def _diverted(

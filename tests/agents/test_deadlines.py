@@ -188,3 +188,42 @@ def test_deadlines_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SELLERWATCH_KAFKA_STEP_TIMEOUT_S", "soon")
     with pytest.raises(SettingsError, match="SELLERWATCH_KAFKA_STEP_TIMEOUT_S must be a number"):
         Deadlines.from_env()
+
+
+def test_a_step_cancelled_inside_the_client_is_a_stall_not_a_silent_end() -> None:
+    """A producer closed under ``await sent`` cancels the batch future the step awaits."""
+
+    async def scenario() -> None:
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.01, future.cancel)
+        with pytest.raises(StageStalled, match="was cancelled inside the Kafka client"):
+            await within(5.0, future, "send (decision record)")
+
+    asyncio.run(scenario())
+
+
+def test_keep_rebuilding_runs_again_after_a_stray_cancellation() -> None:
+    attempts: list[int] = []
+
+    async def attempt() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise asyncio.CancelledError
+
+    asyncio.run(
+        keep_rebuilding("engine", attempt, asyncio.Event(), RebuildBudget(3, first_delay_s=0))
+    )
+    assert len(attempts) == 2
+
+
+def test_keep_rebuilding_stops_when_it_is_cancelled_itself() -> None:
+    async def scenario() -> None:
+        task = asyncio.ensure_future(
+            keep_rebuilding("engine", _forever, asyncio.Event(), RebuildBudget(3))
+        )
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
