@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,6 +23,9 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.integration.own_broker import OwnBroker
+from tests.integration.tcp_proxy import ProxyThread
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
@@ -222,3 +226,26 @@ def read_verdicts(prefix: str, bootstrap: str = BOOTSTRAP) -> list[bytes]:
     """The committed verdict records of a prefix, as JSON bytes."""
     topics = [prefix + t for t in VERDICT_TOPICS]
     return [value for _, _, value, _ in read_topics(topics, bootstrap)]
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    """The fault proxy's seed: ``SELLERWATCH_FAULT_SEED``, or a random one (failures name it)."""
+    return int(os.environ.get("SELLERWATCH_FAULT_SEED") or random.randrange(1 << 30))  # noqa: S311
+
+
+@pytest.fixture(scope="module")
+def faulty_broker(
+    tmp_path_factory: pytest.TempPathFactory, services: None, seed: int
+) -> Iterator[tuple[OwnBroker, ProxyThread]]:
+    """A broker of this module's own, reachable by the worker only through the proxy."""
+    broker = OwnBroker(tmp_path_factory.mktemp("faulty-broker"), advertised_port=0)
+    proxy = ProxyThread(broker.client_port, seed)
+    proxy.set_faulting(False)
+    broker.advertised_port = proxy.start()
+    try:
+        broker.start()
+        yield broker, proxy
+    finally:
+        broker.stop()
+        proxy.stop()

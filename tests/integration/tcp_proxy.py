@@ -44,6 +44,8 @@ class FaultyProxy:
         self.rng = random.Random(seed)
         self.max_stall_s = max_stall_s
         self.faulting = True
+        #: Refuse every connection (a broker that is gone for good).
+        self.refusing = False
         self.links: set[_Link] = set()
         #: What was done: ``connections``, ``cuts``, ``stalls``, ``cuts_mid_write``.
         self.counts: Counter[str] = Counter()
@@ -68,6 +70,9 @@ class FaultyProxy:
             link.cut()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -160,6 +165,27 @@ class ProxyThread:
             self.loop.call_soon_threadsafe(setattr, self.proxy, "faulting", True)
         else:
             self.loop.call_soon_threadsafe(self.proxy.calm)
+
+    def stall_all(self, seconds: float) -> None:
+        """Stop forwarding on every connection for ``seconds`` (a network partition)."""
+
+        def apply() -> None:
+            self.proxy.counts["stalls"] += len(self.proxy.links)
+            for link in self.proxy.links:
+                link.flowing.clear()
+                self.loop.call_later(seconds, link.flowing.set)
+
+        self.loop.call_soon_threadsafe(apply)
+
+    def set_refusing(self, on: bool) -> None:
+        """Cut every connection and refuse new ones (``True``), or accept them again."""
+
+        def apply() -> None:
+            self.proxy.refusing = on
+            for link in list(self.proxy.links) if on else ():
+                link.cut()
+
+        self.loop.call_soon_threadsafe(apply)
 
     def counts(self) -> Counter[str]:
         """What the proxy has done so far."""

@@ -5,17 +5,16 @@ The worker reaches its own broker only through :class:`tests.integration.tcp_pro
 connections at random points, inside transactions and snapshots (one every second). The test
 plays the supervisor: a worker that gives up must exit 1 and is started again. Whatever
 happened, the committed verdicts are exactly the replay's, each once, and the books balance.
-Seeded by ``SELLERWATCH_FAULT_SEED`` (random by default; the seed is in every failure message).
+Seeded by ``SELLERWATCH_FAULT_SEED`` (random by default; the seed is in every failure message;
+the broker and the proxy are the ``faulty_broker`` fixture of ``conftest``).
 """
 
 from __future__ import annotations
 
-import os
-import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -36,26 +35,10 @@ RUN_S = 240.0
 STEP_TIMEOUT_S = "4"
 
 
-@pytest.fixture(scope="module")
-def seed() -> int:
-    return int(os.environ.get("SELLERWATCH_FAULT_SEED") or random.randrange(1 << 30))  # noqa: S311
-
-
-@pytest.fixture(scope="module")
-def faulty_broker(
-    tmp_path_factory: pytest.TempPathFactory, services: None, seed: int
-) -> Iterator[tuple[OwnBroker, ProxyThread]]:
-    """A broker of this module's own, reachable by the worker only through the proxy."""
-    broker = OwnBroker(tmp_path_factory.mktemp("faulty-broker"), advertised_port=0)
-    proxy = ProxyThread(broker.client_port, seed)
-    proxy.set_faulting(False)
-    broker.advertised_port = proxy.start()
-    try:
-        broker.start()
-        yield broker, proxy
-    finally:
-        broker.stop()
-        proxy.stop()
+def _rebuilt(folder: Path) -> bool:
+    """Whether a worker logged a rebuild (a deadline or an error met by the engine)."""
+    logs = "".join(p.read_text(errors="replace") for p in folder.glob("worker-*.log"))
+    return "rebuilding from committed state" in logs
 
 
 def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
@@ -82,13 +65,23 @@ def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
     started = time.monotonic()
     worker = workers(prefix, "a", **env)
     exits: list[int] = []
-    faulting = True
+    faulting, partitioned_at = True, 0.0
     while not _engine_done([worker], total, tick_ts):
         elapsed = time.monotonic() - started
         assert elapsed < RUN_S, f"the engine did not finish in {RUN_S:.0f}s {where}"
         if faulting and elapsed > FAULT_S:
             proxy.set_faulting(False)
             faulting = False
+        if (
+            faulting
+            and time.monotonic() > partitioned_at + 10
+            and not _rebuilt(tmp_path)
+            and (worker.stats() or {}).get("verdicts_committed", 0) > 0
+        ):
+            # beside the random faults, a stall of every connection past the step deadline,
+            # mid-stream, every 10 s until the engine has met one (it may be between steps)
+            proxy.stall_all(float(STEP_TIMEOUT_S) * 2)
+            partitioned_at = time.monotonic()
         assert worker.process is not None
         code = worker.process.poll()
         if code is not None:  # it gave up: the supervisor starts it again
@@ -101,8 +94,7 @@ def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
 
     assert set(exits) <= {1}, f"a worker exited with {exits} {where}"
     assert faults["cuts"] + faults["stalls"] + faults["cuts_mid_write"] >= 5, f"{faults} {where}"
-    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker-*.log"))
-    assert "rebuilding from committed state" in logs, f"no fault reached the engine {where}"
+    assert _rebuilt(tmp_path), f"no fault reached the engine {where}"
     got = read_verdicts(prefix, direct)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == [], f"duplicates {where}"
