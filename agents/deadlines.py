@@ -113,8 +113,12 @@ def describe(exc: BaseException | None) -> str:
     """One line for a log: the class and the message, if any."""
     if exc is None:
         return "no error"
+    name = type(exc).__name__
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if not text:
+        return name
+    # aiokafka's errors already start with their class name
+    return text[0] if text[0].startswith(name) else f"{name}: {text[0]}"
 
 
 async def within(

@@ -8,12 +8,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from agents.deadlines import (
     Deadlines,
     RebuildBudget,
     StageGaveUp,
     StageStalled,
+    describe,
     keep_rebuilding,
     sender_died,
     stop_client,
@@ -227,3 +229,11 @@ def test_keep_rebuilding_stops_when_it_is_cancelled_itself() -> None:
             await task
 
     asyncio.run(scenario())
+
+
+def test_an_incident_is_described_in_one_line_naming_its_class_once() -> None:
+    assert describe(KafkaConnectionError("Unable to bootstrap")) == (
+        "KafkaConnectionError: Unable to bootstrap"
+    )
+    assert describe(OSError("a\nb")) == "OSError: a"
+    assert describe(TimeoutError()) == "TimeoutError"
