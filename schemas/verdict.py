@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 import msgspec
 
-Kind = Literal["tag", "untag", "delist", "watch", "fine", "incentive"]
-Rule = Literal["same_day_ship", "ship48_pickup24", "pickup48", "quality_refund"]
+Kind = Literal["tag", "untag", "delist", "watch", "fine", "incentive", "breach"]
+Rule = Literal[
+    "same_day_ship", "ship48_pickup24", "pickup48", "quality_refund", "campaign_fulfilment"
+]
 
 #: Verdict topic of each kind (SPEC §4.5), before any topic prefix.
 TOPIC_OF_KIND: dict[str, str] = {
@@ -21,7 +23,11 @@ TOPIC_OF_KIND: dict[str, str] = {
     "fine": "verdicts.fine",
     "watch": "verdicts.watch",
     "incentive": "verdicts.incentive",
+    "breach": "verdicts.breach",
 }
+
+#: The rule whose verdicts are about one order (SPEC §4.6): its subject is the order id.
+ORDER_RULE = "campaign_fulfilment"
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -46,7 +52,9 @@ class Verdict(msgspec.Struct, frozen=True):
 
     @property
     def subject(self) -> str:
-        """The id the verdict is about: the item, or the shop for shop rules."""
+        """The id the verdict is about: the order (campaigns), the item, or the shop."""
+        if self.rule == ORDER_RULE:
+            return str(self.details["order_id"])
         return self.item_id if self.item_id is not None else self.shop_id
 
     @property

@@ -34,7 +34,13 @@ from schemas.verdict import Evaluation, Verdict
 from streams import snapshot as snapshot_codec
 from streams.clock import EventClock
 from streams.policy import Policy
-from streams.rules import pickup48, quality_refund, same_day_ship, ship48_pickup24
+from streams.rules import (
+    campaign_fulfilment,
+    pickup48,
+    quality_refund,
+    same_day_ship,
+    ship48_pickup24,
+)
 from streams.state import State
 
 _DRAIN_BATCH = 64
@@ -109,6 +115,7 @@ class Engine:
         self.verdicts: list[Verdict] = []
         self.tags = pickup48.TagState()
         self.quality = quality_refund.QualityState()
+        self.campaigns = campaign_fulfilment.CampaignState()
         self._pending: list[tuple[int, int, Event]] = []
         self._pending_payments: set[str] = set()
         self._drain_at = _DRAIN_BATCH
@@ -127,6 +134,8 @@ class Engine:
             settings.quality_refund.window_days,
             settings.ship48_pickup24.lag_days + settings.ship48_pickup24.window_days - 1,
             settings.pickup48.lag_days,
+            # a campaign order stays in the book until its last step (SPEC §4.6)
+            campaign_fulfilment.span_days(settings.campaigns) if settings.campaigns else 0,
         )
         self._dedupe_horizon_ms = settings.dedupe_horizon_ms
         self._order_horizon_ms = settings.order_horizon_ms
@@ -346,10 +355,13 @@ class Engine:
         calendar = self.state.calendar
         paid_day = calendar.day_of(event.ts)
         self._pending_payments.discard(event.order_id)
-        self.state.book.add_payment(event, paid_day, calendar.monday_of(paid_day))
+        order = self.state.book.add_payment(event, paid_day, calendar.monday_of(paid_day))
+        if self.policy.campaigns:
+            self.campaigns.add(self.state, order, event.channel)
 
     def _evaluate(self) -> None:
-        """Run the four rules at ``E_T`` for ``T = next day``; then housekeeping."""
+        """Run the four rules at ``E_T`` for ``T = next day``, the campaigns last (SPEC §4.5);
+        then housekeeping."""
         day, decided_at = self._next_day, self._next_eval_ts
         assert day is not None and decided_at is not None  # noqa: S101 - set by _start
         state = self.state
@@ -358,6 +370,8 @@ class Engine:
         verdicts += delists
         verdicts += pickup48.evaluate(state, self.tags, day, decided_at)
         verdicts += quality_refund.evaluate(state, self.quality, day, decided_at)
+        if self.campaigns.due:
+            verdicts += campaign_fulfilment.evaluate(state, self.campaigns, day, decided_at)
         for verdict in delists:
             state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]
         self.verdicts += verdicts

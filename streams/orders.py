@@ -19,6 +19,7 @@ from collections import deque
 from sys import intern
 
 from schemas.events import Payment, PickupScan, Refund, Shipment
+from streams.campaigns import Campaign
 
 
 class Order:
@@ -72,6 +73,29 @@ class Order:
         return self.ship_ts is None or refund_ts < self.ship_ts
 
 
+class CampaignOrder(Order):
+    """An order some campaign judges (SPEC §4.6): it also keeps ``update_ts``, the first
+    ``transit``/``delivered`` scan at or after ``pickup_ts`` on its waybill. A subclass, so
+    that orders no campaign judges (and campaign-less policies) keep their size."""
+
+    __slots__ = ("update_ts",)
+
+    def __init__(self, event: Payment, paid_day: int, bucket: Bucket) -> None:
+        """An order of a campaign, with no update seen yet."""
+        super().__init__(event, paid_day, bucket)
+        self.update_ts: int | None = None
+
+
+def _first_at_or_after(kept: int | list[int] | None, ts: int) -> int | None:
+    """The smallest kept instant ``>= ts`` (kept ascending)."""
+    if kept is None:
+        return None
+    for value in (kept,) if isinstance(kept, int) else kept:
+        if value >= ts:
+            return value
+    return None
+
+
 class Bucket:
     """The orders of one item paid on one local day, with a cache of the ship48 counts.
 
@@ -119,8 +143,21 @@ class QualityCount:
 class OrderBook:
     """All order state: orders, waybills, orphans, day buckets and running window counts."""
 
-    def __init__(self, orphan_retention_ms: int, quality_refund_within_ms: int) -> None:
-        """Empty book with the join bound and the quality-refund bound of the policy."""
+    def __init__(
+        self,
+        orphan_retention_ms: int,
+        quality_refund_within_ms: int,
+        campaigns: tuple[Campaign, ...] = (),
+    ) -> None:
+        """Empty book with the join bound and the quality-refund bound of the policy.
+
+        With ``campaigns``, the orders they judge keep ``update_ts`` and transit/delivered
+        scans are kept per waybill like pickups; without, both are ignored as before.
+        """
+        self.campaigns = campaigns
+        # Waybill → transit/delivered scan ts (ascending), only with campaigns: the first
+        # one at or after each kept pickup, and the latest (see add_scan).
+        self.updates: dict[str, int | list[int]] = {}
         self.retention_ms = orphan_retention_ms
         self.refund_within_ms = quality_refund_within_ms
         self.orders: dict[str, Order] = {}
@@ -185,7 +222,13 @@ class OrderBook:
         if bucket is None:
             bucket = item.buckets[paid_day] = Bucket()
             self.days.setdefault(paid_day, {})[item_id] = bucket
-        order = Order(event, paid_day, bucket)
+        if self.campaigns and any(
+            c.channel == event.channel and c.paid_from_ms <= event.ts < c.paid_before_ms
+            for c in self.campaigns
+        ):
+            order: Order = CampaignOrder(event, paid_day, bucket)
+        else:
+            order = Order(event, paid_day, bucket)
         order.item_id = item_id
         order.shop_id = shop_id
         order.category_id = category_id
@@ -228,6 +271,8 @@ class OrderBook:
     def add_scan(self, event: PickupScan) -> None:
         """Record a pickup scan on its waybill and give it to the orders shipped under it."""
         if event.scan != "pickup":
+            if self.campaigns:
+                self._add_update(event)
             return
         tracking, ts = event.tracking_no, event.ts
         kept = self.scans.get(tracking)
@@ -244,6 +289,46 @@ class OrderBook:
             if order.pickup_ts is None and order.ship_ts - ts <= self.retention_ms:  # type: ignore[operator,union-attr]
                 order.pickup_ts = ts  # type: ignore[union-attr]
                 order.bucket.stale = True  # type: ignore[union-attr]
+                if type(order) is CampaignOrder:
+                    order.update_ts = _first_at_or_after(self.updates.get(tracking), ts)
+
+    def _add_update(self, event: PickupScan) -> None:
+        """A transit/delivered scan: the update of the campaign orders picked up on its
+        waybill that have none yet, and kept for orders whose shipment or pickup comes later.
+
+        Scans arrive in ts order, so of the kept updates only the first at or after each kept
+        pickup can still be an ``update_ts``, plus the latest (a pickup with its very ts may
+        follow): the one before is replaced when no pickup falls between them.
+        """
+        tracking, ts = event.tracking_no, event.ts
+        kept = self.updates.get(tracking)
+        if kept is None:
+            self.updates[tracking] = ts
+        else:
+            values: list[int] = [kept] if isinstance(kept, int) else kept
+            last = values[-1]
+            before = values[-2] if len(values) > 1 else None
+            pickups = self.scans.get(tracking)
+            pickup_list = (
+                [] if pickups is None else [pickups] if isinstance(pickups, int) else pickups
+            )
+            needed = any((before is None or p > before) and p <= last for p in pickup_list)
+            if needed:
+                values.append(ts)
+            else:
+                values[-1] = ts
+            self.updates[tracking] = values[0] if len(values) == 1 else values
+        shipped = self.by_tracking.get(tracking)
+        if shipped is None:
+            return
+        for order in shipped if type(shipped) is list else (shipped,):
+            if (
+                type(order) is CampaignOrder
+                and order.update_ts is None
+                and order.pickup_ts is not None
+                and ts >= order.pickup_ts
+            ):
+                order.update_ts = ts
 
     def _join(self, order: Order, event: Shipment | Refund) -> None:
         bucket = order.bucket
@@ -268,6 +353,8 @@ class OrderBook:
                     if event.ts - scan_ts <= self.retention_ms:
                         order.pickup_ts = scan_ts
                         break
+            if type(order) is CampaignOrder and order.pickup_ts is not None:
+                order.update_ts = _first_at_or_after(self.updates.get(tracking), order.pickup_ts)
         else:
             assert type(event) is Refund  # noqa: S101 - only two event types join orders
             if order.refund_ts is None:
@@ -363,3 +450,11 @@ class OrderBook:
             scans = self.scans.pop(tracking)
             if tracking not in self.by_tracking:  # no order was ever shipped under it
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
+        if self.updates:
+            # Updates are not orphans (decisions.md #4): dropped silently, on the same bound.
+            for tracking in [
+                k
+                for k, v in self.updates.items()
+                if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
+            ]:
+                del self.updates[tracking]

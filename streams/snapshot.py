@@ -63,6 +63,7 @@ STATE_MODULES = (
     "streams.orders",
     "streams.policy",
     "streams.programs",
+    "streams.rules.campaign_fulfilment",
     "streams.rules.pickup48",
     "streams.rules.quality_refund",
     "streams.state",

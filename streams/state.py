@@ -33,7 +33,11 @@ class State:
         return cls(
             policy=policy,
             calendar=calendar,
-            book=OrderBook(policy.orphan_retention_ms, policy.quality_refund.refund_within_ms),
+            book=OrderBook(
+                policy.orphan_retention_ms,
+                policy.quality_refund.refund_within_ms,
+                policy.campaigns,
+            ),
             plan=Plan(calendar, policy.same_day_ship.enrollment_delay_days),
             subsidies=Subsidies(),
             exemptions=Exemptions(policy.exemption_report_within_ms),
