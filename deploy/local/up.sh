@@ -49,19 +49,86 @@ KAFKA_JAVA=(java $KAFKA_HEAP_OPTS
   "-Dlog4j.configuration=file:$LOCAL_DIR/log4j.properties"
   -cp "$KAFKA_LIBS/*")
 
+sasl_enabled() { [[ "$SELLERWATCH_LOCAL_SASL" == "1" ]]; }
+
+make_tls() {
+  # A CA and a broker certificate for localhost/127.0.0.1 (clients check the host name), the
+  # broker's key and chain in a PKCS12 keystore, and the SASL user's password. Made once.
+  [[ -s "$KAFKA_TLS_DIR/broker.p12" && -s "$KAFKA_SASL_PASSWORD_FILE" ]] && return 0
+  command -v openssl >/dev/null || die "openssl is needed for SELLERWATCH_LOCAL_SASL=1"
+  local dir="$KAFKA_TLS_DIR" tls_log="$KAFKA_HOME/tls.log"
+  mkdir -p "$dir" && chmod 700 "$dir"
+  log "making a self-signed CA and broker certificate in $dir"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sellerwatch-local-ca" \
+      -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$dir/broker.key" -out "$dir/broker.csr" &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/san.ext" &&
+      openssl x509 -req -in "$dir/broker.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 3650 -extfile "$dir/san.ext" -out "$dir/broker.pem" &&
+      openssl rand -hex 16 >"$dir/keystore-password" &&
+      openssl pkcs12 -export -in "$dir/broker.pem" -inkey "$dir/broker.key" \
+        -certfile "$dir/ca.pem" -name broker -out "$dir/broker.p12" \
+        -passout "file:$dir/keystore-password"
+  } >"$tls_log" 2>&1 || { tail -n 20 "$tls_log" >&2; die "openssl failed (full output: $tls_log)"; }
+  [[ -s "$KAFKA_SASL_PASSWORD_FILE" ]] || openssl rand -hex 16 >"$KAFKA_SASL_PASSWORD_FILE"
+  chmod 600 "$dir"/*
+}
+
+sasl_props() {
+  local password keystore_password
+  password="$(<"$KAFKA_SASL_PASSWORD_FILE")"
+  keystore_password="$(<"$KAFKA_TLS_DIR/keystore-password")"
+  echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
+  echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+  echo "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER=\"$password\";"
+  echo "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  echo "listener.name.sasl_ssl.ssl.keystore.type=PKCS12"
+  echo "listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_TLS_DIR/broker.p12"
+  echo "listener.name.sasl_ssl.ssl.keystore.password=$keystore_password"
+}
+
 write_runtime_props() {
   # deploy/local/server.properties is the source of truth; only the
-  # machine-specific keys (data dir, ports) are replaced in a runtime copy.
+  # machine-specific keys (data dir, ports, the opt-in SASL_SSL listener) are
+  # replaced in a runtime copy.
+  local listeners="PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+  local advertised="PLAINTEXT://localhost:$KAFKA_PORT"
+  if sasl_enabled; then
+    listeners+=",SASL_SSL://localhost:$KAFKA_SASL_PORT"
+    advertised+=",SASL_SSL://localhost:$KAFKA_SASL_PORT"
+  fi
   {
     grep -vE '^[[:space:]]*(log\.dirs|listeners|advertised\.listeners|controller\.quorum\.voters)[[:space:]]*=' \
-      "$LOCAL_DIR/server.properties"
+      "$LOCAL_DIR/server.properties" |
+      if sasl_enabled; then grep -vE '^[[:space:]]*listener\.security\.protocol\.map[[:space:]]*='; else cat; fi
     echo
     echo "# --- set by deploy/local/up.sh ---"
     echo "log.dirs=$KAFKA_LOG_DIRS"
-    echo "listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT"
+    echo "listeners=$listeners"
+    echo "advertised.listeners=$advertised"
     echo "controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT"
+    if sasl_enabled; then sasl_props; fi
   } >"$KAFKA_RUNTIME_PROPS"
+  chmod 600 "$KAFKA_RUNTIME_PROPS"
+}
+
+add_scram_user() {
+  # SCRAM credentials live in the cluster metadata: set them through the plaintext listener
+  # (idempotent; one mechanism per request, as the broker wants it).
+  local password mechanism config_log="$KAFKA_HOME/scram.log"
+  password="$(<"$KAFKA_SASL_PASSWORD_FILE")"
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    if ! "${KAFKA_JAVA[@]}" kafka.admin.ConfigCommand --bootstrap-server "localhost:$KAFKA_PORT" \
+        --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+        --add-config "$mechanism=[password=$password]" >"$config_log" 2>&1; then
+      tail -n 20 "$config_log" >&2
+      die "could not add the $mechanism user $KAFKA_SASL_USER (full output: $config_log)"
+    fi
+  done
+  log "SASL_SSL on localhost:$KAFKA_SASL_PORT: user $KAFKA_SASL_USER, password in $KAFKA_SASL_PASSWORD_FILE, CA $KAFKA_TLS_DIR/ca.pem"
 }
 
 format_storage() {
@@ -128,6 +195,12 @@ start_kafka() {
   if pid_alive "$KAFKA_PID_FILE" kafka.Kafka; then
     log "Kafka already running (pid $(<"$KAFKA_PID_FILE")); waiting until it answers"
     wait_for_kafka
+    if sasl_enabled; then
+      # Never restart a running broker (others may be using it): say how to get the listener.
+      grep -q "SASL_SSL://localhost:$KAFKA_SASL_PORT" "$KAFKA_RUNTIME_PROPS" ||
+        die "the running broker has no SASL_SSL listener: down.sh, then SELLERWATCH_LOCAL_SASL=1 up.sh"
+      add_scram_user
+    fi
     return 0
   fi
   rm -f "$KAFKA_PID_FILE"
@@ -144,6 +217,10 @@ start_kafka() {
   command -v java >/dev/null || die "java (17+) is needed to run Kafka"
 
   fetch_kafka
+  if sasl_enabled; then
+    make_tls
+    port_open "$KAFKA_SASL_PORT" && die "SASL_SSL port localhost:$KAFKA_SASL_PORT is taken (set KAFKA_SASL_PORT)"
+  fi
   write_runtime_props
   format_storage
 
@@ -165,6 +242,7 @@ start_kafka() {
   done
   wait_for_kafka
   log "Kafka ready on localhost:$KAFKA_PORT (pid $(<"$KAFKA_PID_FILE"))"
+  if sasl_enabled; then add_scram_user; fi
 }
 
 # ---------------------------------------------------------------- Redis ----
