@@ -34,8 +34,10 @@ from schemas.events import (
 )
 from schemas.validation import Rejected, decode_event
 from schemas.verdict import Verdict
+from streams.campaigns import Campaign
 from streams.engine import Engine
-from tests.reference.naive import RefResult, run_reference
+from streams.policy import Policy
+from tests.reference.naive import RefCampaign, RefPolicy, RefResult, run_reference
 
 TZ = ZoneInfo("Asia/Shanghai")
 MIN = 60_000
@@ -47,6 +49,12 @@ OLIST = Path("/work/shared/data/olist/events.jsonl.gz")
 OLIST_LINES = 20_000
 
 
+def _tod(text: str) -> int:
+    """Milliseconds after midnight of a local 'YYYY-MM-DD HH:MM:SS'."""
+    hours, minutes, seconds = (int(x) for x in text[11:].split(":"))
+    return ((hours * 60 + minutes) * 60 + seconds) * 1000
+
+
 def local_ms(day: dt.date, ms_of_day: int = 0) -> int:
     """Epoch ms of local midnight of ``day`` plus ``ms_of_day``."""
     wall = dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
@@ -56,9 +64,11 @@ def local_ms(day: dt.date, ms_of_day: int = 0) -> int:
 # ---------------------------------------------------------------------------- harness
 
 
-def run_engine(records: list[Any]) -> tuple[list[Verdict], dict[str, int]]:
-    """Feed records (events or ``Rejected``) in arrival order to a default engine."""
-    eng = Engine()
+def run_engine(
+    records: list[Any], policy: Policy | None = None
+) -> tuple[list[Verdict], dict[str, int]]:
+    """Feed records (events or ``Rejected``) in arrival order to an engine (default policy)."""
+    eng = Engine(policy)
     for rec in records:
         if isinstance(rec, Rejected):
             eng.reject(rec)
@@ -89,10 +99,12 @@ def _show(v: Verdict) -> str:
     return msgspec.json.encode(v).decode()
 
 
-def assert_same(records: list[Any]) -> RefResult:
+def assert_same(
+    records: list[Any], policy: Policy | None = None, ref_policy: RefPolicy | None = None
+) -> RefResult:
     """Run both sides; fail with a readable diff of the first differing verdict."""
-    ref = run_reference(records)
-    got, counts = run_engine(records)
+    ref = run_reference(records, ref_policy)
+    got, counts = run_engine(records, policy)
     assert counts == ref_counts(ref), f"accounting: engine {counts} != reference {ref_counts(ref)}"
     if got != ref.verdicts:
         ref_ids = [v.verdict_id for v in ref.verdicts]
@@ -598,9 +610,14 @@ def test_random_streams_match_reference(records: list[Any]) -> None:
     assert_same(records)
 
 
-def engine_figures(records: list[Any]) -> dict[tuple[str, str, str], tuple[int, int]]:
-    """(rule, subject, period) -> (n, d) of every evaluation the engine reports."""
-    eng = Engine(collect_evaluations=True)
+def engine_figures(
+    records: list[Any], policy: Policy | None = None
+) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(rule, subject, period) -> (n, d) of every evaluation the engine reports.
+
+    A campaign's line repeats per instant, so its period is suffixed ``@decided_at``.
+    """
+    eng = Engine(policy, collect_evaluations=True)
     for rec in records:
         if isinstance(rec, Rejected):
             eng.reject(rec)
@@ -608,7 +625,12 @@ def engine_figures(records: list[Any]) -> dict[tuple[str, str, str], tuple[int, 
             eng.accept(rec)
     eng.finish()
     return {
-        (e.rule, e.subject, e.period): (e.numerator, e.denominator) for e in eng.take_evaluations()
+        (
+            e.rule,
+            e.subject,
+            f"{e.period}@{e.decided_at}" if e.rule == "campaign_fulfilment" else e.period,
+        ): (e.numerator, e.denominator)
+        for e in eng.take_evaluations()
     }
 
 
@@ -621,8 +643,14 @@ def test_evaluation_figures_match_reference(records: list[Any]) -> None:
     reports those with d >= 1), so the comparison is on the evaluations both compute, plus:
     every engine evaluation with d >= 1 is one the reference computed too.
     """
-    ref = run_reference(records).figures
-    got = engine_figures(records)
+    _same_figures(records)
+
+
+def _same_figures(
+    records: list[Any], policy: Policy | None = None, ref_policy: RefPolicy | None = None
+) -> None:
+    ref = run_reference(records, ref_policy).figures
+    got = engine_figures(records, policy)
     diffs = {k: (got[k], ref[k]) for k in got.keys() & ref.keys() if got[k] != ref[k]}
     assert not diffs, f"(engine, reference) figures differ: {sorted(diffs.items())[:10]}"
     missing = sorted(k for k, (_, d) in got.items() if d >= 1 and k not in ref)
@@ -1196,3 +1224,78 @@ EDGE = _edge_scenarios()
 @pytest.mark.parametrize("name", sorted(EDGE))
 def test_edge_scenario_matches_reference(name: str) -> None:
     assert_same(EDGE[name])
+
+
+# ---------------------------------------------------------------------------- campaigns (§4.6)
+
+# Two campaigns over the generated weeks: a 618-like one on the rare tmall channel, and a short
+# one with tight limits on taote (most orders), so that step 2 falls on its own day, exemptions
+# can still be filed after step 1, and one order is often judged by both.
+CAMPAIGN_BOUNDS = (
+    (
+        "618-like",
+        "tmall",
+        "2021-07-06 20:00:00",
+        "2021-07-20 00:00:00",
+        48 * HOUR,
+        48 * HOUR,
+        24 * HOUR,
+        0,
+    ),
+    (
+        "flash",
+        "taote",
+        "2021-07-07 17:00:00",
+        "2021-07-14 09:00:00",
+        20 * HOUR,
+        5 * HOUR,
+        6 * HOUR,
+        500,
+    ),
+)
+CAMPAIGN_POLICY = Policy(
+    campaigns=tuple(
+        Campaign(
+            name=name,
+            channel=channel,
+            paid_from_ms=local_ms(dt.date.fromisoformat(start[:10]), _tod(start)),
+            paid_before_ms=local_ms(dt.date.fromisoformat(end[:10]), _tod(end)),
+            ship_within_ms=ship,
+            pickup_within_ms=pick,
+            update_within_ms=update,
+            fine_cents=fine,
+        )
+        for name, channel, start, end, ship, pick, update, fine in CAMPAIGN_BOUNDS
+    )
+)
+CAMPAIGN_REF = RefPolicy(
+    campaigns=tuple(
+        RefCampaign(name, channel, start, end, ship, pick, update, fine)
+        for name, channel, start, end, ship, pick, update, fine in CAMPAIGN_BOUNDS
+    )
+)
+
+
+@settings(SETTINGS, max_examples=120)
+@given(streams())
+def test_random_streams_with_campaigns_match_reference(records: list[Any]) -> None:
+    assert_same(records, CAMPAIGN_POLICY, CAMPAIGN_REF)
+
+
+@settings(SETTINGS, max_examples=40)
+@given(streams())
+def test_campaign_figures_match_reference(records: list[Any]) -> None:
+    _same_figures(records, CAMPAIGN_POLICY, CAMPAIGN_REF)
+
+
+def test_generated_streams_reach_every_breach_reason() -> None:
+    reasons: set[str] = set()
+
+    @settings(SETTINGS, max_examples=30, database=None)
+    @given(streams())
+    def collect(records: list[Any]) -> None:
+        ref = assert_same(records, CAMPAIGN_POLICY, CAMPAIGN_REF)
+        reasons.update(v.details["reason"] for v in ref.verdicts if v.kind == "breach")
+
+    collect()
+    assert reasons == {"not_shipped_in_time", "no_pickup_in_time", "no_update_in_time"}

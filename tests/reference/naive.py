@@ -36,7 +36,27 @@ HOUR = 3_600_000
 DAY = 86_400_000
 UTC_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-RULE_ORDER = {"same_day_ship": 0, "ship48_pickup24": 1, "pickup48": 2, "quality_refund": 3}
+RULE_ORDER = {
+    "same_day_ship": 0,
+    "ship48_pickup24": 1,
+    "pickup48": 2,
+    "quality_refund": 3,
+    "campaign_fulfilment": 4,
+}
+
+
+@dataclass(frozen=True)
+class RefCampaign:
+    """One §4.6 campaign; the paid bounds are local wall-clock strings 'YYYY-MM-DD HH:MM:SS'."""
+
+    name: str
+    channel: str
+    paid_from: str  # inclusive
+    paid_before: str  # exclusive
+    ship_within_ms: int = 48 * HOUR
+    pickup_within_ms: int = 48 * HOUR  # from payment
+    update_within_ms: int = 24 * HOUR  # from pickup
+    fine_cents: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,8 @@ class RefPolicy:
     qr_scope_after_exit_ms: int = 30 * DAY
     # exemption
     exemption_report_within_ms: int = 48 * HOUR
+    # campaigns (§4.6): none by default
+    campaigns: tuple[RefCampaign, ...] = ()
 
 
 @dataclass
@@ -115,6 +137,7 @@ class Facts:
     refunded_before_shipment: bool
     quality_refunded: bool
     exempt: bool
+    update_ts: int | None = None
 
     def eligible(self, excluded: frozenset[str]) -> bool:
         """Timeliness-eligible (§2.1, §7)."""
@@ -269,6 +292,17 @@ class Reference:
                 if sc.ts < E and sc.scan == "pickup" and first_ship.ts - sc.ts <= ret
             ]
             pickup_ts = min(pickups) if pickups else None
+        update_ts: int | None = None
+        if first_ship is not None and pickup_ts is not None:
+            updates = [
+                sc.ts
+                for sc in self.scans.get(first_ship.tracking_no, [])
+                if sc.ts < E
+                and sc.scan in ("transit", "delivered")
+                and sc.ts >= pickup_ts
+                and first_ship.ts - sc.ts <= ret
+            ]
+            update_ts = min(updates) if updates else None
         refunds = [
             r for r in self.refunds.get(pay.order_id, []) if r.ts < E and self.owner(r) is pay
         ]
@@ -313,6 +347,7 @@ class Reference:
             refunded_before_shipment=before_ship,
             quality_refunded=quality,
             exempt=exempt,
+            update_ts=update_ts,
         )
 
     def paid_on(self, days: list[dt.date], E: int) -> list[Payment]:
@@ -391,7 +426,9 @@ class Reference:
             batch += self.ship48_pickup24(day, E)
             batch += self.pickup48(day, E)
             batch += self.quality_refund(day, E)
-            batch.sort(key=lambda v: (RULE_ORDER[v.rule], v.subject, v.kind))
+            for campaign in self.p.campaigns:
+                batch += self.campaign_fulfilment(campaign, E)
+            batch.sort(key=lambda v: (RULE_ORDER[v.rule], v.subject, v.kind, v.period))
             out += batch
             day += dt.timedelta(days=1)
         return out
@@ -678,6 +715,96 @@ class Reference:
                     },
                 )
             )
+        return verdicts
+
+    # §4.6 ------------------------------------------------------------------------------
+    def first_midnight_after(self, ts: int) -> int:
+        """The first evaluation instant ``E_T > ts``."""
+        day = self.local_date(ts)
+        while self.midnight(day) <= ts:
+            day += dt.timedelta(days=1)
+        return self.midnight(day)
+
+    def local_string_ms(self, text: str) -> int:
+        """Epoch ms of a local 'YYYY-MM-DD HH:MM:SS' in the policy's zone."""
+        wall = dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self.tz)
+        return (wall - UTC_EPOCH) // dt.timedelta(milliseconds=1)
+
+    def campaign_fulfilment(self, c: RefCampaign, E: int) -> list[Verdict]:
+        """Every campaign order whose step 1 or step 2 instant is ``E``, judged from scratch."""
+        start, end = self.local_string_ms(c.paid_from), self.local_string_ms(c.paid_before)
+        step1_within = max(c.ship_within_ms, c.pickup_within_ms)
+        verdicts = []
+        judged: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # shop -> [kept, judged]
+        for pays in self.payments.values():
+            for pay in pays:
+                if pay.ts >= E or pay.channel != c.channel or not start <= pay.ts < end:
+                    continue
+                e1 = self.first_midnight_after(pay.ts + step1_within)
+                if e1 > E:
+                    continue
+                f1 = self.facts(pay, e1)
+                reason: str | None = None
+                deadline = pay.ts + step1_within
+                if not f1.eligible(frozenset()):
+                    continue  # not judged at step 1 (so never)
+                ship_ok = f1.ship_ts is not None and f1.ship_ts - f1.paid_ts <= c.ship_within_ms
+                pick_ok = (
+                    f1.pickup_ts is not None and f1.pickup_ts - f1.paid_ts <= c.pickup_within_ms
+                )
+                if not ship_ok:
+                    reason = "not_shipped_in_time"
+                elif not pick_ok:
+                    reason = "no_pickup_in_time"
+                if reason is not None:
+                    if e1 != E:
+                        continue
+                else:
+                    assert f1.pickup_ts is not None
+                    deadline = f1.pickup_ts + c.update_within_ms
+                    e2 = max(e1, self.first_midnight_after(deadline))
+                    if e2 != E:
+                        continue
+                    f2 = self.facts(pay, e2)
+                    if not f2.eligible(frozenset()):
+                        continue  # not judged at step 2
+                    assert f2.pickup_ts == f1.pickup_ts
+                    if f2.update_ts is None or f2.update_ts - f2.pickup_ts > c.update_within_ms:
+                        reason = "no_update_in_time"
+                counts = judged[pay.shop_id]
+                counts[1] += 1
+                if reason is None:
+                    counts[0] += 1
+                    continue
+                verdicts.append(
+                    Verdict(
+                        verdict_id=verdict_id(
+                            "campaign_fulfilment", "breach", pay.order_id, c.name
+                        ),
+                        kind="breach",
+                        rule="campaign_fulfilment",
+                        shop_id=pay.shop_id,
+                        item_id=pay.item_id,
+                        period=c.name,
+                        decided_at=E,
+                        window_start=self.local_date(start).isoformat(),
+                        window_end=self.local_date(end - 1).isoformat(),
+                        numerator=0,
+                        denominator=1,
+                        rate=0.0,
+                        threshold=1.0,
+                        amount_cents=c.fine_cents,
+                        policy=self.p.name,
+                        details={
+                            "order_id": pay.order_id,
+                            "paid_ts": pay.ts,
+                            "deadline": deadline,
+                            "reason": reason,
+                        },
+                    )
+                )
+        for shop, (kept, count) in judged.items():
+            self.figures["campaign_fulfilment", shop, f"{c.name}@{E}"] = (kept, count)
         return verdicts
 
 
