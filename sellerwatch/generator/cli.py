@@ -21,6 +21,8 @@ from sellerwatch.generator.timebase import FOLLOW_UP_DAYS
 from sellerwatch.generator.writer import FileSink, SinkError, SplitSink, produce
 from sellerwatch.sources import InputError
 from streams.calendar import Calendar
+from streams.campaigns import Campaign
+from streams.policy import load_policy
 
 #: Allowed range of every numeric option (documented in ``--help``): far above the ``large``
 #: profile, low enough that a typo cannot make a run grow without bound.
@@ -83,6 +85,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--tz",
         default="Asia/Shanghai",
         help="business time zone, an IANA name (default Asia/Shanghai)",
+    )
+    gp.add_argument(
+        "--campaign",
+        metavar="POLICY.toml",
+        help="lay the first [[campaign]] of this policy over the calendar: shops that keep "
+        "its promise and shops that break it each way (SPEC §4.6; listed in the summary)",
     )
     out = gp.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", metavar="FILE", help="one JSONL file (.gz by suffix, - for stdout)")
@@ -183,6 +191,7 @@ def _generate(args: argparse.Namespace) -> int:
             args.seed,
             FaultOptions(args.shuffle_ms, args.dup_rate, args.bad_rate, args.late_rate),
             tz_name=args.tz,
+            campaign=_campaign(args.campaign),
         )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
@@ -203,6 +212,16 @@ def _generate(args: argparse.Namespace) -> int:
     for line in generator.summary().text():
         sys.stderr.write(line + "\n")
     return 0
+
+
+def _campaign(path: str | None) -> Campaign | None:
+    """The first campaign of the policy file at ``path`` (a one-line error otherwise)."""
+    if path is None:
+        return None
+    campaigns = load_policy(path).campaigns
+    if not campaigns:
+        raise ValueError(f"--campaign {path}: the policy defines no [[campaign]]")
+    return campaigns[0]
 
 
 def _write(sink: FileSink | SplitSink, batches: Iterator[list[Record]], name: str) -> None:

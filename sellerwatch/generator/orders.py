@@ -27,6 +27,7 @@ from collections import Counter
 from itertools import accumulate
 
 from sellerwatch.generator.buffer import DayBuffer
+from sellerwatch.generator.campaign import KEEP, NO_UPDATE, CampaignPlan
 from sellerwatch.generator.model import (
     CHANNELS,
     FAST,
@@ -88,6 +89,8 @@ class OrderFactory:
         self._order_no = 0
         self._waybill_no = 0
         self._refund_no = 0
+        #: A campaign laid over the calendar (``--campaign``); ``None`` leaves every order as is.
+        self.campaign: CampaignPlan | None = None
 
     # -- a day of checkouts ----------------------------------------------------------------
     def day(self, day: int) -> None:
@@ -157,12 +160,19 @@ class OrderFactory:
         self.shops_seen.add(shop_id)
         if together:
             alone.append(together)
+        role = None if self.campaign is None else self.campaign.role(shop_id, channel, paid_ts)
         for parcel in alone:
-            self._parcel(shop, parcel, paid_ts, day, region)
+            self._parcel(shop, parcel, paid_ts, day, region, role)
 
     # -- one parcel --------------------------------------------------------------------------
     def _parcel(
-        self, shop: Shop, orders: list[tuple[str, Item]], paid_ts: int, day: int, region: str | None
+        self,
+        shop: Shop,
+        orders: list[tuple[str, Item]],
+        paid_ts: int,
+        day: int,
+        region: str | None,
+        role: str | None = None,
     ) -> None:
         rng, buffer = self.rng, self.buffer
         random_, uniform = rng.random, rng.uniform
@@ -177,6 +187,9 @@ class OrderFactory:
                 disruption.matches(shop.shop_id, item.item_id, region) for _, item in orders
             ):
                 ship_ts = self._working(disruption.end_ts + int(uniform(1, 10) * H))
+        campaign = self.campaign if role is not None else None
+        if campaign is not None:
+            ship_ts = campaign.ship_ts(role, paid_ts, ship_ts)  # type: ignore[arg-type]
         kept = []
         for order_id, item in orders:
             if random_() < P_CANCEL:
@@ -217,7 +230,7 @@ class OrderFactory:
         # The courier: pickup (maybe before "shipped", maybe never), transit, delivered.
         miss = 0.02 if behaviour == LATE_PICKUP else 0.01 if bulky else 0.003
         last = ship_ts
-        if random_() >= miss:
+        if random_() >= miss or role in (KEEP, NO_UPDATE):
             if random_() < P_EARLY_SCAN:
                 pickup_ts = max(paid_ts + MS_MINUTE, ship_ts - int(uniform(0.1, 3) * H))
                 counts["pickups_before_shipment"] += 1
@@ -228,6 +241,8 @@ class OrderFactory:
                         shop.shop_id, lead.item_id, region
                     ):
                         pickup_ts = self._courier(disruption.end_ts + int(uniform(2, 12) * H))
+            if campaign is not None:
+                pickup_ts = campaign.pickup_ts(role, paid_ts, pickup_ts)  # type: ignore[arg-type]
             if self._scan(pickup_ts, tracking, carrier, "pickup"):
                 self.counts["parcels_picked_up"] += 1
             last = max(pickup_ts, ship_ts)
@@ -239,6 +254,8 @@ class OrderFactory:
         delivered_ts = last + int(uniform(1, 4) * MS_DAY)
         if last >= 0:
             transit_ts = last + int(uniform(3, 16) * H)
+            if campaign is not None and role in (KEEP, NO_UPDATE):
+                transit_ts = campaign.transit_ts(role, pickup_ts, transit_ts)
             self._scan(transit_ts, tracking, carrier, "transit")
             if random_() < 0.35:
                 self._scan(transit_ts + int(uniform(8, 30) * H), tracking, carrier, "transit")

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sellerwatch.generator.buffer import DayBuffer, Record
+from sellerwatch.generator.campaign import plan
 from sellerwatch.generator.faults import Faults
 from sellerwatch.generator.model import Marketplace
 from sellerwatch.generator.orders import OrderFactory
 from sellerwatch.generator.profiles import Profile
 from sellerwatch.generator.programs import schedule
 from sellerwatch.generator.timebase import Timeline
+from streams.campaigns import Campaign
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,12 @@ class Generator:
         seed: int,
         faults: FaultOptions | None = None,
         tz_name: str = "Asia/Shanghai",
+        campaign: Campaign | None = None,
     ) -> None:
-        """Build the marketplace and schedule the programmes; nothing is generated yet."""
+        """Build the marketplace and schedule the programmes; nothing is generated yet.
+
+        ``campaign`` lays a SPEC §4.6 campaign over the calendar (:mod:`.campaign`).
+        """
         faults = faults or FaultOptions()
         self.profile, self.seed = profile, seed
         self.timeline = Timeline(profile.start, profile.days, tz_name)
@@ -125,6 +131,8 @@ class Generator:
         self.orders = OrderFactory(
             self.market, self.timeline, random.Random(f"{seed}:orders"), self.buffer, disruptions
         )
+        self.campaign = None if campaign is None else plan(campaign, self.market, seed)
+        self.orders.campaign = self.campaign
         self.faults = Faults(
             random.Random(f"{seed}:faults"),
             shuffle_ms=faults.shuffle_ms,
@@ -170,6 +178,8 @@ class Generator:
                 roles.setdefault("refund spikes", []).append(item.item_id)
             elif item.fixed_from_day < 1 << 30:
                 roles.setdefault(f"{item.behaviour.replace('_', ' ')}", []).append(item.item_id)
+        if self.campaign is not None:
+            roles.update(self.campaign.manifest())
         return Summary(
             profile=self.profile.name,
             seed=self.seed,
