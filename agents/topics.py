@@ -23,8 +23,10 @@ Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agents.kafka_security import client_options, start_client
+from agents.settings import SettingsError
 from schemas.events import TOPIC_OF_TYPE
 from schemas.verdict import TOPIC_OF_KIND
 
@@ -122,9 +124,30 @@ async def ensure_topics(
             if topics(s.name) not in existing
         ]
         if new:
-            await admin.create_topics(new)
+            response = await admin.create_topics(new)
+            _raise_for_errors(response)
     finally:
         await admin.close()
+
+
+class TopicCreationError(SettingsError):
+    """The broker refused to create a topic (e.g. more replicas than brokers): a one-line error."""
+
+
+#: TOPIC_ALREADY_EXISTS: another worker created it first, which is fine.
+_ALREADY_EXISTS = 36
+
+
+def _raise_for_errors(response: Any) -> None:
+    """aiokafka returns the broker's per-topic errors instead of raising them."""
+    refused = [
+        f"{entry[0]}: {entry[2] or f'error code {entry[1]}'}"
+        for entry in getattr(response, "topic_errors", ())
+        if entry[1] not in (0, _ALREADY_EXISTS)
+    ]
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise TopicCreationError(f"the broker refused to create {refused[0]}{more}")
 
 
 async def input_partitions(bootstrap: str, topics: Topics) -> list[tuple[str, int]]:
