@@ -317,7 +317,8 @@ class Engine:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore and rebuild the dispatch table."""
+        """Restore and rebuild the dispatch table (a snapshot from before campaigns has none)."""
+        state.setdefault("campaigns", campaign_fulfilment.CampaignState())
         self.__dict__.update(state)
         self._apply_by_type = self._dispatch()
 

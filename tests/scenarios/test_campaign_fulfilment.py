@@ -261,3 +261,17 @@ def test_a_snapshot_between_the_steps_restores_the_waiting_orders() -> None:
     assert got == original.take_verdicts()
     campaign = [(v.subject, v.details["reason"]) for v in got if v.rule == "campaign_fulfilment"]
     assert campaign == [("A", "no_update_in_time")]
+
+
+def test_a_snapshot_written_before_campaigns_existed_still_restores() -> None:
+    from streams.engine import Engine
+
+    engine = Engine()
+    engine.accept(payment("O1", PAID, channel="tmall"))
+    state = engine.__getstate__()
+    del state["campaigns"]  # what an engine of the previous version wrote
+    restored = Engine.__new__(Engine)
+    restored.__setstate__(state)
+    restored.accept(clock_tick(END))
+    restored.finish()
+    assert [v.rule for v in restored.take_verdicts()] == []
