@@ -26,7 +26,9 @@ from schemas.verdict import Evaluation, Verdict, encode
 
 log = logging.getLogger(__name__)
 TTL_S = 60 * 86_400
-SHOP_RULES = frozenset({"same_day_ship"})
+SHOP_RULES = frozenset({"same_day_ship", "campaign_fulfilment"})
+#: Rules whose figures are per (subject, period): one field per period, not the latest only.
+PERIOD_RULES = frozenset({"campaign_fulfilment"})
 
 
 def _auth() -> dict[str, str]:
@@ -83,10 +85,16 @@ class ReadModel:
                 staged.setdefault(key, {})[f"verdict:{verdict.rule}"] = body
                 shop = shop_key(self.prefix, verdict.shop_id)
                 staged.setdefault(shop, {})[f"item_verdict:{verdict.kind}"] = body
+                if verdict.rule in PERIOD_RULES:  # every breach of the shop, by campaign
+                    order = verdict.details.get("order_id", verdict.item_id)
+                    staged[shop][f"breach:{verdict.period}:{order}"] = body
         for evaluation in evaluations:  # in order: a later evaluation's figures win
             make_key = shop_key if evaluation.rule in SHOP_RULES else item_key
             key = make_key(self.prefix, evaluation.subject)
-            staged.setdefault(key, {})[f"figures:{evaluation.rule}"] = encode(evaluation)
+            field = f"figures:{evaluation.rule}"
+            if evaluation.rule in PERIOD_RULES:
+                field += f":{evaluation.period}"
+            staged.setdefault(key, {})[field] = encode(evaluation)
 
     async def _write_staged(self) -> None:
         """One HSET and one EXPIRE per key staged, until nothing is staged."""
