@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,11 @@ HOUR = 3_600_000
 DAY = 86_400_000
 L = 5 * MIN
 BASE_MONDAY = dt.date(2021, 7, 5)
-OLIST = Path("/work/shared/data/olist/events.jsonl.gz")
+OLIST = Path(
+    os.environ.get(
+        "OLIST_EVENTS", Path(__file__).resolve().parents[3] / "shared/data/olist/events.jsonl.gz"
+    )
+)
 OLIST_LINES = 20_000
 
 
