@@ -38,6 +38,7 @@ VERDICT_TOPICS = (
     "verdicts.fine",
     "verdicts.watch",
     "verdicts.incentive",
+    "verdicts.breach",
 )
 
 
