@@ -75,6 +75,13 @@ class Evaluation(msgspec.Struct, frozen=True):
     verdict: Kind | None = None
 
 
+class CampaignEvaluation(Evaluation, frozen=True):
+    """A campaign's figures for one shop at one instant (SPEC §4.6): ``numerator`` orders kept
+    of ``denominator`` judged, and the breaches by reason."""
+
+    breached: dict[str, int] = msgspec.field(default_factory=dict)
+
+
 def verdict_id(rule: str, kind: str, subject: str, period: str) -> str:
     """``{rule}:{kind}:{subject}:{period}``, deterministic (SPEC §4.5)."""
     return f"{rule}:{kind}:{subject}:{period}"

@@ -15,14 +15,16 @@ orders due that day.
 
 from __future__ import annotations
 
-from schemas.verdict import Verdict, verdict_id
+from typing import Any, Final, Literal
+
+from schemas.verdict import CampaignEvaluation, Verdict, verdict_id
 from streams.calendar import Calendar
 from streams.campaigns import Campaign
 from streams.orders import CampaignOrder, Order
 from streams.state import State
 
-RULE = "campaign_fulfilment"
-KIND = "breach"
+RULE: Final[Literal["campaign_fulfilment"]] = "campaign_fulfilment"
+KIND: Final[Literal["breach"]] = "breach"
 NOT_SHIPPED = "not_shipped_in_time"
 NO_PICKUP = "no_pickup_in_time"
 NO_UPDATE = "no_update_in_time"
@@ -79,8 +81,8 @@ def evaluate(state: State, campaigns: CampaignState, day: int, decided_at: int) 
     settings = state.policy.campaigns
     calendar = state.calendar
     verdicts: list[Verdict] = []
-    # (campaign index, shop) -> [judged, kept]
-    figures: dict[tuple[int, str], list[int]] = {}
+    # (campaign index, shop) -> [judged, kept, {reason: breaches}]
+    figures: dict[tuple[int, str], list[Any]] = {}
     for order, index, step in due:
         campaign = settings[index]
         if not state.timeliness_eligible(order, _NO_EXCLUSIONS, decided_at):
@@ -107,18 +109,30 @@ def evaluate(state: State, campaigns: CampaignState, day: int, decided_at: int) 
             if update_ts is None or update_ts - pickup_ts > campaign.update_within_ms:
                 reason = NO_UPDATE
         if state.collect_evaluations:
-            counts = figures.setdefault((index, order.shop_id), [0, 0])
+            counts = figures.setdefault((index, order.shop_id), [0, 0, {}])
             counts[0] += 1
             counts[1] += reason is None
+            if reason is not None:
+                counts[2][reason] = counts[2].get(reason, 0) + 1
         if reason is not None:
             verdicts.append(_breach(state, calendar, campaign, order, decided_at, deadline, reason))
     if figures:
-        for (index, shop_id), (judged, kept) in sorted(
+        for (index, shop_id), (judged, kept, breached) in sorted(
             figures.items(), key=lambda kv: (kv[0][1], settings[kv[0][0]].name)
         ):
-            kind = KIND if kept < judged else None
-            name = settings[index].name
-            state.evaluated(RULE, shop_id, name, decided_at, kept, judged, kind)
+            kind: Literal["breach"] | None = KIND if kept < judged else None
+            state.evaluations.append(
+                CampaignEvaluation(
+                    RULE,
+                    shop_id,
+                    settings[index].name,
+                    decided_at,
+                    kept,
+                    judged,
+                    kind,
+                    breached=dict(sorted(breached.items())),
+                )
+            )
     verdicts.sort(key=lambda v: (v.details["order_id"], v.kind, v.period))
     return verdicts
 
