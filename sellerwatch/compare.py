@@ -23,6 +23,7 @@ from schemas.validation import Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict, encode
 from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sources import merged
+from streams.calendar import Calendar
 from streams.engine import Engine
 from streams.policy import Policy
 
@@ -54,12 +55,16 @@ class DayFilter:
     policy: Policy
     since: int | None = None
     until: int | None = None
+    calendar: Calendar = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calendar = self.policy.calendar()  # one per run: it caches day boundaries
 
     def __call__(self, decided_at: int) -> bool:
         if self.since is None and self.until is None:
             return True
         # An evaluation at E_T is about day T: E_T is the instant that starts day T.
-        day = self.policy.calendar().day_of(decided_at)
+        day = self.calendar.day_of(decided_at)
         return (self.since is None or day >= self.since) and (
             self.until is None or day <= self.until
         )

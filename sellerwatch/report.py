@@ -48,10 +48,6 @@ def _png(figure: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def _day(ts: int, calendar: Calendar) -> int:
-    return calendar.day_of(ts)
-
-
 def _rates_plot(comparison: Comparison, rule: str) -> str | None:
     import matplotlib.pyplot as plt
 
@@ -62,7 +58,7 @@ def _rates_plot(comparison: Comparison, rule: str) -> str | None:
         by_day: dict[int, list[float]] = defaultdict(list)
         for e in side.evaluations:
             if e.rule == rule and e.denominator:
-                by_day[_day(e.decided_at, calendar)].append(e.numerator / e.denominator)
+                by_day[calendar.day_of(e.decided_at)].append(e.numerator / e.denominator)
         if not by_day:
             continue
         days = sorted(by_day)
@@ -97,7 +93,7 @@ def _verdicts_plot(comparison: Comparison) -> str:
     calendar = comparison.a.policy.calendar()
     figure, axes = plt.subplots(figsize=(8, 3.2))
     for side, colour, label in zip((comparison.a, comparison.b), COLOURS, ("A", "B"), strict=True):
-        per_day = Counter(_day(v.decided_at, calendar) for v in side.verdicts.values())
+        per_day = Counter(calendar.day_of(v.decided_at) for v in side.verdicts.values())
         days = sorted(per_day)
         axes.plot(
             [Calendar.iso(d) for d in days],
