@@ -15,6 +15,8 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from agents.kafka_security import client_options
@@ -28,6 +30,21 @@ class ResetError(RuntimeError):
     """The reset cannot be done (workers still running, broker unreachable)."""
 
 
+@asynccontextmanager
+async def _outside_consumer(bootstrap: str, group_id: str) -> AsyncIterator[Any]:
+    """A consumer that commits for ``group_id`` without joining it (generation -1)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **client_options()
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
 async def _refuse_if_running(bootstrap: str, groups: list[str], topics: Topics) -> None:
     """Refuse while any worker is a member of the engine groups.
 
@@ -35,20 +52,13 @@ async def _refuse_if_running(bootstrap: str, groups: list[str], topics: Topics) 
     group is empty, so a commit of the log's current position is the check itself (aiokafka's
     DescribeGroups decoding fails on some member metadata, so it is not used).
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
     from aiokafka.errors import KafkaError
     from aiokafka.structs import OffsetAndMetadata
 
     log_tp = TopicPartition(topics(ENGINE_LOG), 0)
     for group in groups:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            **client_options(),
-        )
-        await consumer.start()
-        try:
+        async with _outside_consumer(bootstrap, group) as consumer:
             consumer.assign([log_tp])
             position = await consumer.committed(log_tp)
             if position is None:
@@ -62,8 +72,6 @@ async def _refuse_if_running(bootstrap: str, groups: list[str], topics: Topics) 
                     f"{type(exc).__name__}; a killed worker's membership ends after the "
                     "session timeout, about 10 s)"
                 ) from None
-        finally:
-            await consumer.stop()
 
 
 async def _wait_deleted(admin: Any, names: list[str], timeout_s: float = 60.0) -> None:
@@ -76,16 +84,12 @@ async def _wait_deleted(admin: Any, names: list[str], timeout_s: float = 60.0) -
 
 async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
     """Commit the beginning of every input partition and of the engine log for ``group_id``."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
     from aiokafka.structs import OffsetAndMetadata
 
     from agents.topics import input_partitions
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, **client_options()
-    )
-    await consumer.start()
-    try:
+    async with _outside_consumer(bootstrap, group_id) as consumer:
         found = await input_partitions(bootstrap, topics)
         partitions = [TopicPartition(t, p) for t, p in found]
         partitions.append(TopicPartition(topics(ENGINE_LOG), 0))
@@ -93,19 +97,6 @@ async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
         beginnings = await consumer.beginning_offsets(partitions)
         await consumer.commit({tp: OffsetAndMetadata(beginnings[tp], "") for tp in partitions})
         return len(partitions)
-    finally:
-        await consumer.stop()
-
-
-async def _topic_names(bootstrap: str) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
-    await admin.start()
-    try:
-        return list(await admin.list_topics())
-    finally:
-        await admin.close()
 
 
 async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]:
@@ -116,13 +107,12 @@ async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]
     groups = [topics(g) for g in ENGINE_GROUPS]
     internal = [topics(ENGINE_STATE), topics(ENGINE_LOG)]
     done: list[str] = []
-    if set(internal) & set(await _topic_names(bootstrap)):
-        await _refuse_if_running(bootstrap, groups, topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = [t for t in internal if t in set(await admin.list_topics())]
-        if existing:
+        if existing:  # no internal topic: no worker ever ran, nothing to refuse
+            await _refuse_if_running(bootstrap, groups, topics)
             await admin.delete_topics(existing)
             await _wait_deleted(admin, existing)
             done.append(f"deleted {', '.join(existing)}")
