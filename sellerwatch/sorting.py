@@ -15,7 +15,7 @@ import os
 import struct
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from schemas.validation import Rejected, decode_event
 from sellerwatch.sources import Record, read_records
@@ -25,21 +25,24 @@ _HEADER = struct.Struct("<qIQI")
 _Key = tuple[int, int, int]
 
 
-def _spill(run: list[tuple[_Key, bytes]], folder: str) -> str:
+_Entry = tuple[_Key, bytes, Any]  # the decoded record while in memory, None once spilled
+
+
+def _spill(run: list[_Entry], folder: str) -> str:
     run.sort(key=lambda entry: entry[0])
     fd, path = tempfile.mkstemp(prefix="sellerwatch-sort-", dir=folder)
     with os.fdopen(fd, "wb") as out:
-        for (ts, index, line), raw in run:
+        for (ts, index, line), raw, _ in run:
             out.write(_HEADER.pack(ts, index, line, len(raw)))
             out.write(raw)
     return path
 
 
-def _read_run(path: str) -> Iterator[tuple[_Key, bytes]]:
+def _read_run(path: str) -> Iterator[_Entry]:
     with open(path, "rb") as run:
         while header := run.read(_HEADER.size):
             ts, index, line, size = _HEADER.unpack(header)
-            yield (ts, index, line), run.read(size)
+            yield (ts, index, line), run.read(size), None
 
 
 def sorted_records(
@@ -54,7 +57,7 @@ def sorted_records(
     opened: list[BinaryIO | None] = list(streams) if streams is not None else [None] * len(names)
     with tempfile.TemporaryDirectory(prefix="sellerwatch-sort-", dir=folder) as spill_dir:
         runs: list[str] = []
-        run: list[tuple[_Key, bytes]] = []
+        run: list[_Entry] = []
         sources: dict[int, str] = {}
         for index, name in enumerate(names):
             last_ts = 0
@@ -62,11 +65,15 @@ def sorted_records(
                 sources[index] = source
                 if type(decoded) is not Rejected:
                     last_ts = decoded.ts  # type: ignore[union-attr]
-                run.append(((last_ts, index, line), raw))
+                run.append(((last_ts, index, line), raw, decoded))
                 if len(run) >= run_records:
                     runs.append(_spill(run, spill_dir))
                     run = []
         run.sort(key=lambda entry: entry[0])
         merged = heapq.merge(iter(run), *(_read_run(path) for path in runs))
-        for (_, index, line), raw in merged:
-            yield decode_event(raw, max_record_bytes), raw, sources[index], line
+        for (_, index, line), raw, decoded in merged:
+            # keys are unique, so the merge never compares the records themselves; only a
+            # spilled record is decoded a second time
+            if decoded is None:
+                decoded = decode_event(raw, max_record_bytes)
+            yield decoded, raw, sources[index], line
