@@ -346,7 +346,8 @@ class Engine:
         first_day = calendar.day_of(first_ts)
         self._next_day = first_day + 1
         self._next_eval_ts = calendar.start_of(first_day + 1)
-        self._set_quality_window(first_day + 1)
+        for shard in self._shards():
+            shard._set_quality_window(first_day + 1)
 
     def _set_quality_window(self, day: int) -> None:
         first, last = quality_refund.window(self.state, day)
@@ -360,28 +361,80 @@ class Engine:
         if self.policy.campaigns:
             self.campaigns.add(self.state, order, event.channel)
 
+    def _shards(self) -> list[Engine]:
+        """The engines whose states hold the orders and run the rules: this one alone.
+
+        A partitioned engine (:mod:`streams.partitioned`) returns its partitions instead; the
+        evaluation below is the same for both.
+        """
+        return [self]
+
+    def _merge(self, per_shard: list[list[Verdict]]) -> list[Verdict]:
+        """One rule's verdicts at one instant from every shard, in SPEC §4.5 order."""
+        return per_shard[0]
+
     def _evaluate(self) -> None:
         """Run the four rules at ``E_T`` for ``T = next day``, the campaigns last (SPEC §4.5);
-        then housekeeping."""
+        then housekeeping.
+
+        Per shard, except what spans shards: a shop's week (:func:`same_day_ship.settle` of
+        the merged figures) and the categories' quality-refund counts.
+        """
         day, decided_at = self._next_day, self._next_eval_ts
         assert day is not None and decided_at is not None  # noqa: S101 - set by _start
-        state = self.state
-        delists = ship48_pickup24.evaluate(state, day, decided_at)
-        verdicts = same_day_ship.evaluate(state, day, decided_at)
+        shards = self._shards()
+        merge = self._merge
+        delists_by_shard = [ship48_pickup24.evaluate(s.state, day, decided_at) for s in shards]
+        delists = merge(delists_by_shard)
+        if len(shards) == 1:
+            weeks = same_day_ship.week_figures(self.state, day, decided_at)
+            categories = None
+        else:
+            weeks = {}
+            for shard in shards:
+                for shop_id, week in same_day_ship.week_figures(
+                    shard.state, day, decided_at
+                ).items():
+                    merged = weeks.get(shop_id)
+                    if merged is None:
+                        weeks[shop_id] = week
+                    else:
+                        merged.add(week)
+            categories = quality_refund.category_totals([s.state for s in shards])
+        verdicts = same_day_ship.settle(self.state, day, decided_at, weeks)
         verdicts += delists
-        verdicts += pickup48.evaluate(state, self.tags, day, decided_at)
-        verdicts += quality_refund.evaluate(state, self.quality, day, decided_at)
-        if self.campaigns.due:
-            verdicts += campaign_fulfilment.evaluate(state, self.campaigns, day, decided_at)
-        for verdict in delists:
-            state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]
+        verdicts += merge([pickup48.evaluate(s.state, s.tags, day, decided_at) for s in shards])
+        verdicts += merge(
+            [
+                quality_refund.evaluate(s.state, s.quality, day, decided_at, categories)
+                for s in shards
+            ]
+        )
+        if any(s.campaigns.due for s in shards):
+            verdicts += merge(
+                [
+                    campaign_fulfilment.evaluate(s.state, s.campaigns, day, decided_at)
+                    for s in shards
+                ]
+            )
+        for shard, shard_delists in zip(shards, delists_by_shard, strict=True):
+            for verdict in shard_delists:
+                shard.state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]
         self.verdicts += verdicts
         self._housekeep(day, decided_at)
         self._next_day = day + 1
-        self._next_eval_ts = state.calendar.start_of(day + 1)
+        self._next_eval_ts = self.state.calendar.start_of(day + 1)
 
     def _housekeep(self, day: int, decided_at: int) -> None:
         """Bounded retention (SPEC §5): forget what no later evaluation can read."""
+        watermark = self.clock.watermark
+        for shard in self._shards():
+            shard._housekeep_state(day, decided_at, watermark)
+        if watermark is not None:
+            self._forget_ids(watermark)
+
+    def _housekeep_state(self, day: int, decided_at: int, watermark: int | None) -> None:
+        """Retention of the orders, waybills and programs this engine's state holds."""
         state = self.state
         self._set_quality_window(day + 1)
         state.book.evict_before(day + 1 - self._retention_days)
@@ -389,13 +442,13 @@ class Engine:
         horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
         state.plan.forget_before(horizon_ts)
         state.exemptions.forget_before(horizon_ts)
-        watermark = self.clock.watermark
-        if watermark is None:
-            return
-        state.book.forget_paid_before(watermark - self._order_horizon_ms)
-        # An id whose memory ts is < W - horizon can never be a duplicate again (W only grows),
-        # so whole UTC days of ids that all lie before that are dropped. An id re-remembered
-        # with a newer ts is filed under its new day too, and kept.
+        if watermark is not None:
+            state.book.forget_paid_before(watermark - self._order_horizon_ms)
+
+    def _forget_ids(self, watermark: int) -> None:
+        """An id whose memory ts is < W - horizon can never be a duplicate again (W only grows),
+        so whole UTC days of ids that all lie before that are dropped. An id re-remembered
+        with a newer ts is filed under its new day too, and kept."""
         forget_ts = watermark - self._dedupe_horizon_ms
         seen = self._seen
         for old in [d for d in self._seen_by_day if (d + 1) * 86_400_000 <= forget_ts]:

@@ -140,8 +140,22 @@ class QualityCount:
         self.n = 0
 
 
+def drop_waiting(waiting: dict[str, list[Shipment | Refund]], horizon: int) -> int:
+    """Forget the orders' waiting events whose latest is before ``horizon``; returns how many
+    events were dropped (orphans, SPEC §5)."""
+    dropped = 0
+    for order_id in [k for k, v in waiting.items() if v[-1].ts < horizon]:
+        dropped += len(waiting.pop(order_id))
+    return dropped
+
+
 class OrderBook:
     """All order state: orders, waybills, orphans, day buckets and running window counts."""
+
+    #: Whether expired scans of a waybill no order was shipped under count as orphans. A
+    #: partition of a partitioned engine holds copies of some waybills' scans; the waybill
+    #: stage, which sees every scan once, counts them instead.
+    count_scan_orphans = True
 
     def __init__(
         self,
@@ -438,8 +452,7 @@ class OrderBook:
     def expire_orphans(self, watermark_ts: int) -> None:
         """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them."""
         horizon = watermark_ts - self.retention_ms
-        for order_id in [k for k, v in self.orphans.items() if v[-1].ts < horizon]:
-            self.orphans_dropped += len(self.orphans.pop(order_id))
+        self.orphans_dropped += drop_waiting(self.orphans, horizon)
         scan_horizon = horizon - self.retention_ms
         expired = [
             k
@@ -448,7 +461,7 @@ class OrderBook:
         ]
         for tracking in expired:
             scans = self.scans.pop(tracking)
-            if tracking not in self.by_tracking:  # no order was ever shipped under it
+            if self.count_scan_orphans and tracking not in self.by_tracking:  # never shipped
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
         if self.updates:
             # Updates are not orphans (decisions.md #4): dropped silently, on the same bound.

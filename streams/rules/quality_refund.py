@@ -18,9 +18,11 @@ on a fine day or an end day. Counts include every paid order (no eligibility fil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from schemas.verdict import Verdict
+from streams.orders import QualityCount
 from streams.state import State
 
 RULE = "quality_refund"
@@ -47,14 +49,37 @@ def window(state: State, day: int) -> tuple[int, int]:
     return day - state.policy.quality_refund.window_days, day - 1
 
 
-def evaluate(state: State, quality: QualityState, day: int, decided_at: int) -> list[Verdict]:
+def category_totals(states: list[State]) -> dict[str, QualityCount]:
+    """The categories' window counts summed over partitions: a category spans many items,
+    so each partition holds only its share of them."""
+    totals: dict[str, QualityCount] = {}
+    for state in states:
+        for category_id, count in state.book.category_q.items():
+            total = totals.get(category_id)
+            if total is None:
+                total = totals[category_id] = QualityCount()
+            total.d += count.d
+            total.n += count.n
+    return totals
+
+
+def evaluate(
+    state: State,
+    quality: QualityState,
+    day: int,
+    decided_at: int,
+    categories: Mapping[str, QualityCount] | None = None,
+) -> list[Verdict]:
     """Advance every candidate item's state machine by day ``day``; returns watch/fine verdicts.
 
-    The engine keeps ``state.book``'s running window counts at ``window(state, day)``.
+    The engine keeps ``state.book``'s running window counts at ``window(state, day)``;
+    ``categories`` are the categories' counts over every partition when the book holds only
+    some items (:func:`category_totals`), else the book's own.
     """
     settings = state.policy.quality_refund
     book, subsidies = state.book, state.subsidies
-    item_q, category_q = book.item_q, book.category_q
+    item_q = book.item_q
+    category_q = book.category_q if categories is None else categories
     ratio = settings.ratio
     candidates = {
         item_id

@@ -12,6 +12,7 @@ counted at ``paid_ts``:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from schemas.verdict import Verdict
@@ -28,14 +29,39 @@ def week_to_settle(state: State, day: int) -> int | None:
     return monday if state.calendar.weekday(monday) == 0 else None
 
 
-def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
-    """Settle the week that ends ``settle_delay`` days before ``day`` (if ``day`` is one)."""
+@dataclass
+class ShopWeek:
+    """One shop's figures for a settled week, as one partition of the orders saw them.
+
+    Figures of several partitions merge by :meth:`add`: counts add up and packages (distinct
+    waybills, which a parcel of several items can share across partitions) are unioned.
+    """
+
+    count: int = 0
+    d: int = 0
+    n: int = 0
+    packages: set[str] = field(default_factory=set)
+
+    def add(self, other: ShopWeek) -> None:
+        """Merge another partition's figures for the same shop and week."""
+        self.count += other.count
+        self.d += other.d
+        self.n += other.n
+        self.packages |= other.packages
+
+
+def week_figures(state: State, day: int, decided_at: int) -> dict[str, ShopWeek]:
+    """Per shop, the figures of the week settled at ``E_day`` over this state's orders.
+
+    Empty unless ``day`` is a settle day; the week's orders leave the book (nothing else
+    reads them).
+    """
     monday = week_to_settle(state, day)
     if monday is None:
-        return []
+        return {}
     shops = state.book.taote_weeks.pop(monday, None)
     if not shops:
-        return []
+        return {}
     settings = state.policy.same_day_ship
     calendar, plan = state.calendar, state.plan
     cut_h, cut_m = settings.cutoff
@@ -43,28 +69,47 @@ def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
     cutoffs = {d: calendar.at(d, cut_h, cut_m) for d in range(monday, monday + 7)}
     deadlines = {d: calendar.at(d, by_h, by_m) for d in range(monday, monday + 8)}
     no_exclusions: frozenset[str] = frozenset()
-    verdicts = []
-    for shop_id in sorted(shops):
-        count = d = n = 0
-        packages: set[str] = set()
-        for order in shops[shop_id]:
+    figures: dict[str, ShopWeek] = {}
+    for shop_id, orders in shops.items():
+        week = ShopWeek()
+        for order in orders:
             if not plan.counts(shop_id, order.paid_ts):
                 continue
-            count += 1
+            week.count += 1
             picked_official = order.official and order.pickup_ts is not None
             if picked_official:
-                packages.add(order.tracking_no)  # type: ignore[arg-type]
+                week.packages.add(order.tracking_no)  # type: ignore[arg-type]
             if not state.timeliness_eligible(order, no_exclusions, decided_at):
                 continue
-            d += 1
+            week.d += 1
             if not picked_official:
                 continue
             paid_day = order.paid_day
             deadline = deadlines[paid_day if order.paid_ts < cutoffs[paid_day] else paid_day + 1]
             if order.ship_ts is not None and order.ship_ts <= deadline:
-                n += 1
-        if count == 0:
-            continue
+                week.n += 1
+        if week.count:
+            figures[shop_id] = week
+    return figures
+
+
+def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
+    """Settle the week that ends ``settle_delay`` days before ``day`` (if ``day`` is one)."""
+    return settle(state, day, decided_at, week_figures(state, day, decided_at))
+
+
+def settle(state: State, day: int, decided_at: int, figures: dict[str, ShopWeek]) -> list[Verdict]:
+    """Judge every shop's (merged) figures of the week settled at ``E_day``."""
+    if not figures:
+        return []
+    monday = week_to_settle(state, day)
+    assert monday is not None  # noqa: S101 - figures exist only on a settle day
+    settings = state.policy.same_day_ship
+    calendar = state.calendar
+    verdicts = []
+    for shop_id in sorted(figures):
+        week = figures[shop_id]
+        count, d, n, packages = week.count, week.d, week.n, week.packages
         daily_avg = Fraction(count, 7)
         cents = next(
             (t.cents_per_package for t in settings.tiers if daily_avg >= t.min_daily_avg), 0
