@@ -47,6 +47,9 @@ class FaultyProxy:
         #: Refuse every connection (a broker that is gone for good).
         self.refusing = False
         self.links: set[_Link] = set()
+        #: Cleared during a network partition: no connection forwards, new ones included.
+        self.open = asyncio.Event()
+        self.open.set()
         #: What was done: ``connections``, ``cuts``, ``stalls``, ``cuts_mid_write``.
         self.counts: Counter[str] = Counter()
         self.port = 0
@@ -102,6 +105,7 @@ class FaultyProxy:
         try:
             while data := await reader.read(CHUNK):
                 await link.flowing.wait()
+                await self.open.wait()
                 if (
                     self.faulting
                     and upstream
@@ -138,9 +142,20 @@ class FaultyProxy:
                 link.flowing.clear()
                 asyncio.get_running_loop().call_later(seconds, link.flowing.set)
 
+    def partition(self, seconds: float) -> None:
+        """No connection forwards for ``seconds``, not even one opened meanwhile.
+
+        Stalling only the live links is not a partition: a random cut makes the client
+        reconnect over a fresh link that flows, and the engine never meets its deadline.
+        """
+        self.counts["stalls"] += max(len(self.links), 1)
+        self.open.clear()
+        asyncio.get_running_loop().call_later(seconds, self.open.set)
+
     def calm(self) -> None:
         """No more faults; stalled connections flow again."""
         self.faulting = False
+        self.open.set()
         for link in self.links:
             link.flowing.set()
 
@@ -168,14 +183,7 @@ class ProxyThread:
 
     def stall_all(self, seconds: float) -> None:
         """Stop forwarding on every connection for ``seconds`` (a network partition)."""
-
-        def apply() -> None:
-            self.proxy.counts["stalls"] += len(self.proxy.links)
-            for link in self.proxy.links:
-                link.flowing.clear()
-                self.loop.call_later(seconds, link.flowing.set)
-
-        self.loop.call_soon_threadsafe(apply)
+        self.loop.call_soon_threadsafe(self.proxy.partition, seconds)
 
     def set_refusing(self, on: bool) -> None:
         """Cut every connection and refuse new ones (``True``), or accept them again."""
