@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         broker=f"kafka://{settings.bootstrap}",
         broker_credentials=faust_credentials(),
         store="memory://",
+        datadir=os.path.join(settings.data_dir, "{conf.id}-data"),
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_host="localhost" if settings.web_bind in ("127.0.0.1", "::1") else settings.web_bind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,10 @@ def secret(variable: str) -> str | None:
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{variable}_FILE: cannot read {path}: {exc}") from None
     return value or None
+
+
+#: Faust's local directory unless ``SELLERWATCH_DATA_DIR`` says otherwise.
+DEFAULT_DATA_DIR = os.path.join(tempfile.gettempdir(), "sellerwatch")
 
 
 def _env(name: str, default: str) -> str:
@@ -78,6 +83,9 @@ class Settings:
     liveness_s: float = field(default_factory=lambda: _env_number("LIVENESS_S", "300", float))
     #: Input topics' ``retention.ms``; empty: derived from the policy (:func:`input_retention_ms`).
     input_retention: str = field(default_factory=lambda: _env("INPUT_RETENTION", ""))
+    #: Faust's local directory (nothing durable: the state is in Kafka); not the working
+    #: directory, which a checkout or a read-only image may be.
+    data_dir: str = field(default_factory=lambda: _env("DATA_DIR", DEFAULT_DATA_DIR))
     #: Replication factor of the topics the worker creates (1 on a one-broker cluster).
     replication_factor: int = field(
         default_factory=lambda: _env_number("REPLICATION_FACTOR", "1", int)
