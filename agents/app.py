@@ -78,6 +78,7 @@ async def create_topics_until_done(settings: Settings, topics: Topics, stop: asy
 def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     """A worker app; with ``stop_at_end`` it marks partitions at their end (tests, demos)."""
     topics = Topics(settings.topic_prefix)
+    os.makedirs(settings.data_dir, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         topics("sellerwatch-worker"),
         broker=f"kafka://{settings.bootstrap}",

@@ -118,3 +118,19 @@ def test_backtest_warns_only_when_retention_cut_the_longest_window() -> None:
     assert "hold only 10.0 days" in warning
     assert "read 35 days" in warning
     assert "SELLERWATCH_INPUT_RETENTION" in warning
+
+
+def test_faust_keeps_its_files_under_the_data_dir_it_creates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Not in the working directory (a checkout or a read-only image), and a data dir that
+    does not exist yet is made, parents included (Faust itself makes only the last level)."""
+    from agents.app import create_app
+
+    where = tmp_path / "not" / "yet"
+    monkeypatch.setenv("SELLERWATCH_DATA_DIR", str(where))
+    monkeypatch.setenv("SELLERWATCH_TOPIC_PREFIX", "dd.")
+    app = create_app(Settings())
+    assert where.is_dir()
+    assert app.conf.datadir.parent == where
+    assert app.conf.datadir.name == "dd.sellerwatch-worker-data"
