@@ -387,8 +387,8 @@ class Engine:
         delists_by_shard = [ship48_pickup24.evaluate(s.state, day, decided_at) for s in shards]
         delists = merge(delists_by_shard)
         if len(shards) == 1:
-            weeks = same_day_ship.week_figures(self.state, day, decided_at)
-            categories = None
+            weeks = same_day_ship.week_figures(shards[0].state, day, decided_at)
+            categories = None  # the one shard's own counts are the totals
         else:
             weeks = {}
             for shard in shards:
@@ -429,21 +429,22 @@ class Engine:
         """Bounded retention (SPEC §5): forget what no later evaluation can read."""
         watermark = self.clock.watermark
         for shard in self._shards():
-            shard._housekeep_state(day, decided_at, watermark)
+            shard._housekeep_book(day, decided_at, watermark)
+        # plan and exemptions span shards: this engine's state holds them (shards share them)
+        horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
+        self.state.plan.forget_before(horizon_ts)
+        self.state.exemptions.forget_before(horizon_ts)
         if watermark is not None:
             self._forget_ids(watermark)
 
-    def _housekeep_state(self, day: int, decided_at: int, watermark: int | None) -> None:
-        """Retention of the orders, waybills and programs this engine's state holds."""
-        state = self.state
+    def _housekeep_book(self, day: int, decided_at: int, watermark: int | None) -> None:
+        """Retention of the orders and waybills this engine's state holds."""
+        book = self.state.book
         self._set_quality_window(day + 1)
-        state.book.evict_before(day + 1 - self._retention_days)
-        state.book.expire_orphans(decided_at)
-        horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
-        state.plan.forget_before(horizon_ts)
-        state.exemptions.forget_before(horizon_ts)
+        book.evict_before(day + 1 - self._retention_days)
+        book.expire_orphans(decided_at)
         if watermark is not None:
-            state.book.forget_paid_before(watermark - self._order_horizon_ms)
+            book.forget_paid_before(watermark - self._order_horizon_ms)
 
     def _forget_ids(self, watermark: int) -> None:
         """An id whose memory ts is < W - horizon can never be a duplicate again (W only grows),
