@@ -20,6 +20,7 @@ from schemas.events import (
 from schemas.verdict import Verdict
 from streams.calendar import Calendar
 from streams.engine import Engine
+from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
 
 CAL = Calendar("Asia/Shanghai")
@@ -137,13 +138,41 @@ def exemption(
     )
 
 
+#: Every scenario also runs partitioned over this many shards, and must not see a difference.
+PARTITIONS = range(1, 9)
+
+
 def run(events: list[Event], policy: Policy | None = None, **kw: Any) -> list[Verdict]:
-    """Feed events in the given order, finish, return all verdicts."""
-    engine = Engine(policy, **kw)
+    """Feed events in the given order, finish, return all verdicts.
+
+    The same events through a :class:`PartitionedEngine` of every size in ``PARTITIONS`` must
+    give the same verdicts, evaluations and books, so every scenario tests partitioning too.
+    """
+    verdicts = outputs(Engine(policy, **kw), events)[0]
+    figures = {**kw, "collect_evaluations": True}
+    expected = outputs(Engine(policy, **figures), events)
+    assert expected[0] == verdicts, "collecting the evaluations changed a verdict"
+    for partitions in PARTITIONS:
+        got = outputs(PartitionedEngine(policy, partitions=partitions, **figures), events)
+        for what, mine, theirs in zip(OUTPUTS, got, expected, strict=True):
+            assert mine == theirs, f"{partitions} partitions: {what} differ from one engine's"
+    return verdicts
+
+
+OUTPUTS = ("verdicts", "evaluations", "books", "orphans dropped")
+
+
+def outputs(engine: Engine, events: list[Event]) -> tuple[list[Verdict], Any, Any, int]:
+    """Feed events in the given order and finish: verdicts, evaluations, accounting, orphans."""
     for event in events:
         engine.accept(event)
     engine.finish()
-    return engine.take_verdicts()
+    return (
+        engine.take_verdicts(),
+        engine.take_evaluations(),
+        engine.accounting.as_dict(),
+        engine.orphans_dropped,
+    )
 
 
 def run_sorted(events: list[Event], policy: Policy | None = None) -> list[Verdict]:

@@ -37,6 +37,7 @@ from schemas.validation import Rejected, decode_event
 from schemas.verdict import Verdict
 from streams.campaigns import Campaign
 from streams.engine import Engine
+from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
 from tests.reference.naive import RefCampaign, RefPolicy, RefResult, run_reference
 
@@ -72,15 +73,22 @@ def local_ms(day: dt.date, ms_of_day: int = 0) -> int:
 def run_engine(
     records: list[Any], policy: Policy | None = None
 ) -> tuple[list[Verdict], dict[str, int]]:
-    """Feed records (events or ``Rejected``) in arrival order to an engine (default policy)."""
-    eng = Engine(policy)
-    for rec in records:
-        if isinstance(rec, Rejected):
-            eng.reject(rec)
-        else:
-            eng.accept(rec)
-    eng.finish()
+    """Feed records (events or ``Rejected``) in arrival order to an engine (default policy).
+
+    The same records go through a partitioned engine too (1 to 8 shards, by the stream's
+    length), which must agree with the single one in everything: so every differential stream
+    checks partitioning against the reference as well.
+    """
+    eng = _fed(Engine(policy, collect_evaluations=True), records)
     verdicts = eng.take_verdicts()
+    partitions = 1 + len(records) % 8
+    split = _fed(
+        PartitionedEngine(policy, partitions=partitions, collect_evaluations=True), records
+    )
+    assert split.take_verdicts() == verdicts, f"{partitions} partitions: verdicts differ"
+    assert split.take_evaluations() == eng.take_evaluations(), f"{partitions}: evaluations"
+    assert split.accounting == eng.accounting, f"{partitions} partitions: books differ"
+    assert split.orphans_dropped == eng.orphans_dropped, f"{partitions} partitions: orphans"
     acc = eng.accounting
     counts = {
         "applied": acc.applied,
@@ -89,6 +97,16 @@ def run_engine(
         "rejected": acc.rejected,
     }
     return verdicts, counts
+
+
+def _fed(eng: Engine, records: list[Any]) -> Engine:
+    for rec in records:
+        if isinstance(rec, Rejected):
+            eng.reject(rec)
+        else:
+            eng.accept(rec)
+    eng.finish()
+    return eng
 
 
 def ref_counts(ref: RefResult) -> dict[str, int]:

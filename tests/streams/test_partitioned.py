@@ -1,0 +1,145 @@
+"""The partitioned engine: the state split by item, the same outputs as one engine.
+
+Every SPEC scenario (``tests.builders.run``) and every differential stream
+(``tests.properties.test_differential.run_engine``) already runs partitioned too; here are the
+facts that cross partitions, spelled out, and the shipped sample and Olist at every size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from schemas.events import Event
+from schemas.validation import Rejected, decode_event
+from sellerwatch.replay import replay
+from streams.engine import Engine
+from streams.partitioned import PartitionedEngine, partition_of
+from streams.snapshot import SnapshotError
+from tests.builders import (
+    clock_tick,
+    enroll,
+    outputs,
+    payment,
+    pickup,
+    refund,
+    shipment,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "sample.jsonl.gz"
+OLIST = Path(os.environ.get("OLIST_EVENTS", ROOT.parent / "shared/data/olist/events.jsonl.gz"))
+
+
+def _items_on_two_partitions() -> tuple[str, str]:
+    """Two item ids that two partitions hold apart."""
+    first = "IA"
+    other = next(f"I{k}" for k in range(100) if partition_of(f"I{k}", 2) != partition_of(first, 2))
+    return first, other
+
+
+def _same_everywhere(events: list[Event]) -> tuple[object, ...]:
+    expected = outputs(Engine(collect_evaluations=True), events)
+    for partitions in (2, 3, 8):
+        split = PartitionedEngine(partitions=partitions, collect_evaluations=True)
+        assert outputs(split, events) == expected, f"{partitions} partitions"
+    return expected
+
+
+def test_an_item_and_its_orders_live_in_one_partition_whatever_the_run() -> None:
+    assert [partition_of("I0000001", n) for n in (1, 2, 8)] == [0, 0, 6]  # crc32: stable
+    first, other = _items_on_two_partitions()
+    engine = PartitionedEngine(partitions=2)
+    engine.accept(payment("O1", "2021-07-05 10:00", item=first))
+    engine.accept(payment("O2", "2021-07-05 10:00", item=other))
+    engine.accept(clock_tick("2021-07-05 11:00"))
+    engine.finish()
+    held = {order_id: i for i, s in enumerate(engine.shards) for order_id in s.state.book.orders}
+    assert held == {"O1": partition_of(first, 2), "O2": partition_of(other, 2)}
+
+
+def test_a_parcel_of_two_items_on_two_partitions_is_paid_as_one_package() -> None:
+    """The same-day-ship incentive pays per distinct waybill of the shop's week: a parcel that
+    carries orders of items held apart is still one package (SPEC §4.1)."""
+    first, other = _items_on_two_partitions()
+    events: list[Event] = [enroll("S1", "2021-06-01 09:00")]
+    for i in range(2100):
+        day = 5 + i % 7
+        tracking = f"P{i // 2}"
+        shipped = f"2021-07-{day:02d} 19:00"
+        item = first if i % 2 == 0 else other
+        events.append(payment(f"O{i}", f"2021-07-{day:02d} 10:00", item=item))
+        events.append(shipment(f"O{i}", shipped, tracking=tracking))
+        if i % 2 == 0:
+            events.append(pickup(tracking, shipped))
+    events.append(clock_tick("2021-07-14 00:00:01"))
+    events.sort(key=lambda e: e.ts)
+    verdicts = _same_everywhere(events)[0]
+    (incentive,) = [v for v in verdicts if v.rule == "same_day_ship"]  # type: ignore[attr-defined]
+    assert incentive.details["packages"] == 1050
+    assert incentive.amount_cents == 20 * 1050
+
+
+def test_a_category_spread_over_partitions_is_judged_by_its_whole_rate() -> None:
+    """An item is judged against its category's rate over every item of it (SPEC §4.4)."""
+    first, other = _items_on_two_partitions()
+    events: list[Event] = []
+    for i in range(60):
+        item = first if i < 20 else other
+        events.append(payment(f"O{i}", "2021-07-05 10:00", item=item, category="C9"))
+        if i < 12:
+            events.append(refund(f"O{i}", "2021-07-06 10:00"))
+    events.append(clock_tick("2021-08-10 00:00:01"))
+    _same_everywhere(sorted(events, key=lambda e: e.ts))
+
+
+def test_a_shipment_before_its_payment_waits_and_joins_in_the_item_partition() -> None:
+    first, other = _items_on_two_partitions()
+    events: list[Event] = [
+        shipment("O1", "2021-07-05 09:59", tracking="W1"),
+        pickup("W1", "2021-07-05 09:59:30"),
+        payment("O1", "2021-07-05 10:00", item=other),
+        payment("O2", "2021-07-05 10:00", item=first),
+        shipment("O2", "2021-07-05 11:00", tracking="W1"),
+        pickup("NEVER", "2021-07-05 12:00"),  # a waybill nobody ships under: an orphan
+        clock_tick("2021-07-20 00:00"),
+    ]
+    expected = _same_everywhere(events)
+    assert expected[3] == 1  # the never-shipped waybill's scan, counted once
+
+
+def test_the_shipped_sample_replays_the_same_for_every_partition_count() -> None:
+    def run(partitions: int) -> tuple[bytes, bytes, list[str]]:
+        out, metrics = io.BytesIO(), io.BytesIO()
+        summary = replay([str(SAMPLE)], out=out, metrics=metrics, partitions=partitions)
+        return out.getvalue(), metrics.getvalue(), summary.lines()
+
+    expected = run(1)
+    assert expected[0] == (ROOT / "examples" / "sample-verdicts.jsonl").read_bytes()
+    for partitions in range(2, 9):
+        assert run(partitions) == expected, f"{partitions} partitions"
+
+
+def test_olist_gives_the_same_verdicts_figures_and_books_partitioned() -> None:
+    if not OLIST.exists():
+        pytest.skip(f"{OLIST} absent (set OLIST_EVENTS)")
+    with gzip.open(OLIST, "rb") as fh:
+        decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
+    events = [e for e in decoded if not isinstance(e, Rejected)]
+    assert len(events) == len(decoded)
+    expected = outputs(Engine(collect_evaluations=True), events)
+    assert len(expected[0]) > 10_000
+    for partitions in (2, 5, 8):
+        split = PartitionedEngine(partitions=partitions, collect_evaluations=True)
+        assert outputs(split, events) == expected, f"{partitions} partitions"
+
+
+def test_a_partitioned_engine_says_it_keeps_no_snapshot() -> None:
+    with pytest.raises(SnapshotError, match="replay only"):
+        PartitionedEngine(partitions=2).snapshot()
+    with pytest.raises(ValueError, match="at least 1"):
+        PartitionedEngine(partitions=0)
