@@ -72,6 +72,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress=progress.update,
             streams=streams,
             sort=args.sort,
+            partitions=args.partitions,
         )
         for sink in opened.values():
             sink.flush()
@@ -79,6 +80,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for line in summary.lines():
         sys.stderr.write(line + "\n")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An integer of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _version() -> str:
@@ -123,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sort the inputs by ts first (an external merge sort in bounded memory), for "
         "histories that are not in event-time order",
+    )
+    rp.add_argument(
+        "--partitions",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="split the state by item over N partitions, as a scaled-out deployment does "
+        "(default 1: one engine); the verdicts are the same for every N",
     )
     rp.set_defaults(func=cmd_replay)
     from sellerwatch import commands

@@ -23,6 +23,7 @@ from sellerwatch.sorting import sorted_records
 from sellerwatch.sources import Record, merged
 from streams.calendar import Calendar
 from streams.engine import Engine, Outcome, second_payment
+from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
 
 #: Above this share of late records the summary suggests ``--sort`` (issue #10).
@@ -139,13 +140,23 @@ def replay(
     progress: Callable[[int], None] | None = None,
     streams: list[BinaryIO] | None = None,
     sort: bool = False,
+    partitions: int = 1,
 ) -> Summary:
     """Replay ``inputs`` through one engine and write every output; returns the summary.
 
     ``streams``, when given, are the inputs already opened (by :func:`open_inputs`), one per name.
+    ``partitions`` above 1 splits the state by item over that many shards
+    (:class:`streams.partitioned.PartitionedEngine`): the same outputs, the scaled-out dataflow.
     """
     policy = policy or Policy()
-    engine = Engine(policy, collect_evaluations=metrics is not None, lateness_ms=lateness_ms)
+    collect = metrics is not None
+    engine: Engine
+    if partitions > 1:
+        engine = PartitionedEngine(
+            policy, partitions=partitions, collect_evaluations=collect, lateness_ms=lateness_ms
+        )
+    else:
+        engine = Engine(policy, collect_evaluations=collect, lateness_ms=lateness_ms)
     tune_gc_for_engine()
     by_kind: Counter[str] = Counter()
 

@@ -118,3 +118,19 @@ def test_a_bad_worker_setting_is_a_one_line_error(
     assert main(["worker", "--topic-prefix", "never-started."]) == 2
     error = capsys.readouterr().err
     assert error.startswith("sellerwatch: error:") and named in error and error.count("\n") == 1
+
+
+def test_partitions_split_the_state_and_change_no_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = {}
+    for partitions in ("1", "3"):
+        out, metrics = tmp_path / f"v{partitions}.jsonl", tmp_path / f"m{partitions}.jsonl"
+        argv = ["replay", str(SAMPLE), "--out", str(out), "--metrics", str(metrics)]
+        assert main([*argv, "--partitions", partitions]) == 0
+        runs[partitions] = (out.read_bytes(), metrics.read_bytes(), capsys.readouterr().err)
+    assert runs["3"] == runs["1"]
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", str(SAMPLE), "--partitions", "0"])
+    assert exited.value.code == 2
+    assert "--partitions: must be at least 1, not 0" in capsys.readouterr().err
