@@ -230,10 +230,14 @@ class Engine:
         an applied one is remembered by the order book (its order, or a tombstone once the
         order itself is evicted) with its ``paid_ts``.
         """
-        paid_ts = self.state.book.paid_ts(order_id)
+        paid_ts = self._paid_ts(order_id)
         if paid_ts is None:
             return False
         return watermark is None or paid_ts >= watermark - self._order_horizon_ms
+
+    def _paid_ts(self, order_id: str) -> int | None:
+        """``paid_ts`` of the latest applied payment of ``order_id`` still remembered."""
+        return self.state.book.paid_ts(order_id)
 
     def _remember_by_day(self, utc_day: int, event_id: str) -> None:
         """File an id under its event's UTC day, for forgetting it after the horizon."""
@@ -386,21 +390,10 @@ class Engine:
         merge = self._merge
         delists_by_shard = [ship48_pickup24.evaluate(s.state, day, decided_at) for s in shards]
         delists = merge(delists_by_shard)
-        if len(shards) == 1:
-            weeks = same_day_ship.week_figures(shards[0].state, day, decided_at)
-            categories = None  # the one shard's own counts are the totals
-        else:
-            weeks = {}
-            for shard in shards:
-                for shop_id, week in same_day_ship.week_figures(
-                    shard.state, day, decided_at
-                ).items():
-                    merged = weeks.get(shop_id)
-                    if merged is None:
-                        weeks[shop_id] = week
-                    else:
-                        merged.add(week)
-            categories = quality_refund.category_totals([s.state for s in shards])
+        weeks = same_day_ship.merge_weeks(
+            [same_day_ship.week_figures(s.state, day, decided_at) for s in shards]
+        )
+        categories = quality_refund.category_totals([s.state for s in shards])
         verdicts = same_day_ship.settle(self.state, day, decided_at, weeks)
         verdicts += delists
         verdicts += merge([pickup48.evaluate(s.state, s.tags, day, decided_at) for s in shards])

@@ -449,6 +449,10 @@ class OrderBook:
             if evicted:
                 self._tombstone_days.append((latest_paid, evicted))
 
+    def never_shipped(self, tracking_no: str) -> bool:
+        """Whether no order still held was shipped under the waybill (its scans are orphans)."""
+        return tracking_no not in self.by_tracking
+
     def expire_orphans(self, watermark_ts: int) -> None:
         """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them."""
         horizon = watermark_ts - self.retention_ms
@@ -461,7 +465,7 @@ class OrderBook:
         ]
         for tracking in expired:
             scans = self.scans.pop(tracking)
-            if self.count_scan_orphans and tracking not in self.by_tracking:  # never shipped
+            if self.count_scan_orphans and self.never_shipped(tracking):
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
         if self.updates:
             # Updates are not orphans (decisions.md #4): dropped silently, on the same bound.

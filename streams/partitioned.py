@@ -10,9 +10,9 @@ fact                      where it lives
 id memory, lateness, W    the coordinator (this engine): a record is classified once, on entry
 second payment            the coordinator, reading the paid order's partition (``directory``)
 shipments and refunds     routed by ``order_id`` to the partition of its latest payment; before
-                          any payment they wait here, and move with the payment that comes
-pickup scans              a waybill stage (``waybills``) sees every scan once, in event time, and
-                          hands them to the partitions that shipped under the waybill
+                          any payment they wait in the waybill stage, and move with the payment
+pickup scans              a waybill stage (:class:`WaybillStage`) sees every scan once, in event
+                          time, and hands them to the partitions that shipped under the waybill
 exemptions, enrollments   broadcast: every partition reads them (they span items)
 subsidies                 the item's partition
 a shop's week (§4.1)      figures per partition, merged and settled here
@@ -42,7 +42,7 @@ from schemas.events import (
 )
 from schemas.verdict import CampaignEvaluation, Evaluation, Verdict
 from streams.engine import Engine
-from streams.orders import OrderBook, drop_waiting
+from streams.orders import OrderBook
 from streams.policy import Policy
 from streams.rules import campaign_fulfilment
 from streams.snapshot import SnapshotError
@@ -87,16 +87,9 @@ class PartitionedEngine(Engine):
             shard.state.exemptions = self.state.exemptions
         #: order_id -> the shard of its latest applied payment (kept as long as ``ever_paid``).
         self.directory: dict[str, int] = {}
-        #: Shipments and refunds of orders never paid yet, in arrival order (SPEC §7 orphans).
-        self.waiting: dict[str, list[Shipment | Refund]] = {}
-        #: Every pickup and update scan, once: the waybill stage (it holds no orders).
-        self.waybills = OrderBook(
-            policy.orphan_retention_ms, policy.quality_refund.refund_within_ms, policy.campaigns
-        )
-        self.waybills.count_scan_orphans = False
         #: tracking_no -> the shards that hold a copy of its scans.
         self.shipped_in: dict[str, set[int]] = {}
-        self._orphans = 0
+        self.waybills = WaybillStage(policy, self.shards, self.shipped_in)
 
     # -- routing --------------------------------------------------------------------------
     def _dispatch(self) -> dict[type, Any]:
@@ -118,7 +111,7 @@ class PartitionedEngine(Engine):
         shard = self.shards[index]
         before = self.directory.get(order_id)
         if before is None:
-            early = self.waiting.pop(order_id, None)
+            early = self.waybills.orphans.pop(order_id, None)
         elif before != index:  # a reused id paid for another item: its waiting events move
             early = self.shards[before].state.book.orphans.pop(order_id, None)
         else:
@@ -135,7 +128,7 @@ class PartitionedEngine(Engine):
         """To the shard of the order's latest payment, or wait here for the first one."""
         index = self.directory.get(event.order_id)
         if index is None:
-            self.waiting.setdefault(event.order_id, []).append(event)
+            self.waybills.orphans.setdefault(event.order_id, []).append(event)
             return
         if type(event) is Shipment:
             self._associate(event.tracking_no, index)
@@ -168,14 +161,9 @@ class PartitionedEngine(Engine):
     def _route_subsidy(self, event: Subsidy) -> None:
         self.shards[partition_of(event.item_id, len(self.shards))].state.subsidies.apply(event)
 
-    def _paid_recently(self, order_id: str, watermark: int | None) -> bool:
+    def _paid_ts(self, order_id: str) -> int | None:
         index = self.directory.get(order_id)
-        if index is None:
-            return False
-        paid_ts = self.shards[index].state.book.paid_ts(order_id)
-        if paid_ts is None:
-            return False
-        return watermark is None or paid_ts >= watermark - self._order_horizon_ms
+        return None if index is None else self.shards[index].state.book.paid_ts(order_id)
 
     # -- evaluation -----------------------------------------------------------------------
     def _shards(self) -> list[Engine]:
@@ -195,18 +183,11 @@ class PartitionedEngine(Engine):
         return verdicts
 
     def _housekeep(self, day: int, decided_at: int) -> None:
-        """The shards' retention, then the waiting events' and the waybill stage's."""
+        """The shards' retention, then the waybill stage's; shards keep a waybill's scans only
+        while they ship under it or hold a copy of them."""
         super()._housekeep(day, decided_at)
-        retention = self.policy.orphan_retention_ms
-        self._orphans += drop_waiting(self.waiting, decided_at - retention)
-        stage, shards, holders_of = self.waybills, self.shards, self.shipped_in
-        scan_horizon = decided_at - 2 * retention
-        for tracking, kept in stage.scans.items():
-            if (kept if type(kept) is int else kept[-1]) < scan_horizon:  # type: ignore[index]
-                holders = holders_of.get(tracking, ())
-                if not any(tracking in shards[i].state.book.by_tracking for i in holders):
-                    self._orphans += 1 if type(kept) is int else len(kept)  # type: ignore[arg-type]
-        stage.expire_orphans(decided_at)
+        self.waybills.expire_orphans(decided_at)
+        shards, holders_of = self.shards, self.shipped_in
         for tracking in list(holders_of):
             holders = holders_of[tracking]
             for index in list(holders):
@@ -224,11 +205,32 @@ class PartitionedEngine(Engine):
     @property
     def orphans_dropped(self) -> int:
         """As one engine's: waiting events and never-shipped waybills' scans, plus the shards'."""
-        return self._orphans + sum(s.state.book.orphans_dropped for s in self.shards)
+        shards = sum(s.state.book.orphans_dropped for s in self.shards)
+        return self.waybills.orphans_dropped + shards
 
     def snapshot(self) -> bytes:
         """Not yet: a partitioned engine runs replays, which restart from their input."""
         raise SnapshotError("a partitioned engine keeps no snapshot yet (replay only)")
+
+
+class WaybillStage(OrderBook):
+    """A book without orders: every pickup and update scan once, and the shipments and refunds
+    of orders never paid yet (``orphans``). It counts what expires unjoined, as one engine's
+    book would: a waybill's scans are orphans when no shard ships under it."""
+
+    def __init__(self, policy: Policy, shards: list[Engine], holders: dict[str, set[int]]) -> None:
+        """The stage of ``shards``; ``holders`` maps a waybill to the shards shipping under it."""
+        super().__init__(
+            policy.orphan_retention_ms, policy.quality_refund.refund_within_ms, policy.campaigns
+        )
+        self.shards, self.holders = shards, holders
+
+    def never_shipped(self, tracking_no: str) -> bool:
+        """No shard holds an order shipped under the waybill."""
+        return not any(
+            tracking_no in self.shards[i].state.book.by_tracking
+            for i in self.holders.get(tracking_no, ())
+        )
 
 
 def _verdict_order(verdict: Verdict) -> tuple[Any, ...]:

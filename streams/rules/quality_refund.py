@@ -51,7 +51,9 @@ def window(state: State, day: int) -> tuple[int, int]:
 
 def category_totals(states: list[State]) -> dict[str, QualityCount]:
     """The categories' window counts summed over partitions: a category spans many items,
-    so each partition holds only its share of them."""
+    so each partition holds only its share of them. One state's counts are the totals."""
+    if len(states) == 1:
+        return states[0].book.category_q
     totals: dict[str, QualityCount] = {}
     for state in states:
         for category_id, count in state.book.category_q.items():
@@ -68,18 +70,16 @@ def evaluate(
     quality: QualityState,
     day: int,
     decided_at: int,
-    categories: Mapping[str, QualityCount] | None = None,
+    categories: Mapping[str, QualityCount],
 ) -> list[Verdict]:
     """Advance every candidate item's state machine by day ``day``; returns watch/fine verdicts.
 
     The engine keeps ``state.book``'s running window counts at ``window(state, day)``;
-    ``categories`` are the categories' counts over every partition when the book holds only
-    some items (:func:`category_totals`), else the book's own.
+    ``categories`` are the categories' counts over every partition (:func:`category_totals`).
     """
     settings = state.policy.quality_refund
     book, subsidies = state.book, state.subsidies
     item_q = book.item_q
-    category_q = book.category_q if categories is None else categories
     ratio = settings.ratio
     candidates = {
         item_id
@@ -95,7 +95,7 @@ def evaluate(
         count = item_q.get(item_id)
         d_i, n_i = (count.d, count.n) if count is not None else (0, 0)
         item = book.items[item_id]
-        category = category_q.get(item.category_id)
+        category = categories.get(item.category_id)
         d_c, n_c = (category.d, category.n) if category is not None else (0, 0)
         exceed = (
             d_i >= 1

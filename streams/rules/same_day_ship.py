@@ -93,9 +93,19 @@ def week_figures(state: State, day: int, decided_at: int) -> dict[str, ShopWeek]
     return figures
 
 
-def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
-    """Settle the week that ends ``settle_delay`` days before ``day`` (if ``day`` is one)."""
-    return settle(state, day, decided_at, week_figures(state, day, decided_at))
+def merge_weeks(per_shard: list[dict[str, ShopWeek]]) -> dict[str, ShopWeek]:
+    """Every shard's figures of the settled week, merged per shop (one shard: its own)."""
+    if len(per_shard) == 1:
+        return per_shard[0]
+    merged: dict[str, ShopWeek] = {}
+    for figures in per_shard:
+        for shop_id, week in figures.items():
+            mine = merged.get(shop_id)
+            if mine is None:
+                merged[shop_id] = week
+            else:
+                mine.add(week)
+    return merged
 
 
 def settle(state: State, day: int, decided_at: int, figures: dict[str, ShopWeek]) -> list[Verdict]:
