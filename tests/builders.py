@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,7 +18,8 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.verdict import Verdict
+from schemas.validation import Rejected
+from schemas.verdict import Evaluation, Verdict
 from streams.calendar import Calendar
 from streams.engine import Engine
 from streams.partitioned import PartitionedEngine
@@ -153,19 +155,22 @@ def run(events: list[Event], policy: Policy | None = None, **kw: Any) -> list[Ve
     expected = outputs(Engine(policy, **figures), events)
     assert expected[0] == verdicts, "collecting the evaluations changed a verdict"
     for partitions in PARTITIONS:
-        got = outputs(PartitionedEngine(policy, partitions=partitions, **figures), events)
-        for what, mine, theirs in zip(OUTPUTS, got, expected, strict=True):
-            assert mine == theirs, f"{partitions} partitions: {what} differ from one engine's"
+        assert_partitions_agree(expected, events, policy, partitions, **figures)
     return verdicts
 
 
+Outputs = tuple[list[Verdict], list[Evaluation], dict[str, Any], int]
 OUTPUTS = ("verdicts", "evaluations", "books", "orphans dropped")
 
 
-def outputs(engine: Engine, events: list[Event]) -> tuple[list[Verdict], Any, Any, int]:
-    """Feed events in the given order and finish: verdicts, evaluations, accounting, orphans."""
-    for event in events:
-        engine.accept(event)
+def outputs(engine: Engine, records: Sequence[Event | Rejected]) -> Outputs:
+    """Feed records (events or rejections) in the given order and finish: verdicts,
+    evaluations, accounting, orphans."""
+    for record in records:
+        if isinstance(record, Rejected):
+            engine.reject(record)
+        else:
+            engine.accept(record)
     engine.finish()
     return (
         engine.take_verdicts(),
@@ -173,6 +178,19 @@ def outputs(engine: Engine, events: list[Event]) -> tuple[list[Verdict], Any, An
         engine.accounting.as_dict(),
         engine.orphans_dropped,
     )
+
+
+def assert_partitions_agree(
+    expected: Outputs,
+    records: Sequence[Event | Rejected],
+    policy: Policy | None,
+    partitions: int,
+    **kw: Any,
+) -> None:
+    """The records through ``partitions`` shards give one engine's ``expected`` outputs."""
+    got = outputs(PartitionedEngine(policy, partitions=partitions, **kw), records)
+    for what, mine, theirs in zip(OUTPUTS, got, expected, strict=True):
+        assert mine == theirs, f"{partitions} partitions: {what} differ from one engine's"
 
 
 def run_sorted(events: list[Event], policy: Policy | None = None) -> list[Verdict]:

@@ -37,8 +37,8 @@ from schemas.validation import Rejected, decode_event
 from schemas.verdict import Verdict
 from streams.campaigns import Campaign
 from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
+from tests.builders import assert_partitions_agree, outputs
 from tests.reference.naive import RefCampaign, RefPolicy, RefResult, run_reference
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -79,34 +79,13 @@ def run_engine(
     length), which must agree with the single one in everything: so every differential stream
     checks partitioning against the reference as well.
     """
-    eng = _fed(Engine(policy, collect_evaluations=True), records)
-    verdicts = eng.take_verdicts()
-    partitions = 1 + len(records) % 8
-    split = _fed(
-        PartitionedEngine(policy, partitions=partitions, collect_evaluations=True), records
+    expected = outputs(Engine(policy, collect_evaluations=True), records)
+    assert_partitions_agree(
+        expected, records, policy, 1 + len(records) % 8, collect_evaluations=True
     )
-    assert split.take_verdicts() == verdicts, f"{partitions} partitions: verdicts differ"
-    assert split.take_evaluations() == eng.take_evaluations(), f"{partitions}: evaluations"
-    assert split.accounting == eng.accounting, f"{partitions} partitions: books differ"
-    assert split.orphans_dropped == eng.orphans_dropped, f"{partitions} partitions: orphans"
-    acc = eng.accounting
-    counts = {
-        "applied": acc.applied,
-        "duplicate": acc.duplicate,
-        "late": acc.late,
-        "rejected": acc.rejected,
-    }
+    verdicts, _, books, _ = expected
+    counts = {key: books[key] for key in ("applied", "duplicate", "late", "rejected")}
     return verdicts, counts
-
-
-def _fed(eng: Engine, records: list[Any]) -> Engine:
-    for rec in records:
-        if isinstance(rec, Rejected):
-            eng.reject(rec)
-        else:
-            eng.accept(rec)
-    eng.finish()
-    return eng
 
 
 def ref_counts(ref: RefResult) -> dict[str, int]:
@@ -640,20 +619,13 @@ def engine_figures(
 
     A campaign's line repeats per instant, so its period is suffixed ``@decided_at``.
     """
-    eng = Engine(policy, collect_evaluations=True)
-    for rec in records:
-        if isinstance(rec, Rejected):
-            eng.reject(rec)
-        else:
-            eng.accept(rec)
-    eng.finish()
     return {
         (
             e.rule,
             e.subject,
             f"{e.period}@{e.decided_at}" if e.rule == "campaign_fulfilment" else e.period,
         ): (e.numerator, e.denominator)
-        for e in eng.take_evaluations()
+        for e in outputs(Engine(policy, collect_evaluations=True), records)[1]
     }
 
 
