@@ -66,7 +66,7 @@ def ssl_context() -> ssl.SSLContext:
     if (cert is None) != (key is None):
         raise SettingsError(f"set both {_ENV}CERT_FILE and {_ENV}KEY_FILE, or neither")
     try:
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=_file("CA_FILE"),
             certfile=cert,
             keyfile=key,
@@ -74,6 +74,7 @@ def ssl_context() -> ssl.SSLContext:
         )
     except (ssl.SSLError, OSError) as exc:
         raise SettingsError(f"{_ENV}CA_FILE/CERT_FILE/KEY_FILE: {exc}") from None
+    return context
 
 
 def _sasl() -> dict[str, Any]:

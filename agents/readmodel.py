@@ -118,13 +118,18 @@ class ReadModel:
         await self.client.aclose()
 
 
+def _text(field: bytes | str) -> str:
+    """A hash field's name: bytes from a client without ``decode_responses``."""
+    return field.decode() if isinstance(field, bytes) else field
+
+
 async def read_subject(client: aioredis.Redis, prefix: str, subject: str) -> dict[str, Any]:
     """``{"item": {...}, "shop": {...}}`` for an id, decoded; empty parts left out."""
     out: dict[str, Any] = {"subject": subject}
     for kind, key in (("item", item_key(prefix, subject)), ("shop", shop_key(prefix, subject))):
         fields = await client.hgetall(key)
         if fields:
-            out[kind] = {k.decode(): orjson.loads(v) for k, v in sorted(fields.items())}
+            out[kind] = {_text(k): orjson.loads(v) for k, v in sorted(fields.items())}
     return out
 
 
@@ -135,6 +140,6 @@ def read_subject_sync(url: str, prefix: str, subject: str) -> dict[str, Any]:
     for kind, key in (("item", item_key(prefix, subject)), ("shop", shop_key(prefix, subject))):
         fields = client.hgetall(key)
         if fields:
-            out[kind] = {k.decode(): orjson.loads(v) for k, v in sorted(fields.items())}  # type: ignore[union-attr]
+            out[kind] = {_text(k): orjson.loads(v) for k, v in sorted(fields.items())}
     client.close()
     return out

@@ -50,6 +50,7 @@ def _png(figure: Any) -> str:
 
 def _rates_plot(comparison: Comparison, rule: str) -> str | None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     calendar = comparison.a.policy.calendar()
     figure, axes = plt.subplots(figsize=(8, 3.2))
@@ -82,13 +83,14 @@ def _rates_plot(comparison: Comparison, rule: str) -> str | None:
     axes.set_xlabel("evaluation day (local date)")
     axes.set_ylabel("rate n/d (fraction)")
     axes.set_ylim(-0.02, 1.02)
-    axes.xaxis.set_major_locator(plt.MaxNLocator(8))
+    axes.xaxis.set_major_locator(MaxNLocator(8))
     axes.legend(fontsize=7, loc="lower left")
     return _png(figure)
 
 
 def _verdicts_plot(comparison: Comparison) -> str:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     calendar = comparison.a.policy.calendar()
     figure, axes = plt.subplots(figsize=(8, 3.2))
@@ -105,7 +107,7 @@ def _verdicts_plot(comparison: Comparison) -> str:
     axes.set_title("verdicts per evaluation day, all rules and kinds")
     axes.set_xlabel("evaluation day (local date)")
     axes.set_ylabel("verdicts (count)")
-    axes.xaxis.set_major_locator(plt.MaxNLocator(8))
+    axes.xaxis.set_major_locator(MaxNLocator(8))
     axes.legend(fontsize=8)
     return _png(figure)
 

@@ -127,10 +127,11 @@ async def produce(
     Records keep the broker's own timestamps (the event time is in the payload), so the
     broker's time-based retention does not delete a replayed history on arrival.
     """
-    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-    from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
 
-    from agents.topics import Topics, client_options, ensure_topics
+    from agents.kafka_security import client_options
+    from agents.topics import Topics, ensure_topics
 
     topics = {etype: topic_prefix + topic for etype, topic in TOPIC_OF_TYPE.items()}
     producer = AIOKafkaProducer(
