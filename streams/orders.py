@@ -156,6 +156,10 @@ class OrderBook:
     #: partition of a partitioned engine holds copies of some waybills' scans; the waybill
     #: stage, which sees every scan once, counts them instead.
     count_scan_orphans = True
+    #: When a list, every waybill whose order, scans or updates this book lets go of is
+    #: appended to it: a partitioned engine re-checks only those, not every waybill, for
+    #: whether the partition still needs its scans.
+    released_waybills: list[str] | None = None
 
     def __init__(
         self,
@@ -442,10 +446,14 @@ class OrderBook:
                         shipped = self.by_tracking.get(tracking)
                         if shipped is order:
                             del self.by_tracking[tracking]
+                            if self.released_waybills is not None:
+                                self.released_waybills.append(tracking)
                         elif type(shipped) is list and order in shipped:
                             shipped.remove(order)
                             if not shipped:
                                 del self.by_tracking[tracking]
+                                if self.released_waybills is not None:
+                                    self.released_waybills.append(tracking)
             if evicted:
                 self._tombstone_days.append((latest_paid, evicted))
 
@@ -467,11 +475,16 @@ class OrderBook:
             scans = self.scans.pop(tracking)
             if self.count_scan_orphans and self.never_shipped(tracking):
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
+        if self.released_waybills is not None:
+            self.released_waybills += expired
         if self.updates:
             # Updates are not orphans (decisions.md #4): dropped silently, on the same bound.
-            for tracking in [
+            stale = [
                 k
                 for k, v in self.updates.items()
                 if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
-            ]:
+            ]
+            for tracking in stale:
                 del self.updates[tracking]
+            if self.released_waybills is not None:
+                self.released_waybills += stale

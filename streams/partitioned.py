@@ -81,6 +81,7 @@ class PartitionedEngine(Engine):
         for shard in self.shards:
             # a shard holds copies of some waybills' scans; the waybill stage counts orphans
             shard.state.book.count_scan_orphans = False
+            shard.state.book.released_waybills = []
             # broadcast facts: every shard reads the same plan and exemptions (here, in one
             # process, one copy of them; a worker of a deployment would hold its own)
             shard.state.plan = self.state.plan
@@ -153,6 +154,7 @@ class PartitionedEngine(Engine):
             return
         holders.add(index)
         book, stage = self.shards[index].state.book, self.waybills
+        book.released_waybills.append(tracking_no)  # type: ignore[union-attr]  # re-checked once
         for source, target in ((stage.scans, book.scans), (stage.updates, book.updates)):
             kept = source.get(tracking_no)
             if kept is not None:
@@ -184,22 +186,30 @@ class PartitionedEngine(Engine):
 
     def _housekeep(self, day: int, decided_at: int) -> None:
         """The shards' retention, then the waybill stage's; shards keep a waybill's scans only
-        while they ship under it or hold a copy of them."""
+        while they ship under it or hold a copy of them.
+
+        A shard can stop needing a waybill only when it was just associated with it or its
+        book let go of the waybill's order, scans or updates, so only those waybills
+        (``released_waybills``) are re-checked: the same holders go as in a walk over all.
+        """
         super()._housekeep(day, decided_at)
         self.waybills.expire_orphans(decided_at)
-        shards, holders_of = self.shards, self.shipped_in
-        for tracking in list(holders_of):
-            holders = holders_of[tracking]
-            for index in list(holders):
-                book = shards[index].state.book
+        holders_of = self.shipped_in
+        for index, shard in enumerate(self.shards):
+            book = shard.state.book
+            released, book.released_waybills = book.released_waybills or [], []
+            for tracking in released:
+                holders = holders_of.get(tracking)
+                if holders is None or index not in holders:
+                    continue
                 if not (
                     tracking in book.by_tracking
                     or tracking in book.scans
                     or tracking in book.updates
                 ):
                     holders.discard(index)
-            if not holders:
-                del holders_of[tracking]
+                    if not holders:
+                        del holders_of[tracking]
 
     # -- outputs --------------------------------------------------------------------------
     @property

@@ -143,3 +143,45 @@ def test_a_partitioned_engine_says_it_keeps_no_snapshot() -> None:
         PartitionedEngine(partitions=2).snapshot()
     with pytest.raises(ValueError, match="at least 1"):
         PartitionedEngine(partitions=0)
+
+
+class _CheckedPrune(PartitionedEngine):
+    """After every retention pass: a shard is a waybill's holder exactly while it still holds
+    the waybill's order, scans or updates (what a walk over every waybill would keep)."""
+
+    passes = 0
+
+    def _housekeep(self, day: int, decided_at: int) -> None:
+        super()._housekeep(day, decided_at)
+        self.passes += 1
+        for tracking, holders in self.shipped_in.items():
+            assert holders, tracking
+            for index in holders:
+                book = self.shards[index].state.book
+                assert (
+                    tracking in book.by_tracking
+                    or tracking in book.scans
+                    or tracking in book.updates
+                ), (tracking, index)
+
+
+@pytest.mark.parametrize("source", [SAMPLE, OLIST], ids=["sample", "olist"])
+def test_a_partition_lets_go_of_a_waybill_when_it_no_longer_needs_its_scans(
+    source: Path,
+) -> None:
+    if not source.exists():
+        pytest.skip(f"{source} absent (set OLIST_EVENTS)")
+    with gzip.open(source, "rb") as fh:
+        decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
+    engine = _CheckedPrune(partitions=4)
+    for event in decoded:
+        if isinstance(event, Rejected):
+            engine.reject(event)
+        else:
+            engine.accept(event)
+    engine.finish()
+    assert engine.passes > 5
+    books = [s.state.book for s in engine.shards]
+    held = sum(len(b.by_tracking.keys() | b.scans.keys() | b.updates.keys()) for b in books)
+    pending = sum(len(b.released_waybills or ()) for b in books)  # re-checked at the next pass
+    assert sum(len(h) for h in engine.shipped_in.values()) <= held + pending
