@@ -174,12 +174,7 @@ def test_a_partition_lets_go_of_a_waybill_when_it_no_longer_needs_its_scans(
     with gzip.open(source, "rb") as fh:
         decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
     engine = _CheckedPrune(partitions=4)
-    for event in decoded:
-        if isinstance(event, Rejected):
-            engine.reject(event)
-        else:
-            engine.accept(event)
-    engine.finish()
+    outputs(engine, decoded)
     assert engine.passes > 5
     books = [s.state.book for s in engine.shards]
     held = sum(len(b.by_tracking.keys() | b.scans.keys() | b.updates.keys()) for b in books)
