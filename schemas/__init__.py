@@ -14,6 +14,7 @@ from schemas.events import (
     Subsidy,
     kafka_key,
 )
+from schemas.evidence import Evidence, OrderFacts, decode_evidence
 from schemas.validation import Rejected, decode_event
 from schemas.verdict import TOPIC_OF_KIND, Evaluation, Verdict, decode_verdict, encode, verdict_id
 
@@ -25,7 +26,9 @@ __all__ = [
     "Enrollment",
     "Evaluation",
     "Event",
+    "Evidence",
     "Exemption",
+    "OrderFacts",
     "Payment",
     "PickupScan",
     "Refund",
@@ -34,6 +37,7 @@ __all__ = [
     "Subsidy",
     "Verdict",
     "decode_event",
+    "decode_evidence",
     "decode_verdict",
     "encode",
     "kafka_key",

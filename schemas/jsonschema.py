@@ -14,6 +14,7 @@ import msgspec
 import orjson
 
 from schemas.events import EVENT_TYPES
+from schemas.evidence import Evidence
 from schemas.verdict import Evaluation, Verdict
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -31,7 +32,8 @@ def _tag(record: type[msgspec.Struct]) -> str:
 
 
 def schemas() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema, for every event type, the verdict and the evaluation record."""
+    """File name → JSON Schema, for every event type, the verdict, the evaluation and the
+    evidence record."""
     out: dict[str, dict[str, Any]] = {}
     for record in EVENT_TYPES:
         schema = msgspec.json.schema(record)
@@ -42,6 +44,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     records: tuple[tuple[str, type[msgspec.Struct]], ...] = (
         ("verdict", Verdict),
         ("evaluation", Evaluation),
+        ("evidence", Evidence),
     )
     for name, other in records:
         schema = msgspec.json.schema(other)

@@ -29,6 +29,7 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
+from schemas.evidence import Evidence
 from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict
 from streams import snapshot as snapshot_codec
@@ -95,6 +96,7 @@ class Engine:
         policy: Policy | None = None,
         *,
         collect_evaluations: bool = False,
+        collect_evidence: bool = False,
         idle_timeout_ms: int | None = None,
         lateness_ms: int | None = None,
     ) -> None:
@@ -103,16 +105,18 @@ class Engine:
         Args:
             policy: the rules' settings; the SPEC defaults when omitted.
             collect_evaluations: also keep every evaluation's figures (``--metrics``).
+            collect_evidence: also keep the orders behind every verdict (``--evidence``).
             idle_timeout_ms: live mode only: wall-clock ms after which a silent partition
                 stops holding the watermark back.
             lateness_ms: overrides the policy's allowed lateness ``L``.
         """
         self.policy = policy or Policy()
-        self.state = State.new(self.policy, collect_evaluations)
+        self.state = State.new(self.policy, collect_evaluations, collect_evidence)
         lateness = self.policy.allowed_lateness_ms if lateness_ms is None else lateness_ms
         self.clock = EventClock(lateness, idle_timeout_ms)
         self.accounting = Accounting()
         self.verdicts: list[Verdict] = []
+        self.evidence: list[Evidence] = []
         self.tags = pickup48.TagState()
         self.quality = quality_refund.QualityState()
         self.campaigns = campaign_fulfilment.CampaignState()
@@ -285,6 +289,12 @@ class Engine:
         out, self.state.evaluations = self.state.evaluations, []
         return out
 
+    def take_evidence(self) -> list[Evidence]:
+        """The evidence of the verdicts since the last call (only with ``collect_evidence``),
+        in the order of their verdicts."""
+        out, self.evidence = self.evidence, []
+        return out
+
     @property
     def watermark(self) -> int | None:
         """Current ``W`` in epoch ms (``None`` before the first event)."""
@@ -323,6 +333,10 @@ class Engine:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore and rebuild the dispatch table (a snapshot from before campaigns has none)."""
         state.setdefault("campaigns", campaign_fulfilment.CampaignState())
+        state.setdefault("evidence", [])  # a snapshot from before evidence has none
+        core = state.get("state")
+        if isinstance(core, State) and not hasattr(core, "evidence"):
+            core.collect_evidence, core.evidence = False, []
         self.__dict__.update(state)
         self._apply_by_type = self._dispatch()
 
@@ -414,9 +428,21 @@ class Engine:
             for verdict in shard_delists:
                 shard.state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]
         self.verdicts += verdicts
+        if self.state.collect_evidence:
+            self._file_evidence(verdicts)
         self._housekeep(day, decided_at)
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
+
+    def _file_evidence(self, verdicts: list[Verdict]) -> None:
+        """Move the rules' evidence of one instant, from every shard, into the outputs in the
+        order of its verdicts."""
+        by_id: dict[str, list[Evidence]] = {}
+        for state in {id(s.state): s.state for s in [self, *self._shards()]}.values():
+            for record in state.evidence:
+                by_id.setdefault(record.verdict_id, []).append(record)
+            state.evidence = []
+        self.evidence += [by_id[v.verdict_id].pop(0) for v in verdicts]
 
     def _housekeep(self, day: int, decided_at: int) -> None:
         """Bounded retention (SPEC §5): forget what no later evaluation can read."""

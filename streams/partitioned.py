@@ -62,6 +62,7 @@ class PartitionedEngine(Engine):
         *,
         partitions: int = 2,
         collect_evaluations: bool = False,
+        collect_evidence: bool = False,
         idle_timeout_ms: int | None = None,
         lateness_ms: int | None = None,
     ) -> None:
@@ -71,12 +72,18 @@ class PartitionedEngine(Engine):
         super().__init__(
             policy,
             collect_evaluations=collect_evaluations,
+            collect_evidence=collect_evidence,
             idle_timeout_ms=idle_timeout_ms,
             lateness_ms=lateness_ms,
         )
         policy = self.policy
         self.shards = [
-            Engine(policy, collect_evaluations=collect_evaluations) for _ in range(partitions)
+            Engine(
+                policy,
+                collect_evaluations=collect_evaluations,
+                collect_evidence=collect_evidence,
+            )
+            for _ in range(partitions)
         ]
         for shard in self.shards:
             # a shard holds copies of some waybills' scans; the waybill stage counts orphans

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.evidence import Evidence, OrderFacts
 from schemas.verdict import Evaluation, Verdict, verdict_id
 from streams.calendar import Calendar
 from streams.orders import Order, OrderBook
@@ -25,9 +26,13 @@ class State:
     exemptions: Exemptions
     collect_evaluations: bool = False
     evaluations: list[Evaluation] = field(default_factory=list)
+    collect_evidence: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
 
     @classmethod
-    def new(cls, policy: Policy, collect_evaluations: bool = False) -> State:
+    def new(
+        cls, policy: Policy, collect_evaluations: bool = False, collect_evidence: bool = False
+    ) -> State:
         """Fresh state for a policy."""
         calendar = policy.calendar()
         return cls(
@@ -42,6 +47,7 @@ class State:
             subsidies=Subsidies(),
             exemptions=Exemptions(policy.exemption_report_within_ms),
             collect_evaluations=collect_evaluations,
+            collect_evidence=collect_evidence,
         )
 
     def evaluated(
@@ -56,6 +62,43 @@ class State:
     ) -> None:
         """Record one evaluation's figures when the driver asked for them."""
         self.evaluations.append(Evaluation(rule, subject, period, decided_at, n, d, kind))  # type: ignore[arg-type]
+
+    def evidenced(
+        self,
+        verdict: Verdict,
+        denominator: list[Order],
+        numerator: list[Order],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep the orders behind ``verdict`` when the driver asked for evidence.
+
+        ``numerator`` is a sub-list of ``denominator``; both are listed by ``(paid_ts,
+        order_id)``, so the record is the same whichever partition counted which order.
+        """
+        in_numerator = {id(order) for order in numerator}
+        ordered = sorted(denominator, key=lambda order: (order.paid_ts, order.order_id))
+        self.evidence.append(
+            Evidence(
+                verdict_id=verdict.verdict_id,
+                verdict=verdict,
+                zone=self.calendar.tz_name,
+                denominator_orders=[order.order_id for order in ordered],
+                numerator_orders=[o.order_id for o in ordered if id(o) in in_numerator],
+                orders=[
+                    OrderFacts(
+                        order_id=order.order_id,
+                        paid_ts=order.paid_ts,
+                        ship_ts=order.ship_ts,
+                        pickup_ts=order.pickup_ts,
+                        refund_ts=order.refund_ts,
+                        tracking_no=order.tracking_no,
+                        counted=id(order) in in_numerator,
+                    )
+                    for order in ordered
+                ],
+                details=details or {},
+            )
+        )
 
     def verdict(
         self,

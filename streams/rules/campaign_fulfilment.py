@@ -115,7 +115,13 @@ def evaluate(state: State, campaigns: CampaignState, day: int, decided_at: int) 
             if reason is not None:
                 counts[2][reason] = counts[2].get(reason, 0) + 1
         if reason is not None:
-            verdicts.append(_breach(state, calendar, campaign, order, decided_at, deadline, reason))
+            breach = _breach(state, calendar, campaign, order, decided_at, deadline, reason)
+            verdicts.append(breach)
+            if state.collect_evidence:
+                facts = {"reason": reason, "deadline": deadline, "step": step}
+                if step == 2:
+                    facts["update_ts"] = order.update_ts
+                state.evidenced(breach, [order], [], facts)
     if figures:
         for (index, shop_id), (judged, kept, breached) in sorted(
             figures.items(), key=lambda kv: (kv[0][1], settings[kv[0][0]].name)

@@ -10,6 +10,7 @@ Evaluated items: those with an order paid on ``T-3`` plus every tagged item (no 
 from __future__ import annotations
 
 from schemas.verdict import Verdict
+from streams.orders import Order
 from streams.rates import above
 from streams.state import State
 
@@ -24,11 +25,34 @@ class TagState:
         self.tagged: set[str] = set()
 
 
+def judge(
+    state: State,
+    orders: list[Order],
+    decided_at: int,
+    counted: list[Order] | None = None,
+    kept: list[Order] | None = None,
+) -> tuple[int, int]:
+    """``(d, n)`` of one item's orders of ``T-3`` at ``decided_at``; the orders themselves go
+    to ``counted`` (``d``) and ``kept`` (``n``) when given (the evidence of a verdict)."""
+    settings = state.policy.pickup48
+    excluded, within = settings.excluded_categories, settings.pickup_within_ms
+    d = n = 0
+    for order in orders:
+        if state.timeliness_eligible(order, excluded, decided_at):
+            d += 1
+            if counted is not None:
+                counted.append(order)
+            if order.pickup_ts is not None and order.pickup_ts - order.paid_ts <= within:
+                n += 1
+                if kept is not None:
+                    kept.append(order)
+    return d, n
+
+
 def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Verdict]:
     """Judge items paid on ``T-3`` and tagged items; returns tag/untag verdicts."""
     settings = state.policy.pickup48
     paid_day = day - settings.lag_days
-    excluded, within = settings.excluded_categories, settings.pickup_within_ms
     buckets = state.book.days.get(paid_day, {})
     verdicts = []
     period = state.calendar.iso(day)
@@ -36,14 +60,8 @@ def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Ve
     # tagged items are only visited on days when some shop- or item-scope report is active.
     tagged = tags.tagged if state.exemptions.any_active(decided_at) else set()
     for item_id in sorted(buckets.keys() | tagged):
-        d = n = 0
         bucket = buckets.get(item_id)
-        if bucket is not None:
-            for order in bucket.orders:
-                if state.timeliness_eligible(order, excluded, decided_at):
-                    d += 1
-                    if order.pickup_ts is not None and order.pickup_ts - order.paid_ts <= within:
-                        n += 1
+        d, n = judge(state, bucket.orders, decided_at) if bucket is not None else (0, 0)
         item = state.book.items[item_id]
         exempted = state.exemptions.active_for_item(item.shop_id, item_id, decided_at)
         was = item_id in tags.tagged
@@ -60,18 +78,23 @@ def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Ve
             tags.tagged.add(item_id)
         else:
             tags.tagged.discard(item_id)
-        verdicts.append(
-            state.verdict(
-                rule=RULE,
-                kind=kind,
-                shop_id=item.shop_id,
-                item_id=item_id,
-                day=day,
-                decided_at=decided_at,
-                window=(paid_day, paid_day),
-                n=n,
-                d=d,
-                threshold=float(settings.tag_above),
-            )
+        verdict = state.verdict(
+            rule=RULE,
+            kind=kind,
+            shop_id=item.shop_id,
+            item_id=item_id,
+            day=day,
+            decided_at=decided_at,
+            window=(paid_day, paid_day),
+            n=n,
+            d=d,
+            threshold=float(settings.tag_above),
         )
+        verdicts.append(verdict)
+        if state.collect_evidence:
+            counted: list[Order] = []
+            kept: list[Order] = []
+            if bucket is not None:
+                judge(state, bucket.orders, decided_at, counted, kept)
+            state.evidenced(verdict, counted, kept)
     return verdicts

@@ -122,26 +122,45 @@ def evaluate(
         if kind is None:
             continue
         assert observation is not None  # noqa: S101 - a watch or fine has an observation
-        verdicts.append(
-            state.verdict(
-                rule=RULE,
-                kind=kind,
-                shop_id=item.shop_id,
-                item_id=item_id,
-                day=day,
-                decided_at=decided_at,
-                window=(first, last),
-                n=n_i,
-                d=d_i,
-                threshold=float(ratio),
-                amount_cents=settings.fine_cents if kind == "fine" else 0,
-                details={
-                    "category_id": item.category_id,
-                    "category_numerator": n_c,
-                    "category_denominator": d_c,
-                    "strikes": observation.strikes,
-                    "observation_start": state.calendar.iso(observation.start_day),
-                },
-            )
+        verdict = state.verdict(
+            rule=RULE,
+            kind=kind,
+            shop_id=item.shop_id,
+            item_id=item_id,
+            day=day,
+            decided_at=decided_at,
+            window=(first, last),
+            n=n_i,
+            d=d_i,
+            threshold=float(ratio),
+            amount_cents=settings.fine_cents if kind == "fine" else 0,
+            details={
+                "category_id": item.category_id,
+                "category_numerator": n_c,
+                "category_denominator": d_c,
+                "strikes": observation.strikes,
+                "observation_start": state.calendar.iso(observation.start_day),
+            },
         )
+        verdicts.append(verdict)
+        if state.collect_evidence:
+            _evidence(state, verdict, first, last)
     return verdicts
+
+
+def _evidence(state: State, verdict: Verdict, first: int, last: int) -> None:
+    """The orders behind a watch or fine: the item's orders paid in the window (``d_i``) and
+    those refunded for quality in time (``n_i``), as the running counts hold them."""
+    assert verdict.item_id is not None  # noqa: S101 - a watch or fine is about an item
+    buckets = state.book.items[verdict.item_id].buckets
+    counted = [
+        order
+        for paid_day in range(first, last + 1)
+        if paid_day in buckets
+        for order in buckets[paid_day].orders
+    ]
+    details = {
+        key: verdict.details[key]
+        for key in ("category_id", "category_numerator", "category_denominator")
+    }
+    state.evidenced(verdict, counted, [order for order in counted if order.quality], details)

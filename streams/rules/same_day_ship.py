@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from schemas.verdict import Verdict
+from streams.orders import Order
 from streams.rates import at_least
 from streams.state import State
 
@@ -41,6 +42,9 @@ class ShopWeek:
     d: int = 0
     n: int = 0
     packages: set[str] = field(default_factory=set)
+    #: the orders of ``d`` and of ``n``, kept only when the driver asked for evidence
+    counted: list[Order] | None = None
+    kept: list[Order] | None = None
 
     def add(self, other: ShopWeek) -> None:
         """Merge another partition's figures for the same shop and week."""
@@ -48,6 +52,10 @@ class ShopWeek:
         self.d += other.d
         self.n += other.n
         self.packages |= other.packages
+        if self.counted is not None and other.counted is not None:
+            self.counted += other.counted
+        if self.kept is not None and other.kept is not None:
+            self.kept += other.kept
 
 
 def week_figures(state: State, day: int, decided_at: int) -> dict[str, ShopWeek]:
@@ -70,8 +78,9 @@ def week_figures(state: State, day: int, decided_at: int) -> dict[str, ShopWeek]
     deadlines = {d: calendar.at(d, by_h, by_m) for d in range(monday, monday + 8)}
     no_exclusions: frozenset[str] = frozenset()
     figures: dict[str, ShopWeek] = {}
+    evidence = state.collect_evidence
     for shop_id, orders in shops.items():
-        week = ShopWeek()
+        week = ShopWeek(counted=[], kept=[]) if evidence else ShopWeek()
         for order in orders:
             if not plan.counts(shop_id, order.paid_ts):
                 continue
@@ -82,12 +91,16 @@ def week_figures(state: State, day: int, decided_at: int) -> dict[str, ShopWeek]
             if not state.timeliness_eligible(order, no_exclusions, decided_at):
                 continue
             week.d += 1
+            if week.counted is not None:
+                week.counted.append(order)
             if not picked_official:
                 continue
             paid_day = order.paid_day
             deadline = deadlines[paid_day if order.paid_ts < cutoffs[paid_day] else paid_day + 1]
             if order.ship_ts is not None and order.ship_ts <= deadline:
                 week.n += 1
+                if week.kept is not None:
+                    week.kept.append(order)
         if week.count:
             figures[shop_id] = week
     return figures
@@ -136,24 +149,30 @@ def settle(state: State, day: int, decided_at: int, figures: dict[str, ShopWeek]
                 "incentive" if earns else None,
             )
         if earns:
-            verdicts.append(
-                state.verdict(
-                    rule=RULE,
-                    kind="incentive",
-                    shop_id=shop_id,
-                    item_id=None,
-                    day=monday,
-                    decided_at=decided_at,
-                    window=(monday, monday + 6),
-                    n=n,
-                    d=d,
-                    threshold=float(settings.min_rate),
-                    amount_cents=cents * len(packages),
-                    details={
-                        "packages": len(packages),
-                        "daily_avg_orders": count / 7,
-                        "cents_per_package": cents,
-                    },
-                )
+            verdict = state.verdict(
+                rule=RULE,
+                kind="incentive",
+                shop_id=shop_id,
+                item_id=None,
+                day=monday,
+                decided_at=decided_at,
+                window=(monday, monday + 6),
+                n=n,
+                d=d,
+                threshold=float(settings.min_rate),
+                amount_cents=cents * len(packages),
+                details={
+                    "packages": len(packages),
+                    "daily_avg_orders": count / 7,
+                    "cents_per_package": cents,
+                },
             )
+            verdicts.append(verdict)
+            if week.counted is not None and week.kept is not None:
+                state.evidenced(
+                    verdict,
+                    week.counted,
+                    week.kept,
+                    {"packages": sorted(packages), "orders_counted_by_plan": count},
+                )
     return verdicts

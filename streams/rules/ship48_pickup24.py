@@ -11,7 +11,7 @@ dates ``T-10 … T-4`` (every order in it fully decided):
 from __future__ import annotations
 
 from schemas.verdict import Verdict
-from streams.orders import Bucket
+from streams.orders import Bucket, Order
 from streams.rates import below
 from streams.state import State
 
@@ -25,15 +25,25 @@ def window(state: State, day: int) -> tuple[int, int]:
     return last - settings.window_days + 1, last
 
 
-def _count(state: State, bucket: Bucket, decided_at: int) -> None:
+def judge(
+    state: State,
+    orders: list[Order],
+    decided_at: int,
+    counted: list[Order] | None = None,
+    kept: list[Order] | None = None,
+) -> tuple[int, int]:
+    """``(d, n)`` of ``orders`` at ``decided_at``; the orders themselves go to ``counted``
+    (``d``) and ``kept`` (``n``) when given (the evidence of a verdict)."""
     settings = state.policy.ship48_pickup24
     ship_ms, pickup_ms = settings.ship_within_ms, settings.pickup_within_ms
     excluded = settings.excluded_categories
     d = n = 0
-    for order in bucket.orders:
+    for order in orders:
         if not state.timeliness_eligible(order, excluded, decided_at):
             continue
         d += 1
+        if counted is not None:
+            counted.append(order)
         ship_ts, pickup_ts = order.ship_ts, order.pickup_ts
         if (
             ship_ts is not None
@@ -42,9 +52,28 @@ def _count(state: State, bucket: Bucket, decided_at: int) -> None:
             and pickup_ts - ship_ts <= pickup_ms
         ):
             n += 1
-    bucket.s48_d, bucket.s48_n = d, n
+            if kept is not None:
+                kept.append(order)
+    return d, n
+
+
+def _count(state: State, bucket: Bucket, decided_at: int) -> None:
+    bucket.s48_d, bucket.s48_n = judge(state, bucket.orders, decided_at)
     # An exemption can still be filed in time for the last order: count again next time.
     bucket.stale = decided_at <= bucket.orders[-1].paid_ts + state.exemptions.report_within_ms
+
+
+def _evidence(state: State, verdict: Verdict, first: int, last: int, decided_at: int) -> None:
+    """The orders behind a delist, judged again by :func:`judge` as the counts were."""
+    counted: list[Order] = []
+    kept: list[Order] = []
+    assert verdict.item_id is not None  # noqa: S101 - a delist is about an item
+    buckets = state.book.items[verdict.item_id].buckets
+    for paid_day in range(first, last + 1):
+        bucket = buckets.get(paid_day)
+        if bucket is not None:
+            judge(state, bucket.orders, decided_at, counted, kept)
+    state.evidenced(verdict, counted, kept)
 
 
 def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
@@ -73,18 +102,19 @@ def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
         if state.collect_evaluations and d:
             state.evaluated(RULE, item_id, period, decided_at, n, d, "delist" if delist else None)
         if delist:
-            verdicts.append(
-                state.verdict(
-                    rule=RULE,
-                    kind="delist",
-                    shop_id=state.book.items[item_id].shop_id,
-                    item_id=item_id,
-                    day=day,
-                    decided_at=decided_at,
-                    window=(first, last),
-                    n=n,
-                    d=d,
-                    threshold=float(settings.max_rate),
-                )
+            verdict = state.verdict(
+                rule=RULE,
+                kind="delist",
+                shop_id=state.book.items[item_id].shop_id,
+                item_id=item_id,
+                day=day,
+                decided_at=decided_at,
+                window=(first, last),
+                n=n,
+                d=d,
+                threshold=float(settings.max_rate),
             )
+            verdicts.append(verdict)
+            if state.collect_evidence:
+                _evidence(state, verdict, first, last, decided_at)
     return verdicts

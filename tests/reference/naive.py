@@ -116,6 +116,8 @@ class RefResult:
     outcomes: list[str] = field(default_factory=list)
     #: (rule, subject, period) -> (n, d) of each evaluation the reference computed
     figures: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    #: (rule, subject, period) -> (denominator order ids, numerator order ids), sorted
+    orders: dict[tuple[str, str, str], tuple[list[str], list[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,7 @@ class Reference:
         self._index()
         res.verdicts = self._evaluate_all()
         res.figures = self.figures
+        res.orders = self.orders
         return res
 
     def _index(self) -> None:
@@ -253,6 +256,7 @@ class Reference:
         self.delists: dict[str, list[int]] = defaultdict(list)
         #: (rule, subject, period) -> (numerator, denominator) of every evaluation computed
         self.figures: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self.orders: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
         self.tagged: set[str] = set()
         self.observing: dict[str, tuple[dt.date, int]] = {}
 
@@ -461,10 +465,13 @@ class Reference:
             orders = by_shop[shop]
             count = len(orders)
             d = n = 0
+            d_ids: list[str] = []
+            n_ids: list[str] = []
             for f in orders:
                 if not f.eligible(frozenset()):
                     continue
                 d += 1
+                d_ids.append(f.order_id)
                 paid_local = self.local(f.paid_ts)
                 ship_day = paid_local.date()
                 if paid_local.hour >= self.p.cutoff_hour:
@@ -477,7 +484,9 @@ class Reference:
                     and f.pickup_ts is not None
                 ):
                     n += 1
+                    n_ids.append(f.order_id)
             self.figures["same_day_ship", shop, monday.isoformat()] = (n, d)
+            self.orders["same_day_ship", shop, monday.isoformat()] = (sorted(d_ids), sorted(n_ids))
             if d < 1 or 100 * n < self.p.sds_min_rate_pct * d:
                 continue
             cents = 0
@@ -527,11 +536,13 @@ class Reference:
             if not inside:
                 continue
             d = n = 0
+            d_ids, n_ids = [], []
             for pay in by_item[item]:
                 f = self.facts(pay, E)
                 if not f.eligible(self.p.s48_excluded):
                     continue
                 d += 1
+                d_ids.append(pay.order_id)
                 if (
                     f.ship_ts is not None
                     and f.ship_ts - f.paid_ts <= self.p.s48_ship_within_ms
@@ -539,7 +550,9 @@ class Reference:
                     and f.pickup_ts - f.ship_ts <= self.p.s48_pickup_within_ms
                 ):
                     n += 1
+                    n_ids.append(pay.order_id)
             self.figures["ship48_pickup24", item, T.isoformat()] = (n, d)
+            self.orders["ship48_pickup24", item, T.isoformat()] = (sorted(d_ids), sorted(n_ids))
             if d >= self.p.s48_min_orders and 100 * n < self.p.s48_max_rate_pct * d:
                 latest = self.latest_payment(item, E)
                 assert latest is not None
@@ -576,16 +589,20 @@ class Reference:
         verdicts = []
         for item in sorted(set(by_item) | self.tagged):
             d = n = 0
+            d_ids, n_ids = [], []
             for pay in by_item.get(item, []):
                 f = self.facts(pay, E)
                 if not f.eligible(self.p.p48_excluded):
                     continue
                 d += 1
+                d_ids.append(pay.order_id)
                 if (
                     f.pickup_ts is not None
                     and f.pickup_ts - f.paid_ts <= self.p.p48_pickup_within_ms
                 ):
                     n += 1
+                    n_ids.append(pay.order_id)
+            self.orders["pickup48", item, T.isoformat()] = (sorted(d_ids), sorted(n_ids))
             latest = self.latest_payment(item, E)
             assert latest is not None
             shop = latest.shop_id
@@ -665,6 +682,10 @@ class Reference:
                     d_c = len(by_cat.get(category, []))
                     n_c = sum(1 for p in by_cat.get(category, []) if is_quality(p))
                 self.figures["quality_refund", item, T.isoformat()] = (n_i, d_i)
+                self.orders["quality_refund", item, T.isoformat()] = (
+                    sorted(p.order_id for p in by_item.get(item, [])),
+                    sorted(p.order_id for p in by_item.get(item, []) if is_quality(p)),
+                )
                 exceed = (
                     in_scope
                     and d_i >= 1
