@@ -38,8 +38,10 @@ async def backtest(
     out: IO[bytes],
     policy: Policy | None = None,
     warn: Callable[[str], None] = _stderr,
+    evidence: IO[bytes] | None = None,
 ) -> Engine:
-    """Run the topics' history through a fresh engine; verdicts go to ``out`` as JSONL."""
+    """Run the topics' history through a fresh engine; verdicts go to ``out`` as JSONL, and
+    the orders behind each to ``evidence`` when given."""
     topics = Topics(prefix)
     policy = policy or Policy()
     consumer = AIOKafkaConsumer(
@@ -51,7 +53,7 @@ async def backtest(
         **client_options(),
     )
     await start_client(consumer, bootstrap)
-    engine = Engine(policy)
+    engine = Engine(policy, collect_evidence=evidence is not None)
     try:
         partitions = [TopicPartition(t, p) for t, p in await input_partitions(bootstrap, topics)]
         if not partitions:
@@ -85,9 +87,9 @@ async def backtest(
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
                     engine.finish_partition(sources[tp])
-            _write(out, engine)
+            _write(out, engine, evidence)
         engine.finish()
-        _write(out, engine)
+        _write(out, engine, evidence)
     finally:
         await consumer.stop()
     message = retention_warning(truncated, earliest, engine.watermark, policy)
@@ -133,7 +135,11 @@ def retention_warning(
     )
 
 
-def _write(out: IO[bytes], engine: Engine) -> None:
+def _write(out: IO[bytes], engine: Engine, evidence: IO[bytes] | None) -> None:
     verdicts = engine.take_verdicts()
     if verdicts:
         out.write(b"".join(encode(v) + b"\n" for v in verdicts))
+    if evidence is not None:
+        records = engine.take_evidence()
+        if records:
+            evidence.write(b"".join(encode(e) + b"\n" for e in records))

@@ -174,20 +174,29 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay the input topics through a fresh engine and write the verdicts."""
     from agents.backtest import backtest
-    from sellerwatch.atomic import AtomicOutputs, all_or_nothing
+    from sellerwatch.atomic import AtomicOutputs, all_or_nothing, check_distinct
     from sellerwatch.runtime import tune_gc_for_engine
 
     tune_gc_for_engine()
     settings = _settings(args)
     policy = settings.policy()
+    sinks = {"--out": args.out, **({"--evidence": args.evidence} if args.evidence else {})}
+    check_distinct([], sinks)
     # The output is opened first (a bad --out fails before any broker work) and, like replay's,
     # renamed into place only when the whole history was read.
     with all_or_nothing(), AtomicOutputs() as outputs:
         out = outputs.open(args.out)
+        evidence = outputs.open(args.evidence) if args.evidence else None
         reach_kafka(settings.bootstrap)
         try:
             engine = asyncio.run(
-                backtest(settings.bootstrap, settings.topic_prefix, cast(IO[bytes], out), policy)
+                backtest(
+                    settings.bootstrap,
+                    settings.topic_prefix,
+                    cast(IO[bytes], out),
+                    policy,
+                    evidence=cast(IO[bytes], evidence) if evidence is not None else None,
+                )
             )
         except RuntimeError as exc:
             if not str(exc).startswith("no input topics"):
@@ -197,6 +206,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 " / --topic-prefix)"
             ) from None
         out.flush()
+        if evidence is not None:
+            evidence.flush()
         outputs.commit()
     accounting = engine.accounting.as_dict()
     sys.stderr.write(f"backtest: {orjson.dumps(accounting).decode()}\n")
@@ -277,6 +288,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     backtest.add_argument("--policy", help="policy TOML file")
     backtest.add_argument("--out", required=True, help="verdicts JSONL (- for stdout)")
+    backtest.add_argument(
+        "--evidence", help="the orders behind every verdict, JSONL (sellerwatch explain)"
+    )
     backtest.set_defaults(func=cmd_backtest)
 
     status = sub.add_parser("status", help="figures and latest verdicts of a shop or item")

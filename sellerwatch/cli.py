@@ -50,6 +50,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ("--rejects", args.rejects),
             ("--late", args.late),
             ("--metrics", args.metrics),
+            ("--evidence", args.evidence),
         )
         if path is not None
     }
@@ -68,6 +69,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             rejects=opened.get("--rejects"),
             late=opened.get("--late"),
             metrics=opened.get("--metrics"),
+            evidence=opened.get("--evidence"),
             lateness_ms=lateness,
             progress=progress.update,
             streams=streams,
@@ -129,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--rejects", help="dead letters: rejected records with reason, file and line")
     rp.add_argument("--late", help="late records (ts behind the watermark)")
     rp.add_argument("--metrics", help="every evaluation's figures, also without a verdict")
+    rp.add_argument(
+        "--evidence",
+        help="the orders behind every verdict, one JSONL record each (sellerwatch explain)",
+    )
     rp.add_argument("--lateness", help="allowed lateness, e.g. 5m (default: the policy's)")
     rp.add_argument(
         "--sort",

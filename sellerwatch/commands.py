@@ -6,7 +6,13 @@ import argparse
 import importlib
 
 #: Modules that expose ``register(subparsers)``; a missing one is skipped.
-_MODULES = ("sellerwatch.generator.cli", "agents.cli", "agents.reset", "sellerwatch.compare_cli")
+_MODULES = (
+    "sellerwatch.generator.cli",
+    "agents.cli",
+    "agents.reset",
+    "sellerwatch.compare_cli",
+    "sellerwatch.explain",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

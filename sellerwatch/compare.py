@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -39,6 +39,8 @@ class Side:
     engine: Engine
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     evaluations: list[Evaluation] = field(default_factory=list)
+    #: where the orders behind each kept verdict go (``--evidence``), if anywhere
+    evidence: IO[bytes] | None = None
 
     def collect(self, keep: DayFilter) -> None:
         """Take what the engine decided since the last call."""
@@ -46,6 +48,10 @@ class Side:
             if keep(verdict.decided_at):
                 self.verdicts[verdict.verdict_id] = verdict
         self.evaluations += [e for e in self.engine.take_evaluations() if keep(e.decided_at)]
+        if self.evidence is not None:
+            records = [e for e in self.engine.take_evidence() if keep(e.verdict.decided_at)]
+            if records:
+                self.evidence.write(b"".join(encode(e) + b"\n" for e in records))
 
 
 @dataclass
@@ -191,11 +197,18 @@ def compare(
     *,
     since: int | None = None,
     until: int | None = None,
+    evidence: IO[bytes] | None = None,
 ) -> Comparison:
-    """Run both policies over ``inputs`` (read once) and diff their verdicts."""
+    """Run both policies over ``inputs`` (read once) and diff their verdicts; the orders
+    behind every kept verdict of either policy go to ``evidence`` (each names its policy)."""
     tune_gc_for_engine()
     sides = [
-        Side(policy, Engine(policy, collect_evaluations=True)) for policy in (policy_a, policy_b)
+        Side(
+            policy,
+            Engine(policy, collect_evaluations=True, collect_evidence=evidence is not None),
+            evidence=evidence,
+        )
+        for policy in (policy_a, policy_b)
     ]
     keeps = [DayFilter(side.policy, since, until) for side in sides]
     delays = Delays()

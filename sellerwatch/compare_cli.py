@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import IO, cast
 
+from sellerwatch.atomic import AtomicOutputs, all_or_nothing, check_distinct
 from sellerwatch.sources import InputError, open_input
 from streams.calendar import Calendar
 from streams.policy import PolicyError, load_policy
@@ -34,11 +36,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError("--since is after --until")
     for name in args.inputs:
         open_input(name).close()  # a one-line error now, not half-way through
+    if args.evidence:
+        check_distinct(args.inputs, {"--evidence": args.evidence})
     try:
         import matplotlib  # noqa: F401 - the report's plots
     except ModuleNotFoundError:
         raise InputError("the report needs matplotlib: pip install 'sellerwatch[report]'") from None
-    comparison = compare(args.inputs, policy_a, policy_b, since=since, until=until)
+    with all_or_nothing(), AtomicOutputs() as outputs:
+        evidence = outputs.open(args.evidence) if args.evidence else None
+        comparison = compare(
+            args.inputs,
+            policy_a,
+            policy_b,
+            since=since,
+            until=until,
+            evidence=cast(IO[bytes], evidence) if evidence is not None else None,
+        )
+        if evidence is not None:
+            evidence.flush()
+        outputs.commit()
     written = write_report(comparison, Path(args.report))
     changes = comparison.summary()["diff"]
     sys.stderr.write(
@@ -46,6 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"{policy_b.name} {len(comparison.b.verdicts):,}; only A {changes['only_a']:,}, "
         f"only B {changes['only_b']:,}, changed {changes['changed']:,}, same {changes['same']:,}\n"
     )
+    if args.evidence:
+        written.append(Path(args.evidence))
     for path in written:
         sys.stderr.write(f"compare: wrote {path}\n")
     return 0
@@ -64,5 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--until", help="last evaluation day kept (local date YYYY-MM-DD)")
     parser.add_argument(
         "--report", required=True, help="folder for diff.jsonl, summary.json, report.html"
+    )
+    parser.add_argument(
+        "--evidence",
+        help="the orders behind every verdict of both policies, JSONL (sellerwatch explain "
+        "--policy NAME)",
     )
     parser.set_defaults(func=cmd_compare)

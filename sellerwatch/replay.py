@@ -136,6 +136,7 @@ def replay(
     rejects: BinarySink | None = None,
     late: BinarySink | None = None,
     metrics: BinarySink | None = None,
+    evidence: BinarySink | None = None,
     lateness_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
     streams: list[BinaryIO] | None = None,
@@ -153,10 +154,19 @@ def replay(
     engine: Engine
     if partitions > 1:
         engine = PartitionedEngine(
-            policy, partitions=partitions, collect_evaluations=collect, lateness_ms=lateness_ms
+            policy,
+            partitions=partitions,
+            collect_evaluations=collect,
+            collect_evidence=evidence is not None,
+            lateness_ms=lateness_ms,
         )
     else:
-        engine = Engine(policy, collect_evaluations=collect, lateness_ms=lateness_ms)
+        engine = Engine(
+            policy,
+            collect_evaluations=collect,
+            collect_evidence=evidence is not None,
+            lateness_ms=lateness_ms,
+        )
     tune_gc_for_engine()
     by_kind: Counter[str] = Counter()
 
@@ -168,6 +178,10 @@ def replay(
             evaluations = engine.take_evaluations()
             if evaluations:
                 metrics.write(b"\n".join(encode(e) for e in evaluations) + b"\n")
+        if evidence is not None:
+            records = engine.take_evidence()
+            if records:
+                evidence.write(b"\n".join(encode(e) for e in records) + b"\n")
 
     accept, reject = engine.accept, engine.reject
     APPLIED = Outcome.APPLIED  # noqa: N806 - a local alias in the hot loop

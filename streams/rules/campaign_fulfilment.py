@@ -118,7 +118,14 @@ def evaluate(state: State, campaigns: CampaignState, day: int, decided_at: int) 
             breach = _breach(state, calendar, campaign, order, decided_at, deadline, reason)
             verdicts.append(breach)
             if state.collect_evidence:
-                facts = {"reason": reason, "deadline": deadline, "step": step}
+                facts = {
+                    "reason": reason,
+                    "deadline": deadline,
+                    "step": step,
+                    "ship_within_ms": campaign.ship_within_ms,
+                    "pickup_within_ms": campaign.pickup_within_ms,
+                    "update_within_ms": campaign.update_within_ms,
+                }
                 if step == 2:
                     facts["update_ts"] = order.update_ts
                 state.evidenced(breach, [order], [], facts)

@@ -96,5 +96,6 @@ def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Ve
             kept: list[Order] = []
             if bucket is not None:
                 judge(state, bucket.orders, decided_at, counted, kept)
-            state.evidenced(verdict, counted, kept)
+            limits = {"pickup_within_ms": settings.pickup_within_ms}
+            state.evidenced(verdict, counted, kept, limits)
     return verdicts

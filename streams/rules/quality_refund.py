@@ -159,8 +159,11 @@ def _evidence(state: State, verdict: Verdict, first: int, last: int) -> None:
         if paid_day in buckets
         for order in buckets[paid_day].orders
     ]
-    details = {
+    settings = state.policy.quality_refund
+    details: dict[str, object] = {
         key: verdict.details[key]
-        for key in ("category_id", "category_numerator", "category_denominator")
+        for key in ("category_id", "category_numerator", "category_denominator", "strikes")
     }
+    details["refund_within_ms"] = settings.refund_within_ms
+    details["min_quality_refunds"] = settings.min_quality_refunds
     state.evidenced(verdict, counted, [order for order in counted if order.quality], details)

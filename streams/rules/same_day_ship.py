@@ -173,6 +173,11 @@ def settle(state: State, day: int, decided_at: int, figures: dict[str, ShopWeek]
                     verdict,
                     week.counted,
                     week.kept,
-                    {"packages": sorted(packages), "orders_counted_by_plan": count},
+                    {
+                        "packages": sorted(packages),
+                        "orders_counted_by_plan": count,
+                        "cutoff": "{:02d}:{:02d}".format(*settings.cutoff),
+                        "ship_by": "{:02d}:{:02d}".format(*settings.ship_by),
+                    },
                 )
     return verdicts

@@ -73,7 +73,13 @@ def _evidence(state: State, verdict: Verdict, first: int, last: int, decided_at:
         bucket = buckets.get(paid_day)
         if bucket is not None:
             judge(state, bucket.orders, decided_at, counted, kept)
-    state.evidenced(verdict, counted, kept)
+    settings = state.policy.ship48_pickup24
+    limits = {
+        "ship_within_ms": settings.ship_within_ms,
+        "pickup_within_ms": settings.pickup_within_ms,
+        "min_orders": settings.min_orders,
+    }
+    state.evidenced(verdict, counted, kept, limits)
 
 
 def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:

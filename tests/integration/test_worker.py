@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from sellerwatch.cli import main
 from tests.integration.conftest import (
     BOOTSTRAP,
     Worker,
@@ -68,9 +70,23 @@ def test_backtest_from_topics_matches_replay(
 ) -> None:
     path, expected = workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    out = tmp_path / "backtest.jsonl"
-    run_cli("backtest", "--from-topics", "--topic-prefix", prefix, "--out", str(out))
+    out, evidence = tmp_path / "backtest.jsonl", tmp_path / "evidence.jsonl"
+    run_cli(
+        "backtest",
+        "--from-topics",
+        "--topic-prefix",
+        prefix,
+        "--out",
+        str(out),
+        "--evidence",
+        str(evidence),
+    )
     assert sorted(out.read_bytes().splitlines()) == sorted(expected)
+    # the evidence is the replay's too, one record per verdict
+    replayed = tmp_path / "replay-evidence.jsonl"
+    assert main(["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]) == 0
+    assert sorted(evidence.read_bytes().splitlines()) == sorted(replayed.read_bytes().splitlines())
+    assert len(evidence.read_bytes().splitlines()) == len(expected)
 
 
 def test_one_live_worker_matches_replay_and_fills_the_read_model(
