@@ -7,7 +7,9 @@ Both take the SASL/TLS settings of :mod:`agents.kafka_security`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -53,20 +55,20 @@ async def send_batched(
     topic: str,
     partition: int,
     records: Iterable[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
-) -> int:
-    """Produce ``(key, value, headers)`` records to one partition in hand-built batches.
+) -> list[asyncio.Future[Any]]:
+    """Produce ``(key, value, headers)`` records to one partition in hand-built batches;
+    returns the batches' delivery futures (a transaction awaits them before its commit).
 
     ``producer.send`` costs a future, a partitioner call and an accumulator lookup per record;
     appending to a batch we own costs one call per record and one send per ~1 MB.
     """
-    count = 0
+    deliveries = []
     builder = producer.create_batch()
     for key, value, headers in records:
         if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            await producer.send_batch(builder, topic, partition=partition)
+            deliveries.append(await producer.send_batch(builder, topic, partition=partition))
             builder = producer.create_batch()
             builder.append(key=key, value=value, timestamp=None, headers=headers)
-        count += 1
     if builder.record_count():
-        await producer.send_batch(builder, topic, partition=partition)
-    return count
+        deliveries.append(await producer.send_batch(builder, topic, partition=partition))
+    return deliveries

@@ -178,8 +178,7 @@ class DirectRunner(EngineRunner):
                         "SELLERWATCH_INGEST=sequenced, or use a fresh topic prefix"
                     )
                 await self._replay_decision(engine, orjson.loads(record.value))
-                engine.take_verdicts()  # published before the take-over
-                engine.take_evaluations()
+                engine.discard_outputs()  # published before the take-over
         self.consumer.pause(self.log_tp)  # from now on the log is only written
         self._replay_buffers.clear()
         for tp in partitions:

@@ -50,6 +50,7 @@ from agents.kafka_security import client_options
 from agents.outputs import (
     OutRecord,
     dead_letter_record,
+    evidence_records,
     late_record,
     metrics_records,
     verdict_record,
@@ -249,8 +250,7 @@ class EngineRunner(ABC):
         await self._rebuild(start, max(start, committed or 0))
         self.catch_up_to = await self._catch_up_target()
         self.progress.caught_up = False
-        self.engine.take_verdicts()  # published before the take-over
-        self.engine.take_evaluations()
+        self.engine.discard_outputs()  # published before the take-over
         log.info("engine active from log offset %s (snapshot %s)", committed or start, start)
         self.last_snapshot = time.monotonic()
         self.active = True
@@ -259,9 +259,11 @@ class EngineRunner(ABC):
         """The snapshot's engine, under the policy in force; refused if written under another
         policy or in another format (``streams.snapshot``: nothing in it is ever run)."""
         try:
-            return Engine.restore(blob, self.settings.policy())
+            engine = Engine.restore(blob, self.settings.policy())
         except SnapshotError as exc:
             raise self._refused(str(exc)) from None
+        engine.state.collect_evidence = self.settings.evidence  # a setting, not state
+        return engine
 
     def _refused(self, why: str) -> StateRefused:
         state = self.topics(ENGINE_STATE)
@@ -282,7 +284,11 @@ class EngineRunner(ABC):
         """Re-apply what was logged from log offset ``start`` up to ``committed``, silently."""
 
     async def _fresh_engine(self) -> Engine:
-        engine = Engine(self.settings.policy(), collect_evaluations=True)
+        engine = Engine(
+            self.settings.policy(),
+            collect_evaluations=True,
+            collect_evidence=self.settings.evidence,
+        )
         found = await self._kafka(
             input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
         )
@@ -361,6 +367,8 @@ class EngineRunner(ABC):
         verdicts = engine.take_verdicts()
         evaluations = engine.take_evaluations()
         out += [verdict_record(self.topics, v) for v in verdicts]
+        for evidence in engine.take_evidence():
+            out += evidence_records(self.topics, evidence)
         snapshots = self.snapshots_committed
         commit_s = await within(
             self.deadlines.step_s,
@@ -392,24 +400,34 @@ class EngineRunner(ABC):
         offsets: dict[TopicPartition, int],
         decision: bytes | None,
     ) -> float:
-        """Begin, send, add the offsets, commit; the seconds the commit took.
+        """Begin, send, wait for every delivery, add the offsets, commit; the seconds the
+        commit took.
 
         No abort on failure: the stage is rebuilt, and its new producer (same transactional id)
-        aborts this transaction when it fences this producer.
+        aborts this transaction when it fences this producer. Every delivery is awaited before
+        the commit because aiokafka commits a transaction even when a batch in it failed
+        (a record over the broker's ``message.max.bytes``, for one): the Java client refuses
+        that commit (KAFKA-9279); without the wait, those records would be lost silently.
         """
         self.txn_step = "begin_transaction"
         await producer.begin_transaction()
         self.txn_step = "send"
-        for item in out:
+        deliveries = [
             await producer.send(item.topic, value=item.value, key=item.key, headers=item.headers)
+            for item in out
+        ]
         if evaluations:
-            await send_batched(producer, self.metrics_topic, 0, metrics_records(evaluations))
+            deliveries += await send_batched(
+                producer, self.metrics_topic, 0, metrics_records(evaluations)
+            )
         if decision is not None:
             sent = await producer.send(
                 self.log_tp.topic, value=decision, partition=0, headers=DECISION_HEADERS
             )
             self.txn_step = "send (decision record)"
             offsets[self.log_tp] = (await sent).offset + 1
+        self.txn_step = "delivery of the outputs"
+        await asyncio.gather(*deliveries)
         self.txn_step = "send (snapshot)"
         await self._snapshot_step(producer, engine, offsets[self.log_tp])
         self.txn_step = "send_offsets_to_transaction"
@@ -479,8 +497,7 @@ class LogRunner(EngineRunner):
                     self.consumer.seek(self.log_tp, committed)
                     break
                 self._apply_log_record(engine, record, None)
-            engine.take_verdicts()  # published before the crash
-            engine.take_evaluations()
+            engine.discard_outputs()  # published before the crash
             if self.consumer.assignment() and record_past(batch.get(self.log_tp, ()), committed):
                 break
 

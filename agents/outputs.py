@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from agents.topics import DEAD_LETTER, LATE, Topics
+from agents.topics import DEAD_LETTER, EVIDENCE, LATE, Topics
+from schemas.evidence import Evidence, split
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict, encode
 
@@ -28,6 +29,22 @@ def verdict_record(topics: Topics, verdict: Verdict) -> OutRecord:
         encode(verdict),
         [("verdict_id", verdict.verdict_id.encode())],
     )
+
+
+#: Largest evidence record sent as one message: half the broker's default ``message.max.bytes``
+#: (1 MB), which a weekly incentive of a busy shop (thousands of orders) exceeds.
+EVIDENCE_PART_BYTES = 512 * 1024
+
+
+def evidence_records(topics: Topics, evidence: Evidence) -> list[OutRecord]:
+    """The orders behind a verdict (``SELLERWATCH_EVIDENCE=1``), keyed like the verdict, in
+    as many parts as fit the broker's message size (:func:`schemas.evidence.split`)."""
+    key = evidence.verdict.subject.encode()
+    headers = [("verdict_id", evidence.verdict_id.encode())]
+    return [
+        OutRecord(topics(EVIDENCE), key, encode(part), headers)
+        for part in split(evidence, EVIDENCE_PART_BYTES)
+    ]
 
 
 def dead_letter_record(

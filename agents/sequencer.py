@@ -123,13 +123,17 @@ class Sequencer:
     ) -> None:
         """One transaction: the batch and the markers into the log, with the input offsets.
 
-        No abort on failure: the rebuilt sequencer's producer (same id) fences this one.
+        No abort on failure: the rebuilt sequencer's producer (same id) fences this one. The
+        log's batches are delivered before the commit (aiokafka would commit without a failed
+        one: see :meth:`agents.engine_runner.EngineRunner._transaction`).
         """
         self.txn_step = "begin_transaction"
         await producer.begin_transaction()
         self.txn_step = "send"
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
-        await send_batched(producer, log_topic, 0, self._log_records(batch, markers))
+        deliveries = await send_batched(producer, log_topic, 0, self._log_records(batch, markers))
+        self.txn_step = "delivery of the log records"
+        await asyncio.gather(*deliveries)
         if offsets:
             self.txn_step = "send_offsets_to_transaction"
             await producer.send_offsets_to_transaction(offsets, self.group_id)

@@ -90,9 +90,19 @@ class Settings:
     replication_factor: int = field(
         default_factory=lambda: _env_number("REPLICATION_FACTOR", "1", int)
     )
+    #: ``1``: publish the orders behind every verdict on ``sellerwatch.evidence`` (off by
+    #: default: a verdict of thousands of orders makes a record of as many facts).
+    evidence_flag: str = field(default_factory=lambda: _env("EVIDENCE", "0"))
+
+    @property
+    def evidence(self) -> bool:
+        """Whether the worker publishes evidence (``SELLERWATCH_EVIDENCE``)."""
+        return self.evidence_flag == "1"
 
     def __post_init__(self) -> None:
         """Reject a setting no code path would read."""
+        if self.evidence_flag not in ("0", "1"):
+            raise SettingsError(f"SELLERWATCH_EVIDENCE is 0 or 1, not {self.evidence_flag!r}")
         if self.ingest not in INGEST_MODES:
             raise SettingsError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
         if self.liveness_s <= 0:

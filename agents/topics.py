@@ -15,6 +15,8 @@ verdicts.tag, .delist,    4           verdicts keyed by subject id (shop or item
 sellerwatch.dead-letter   1           rejected records: raw bytes + reason + source position
 sellerwatch.late          1           late records + the watermark they missed
 sellerwatch.metrics       1           every evaluation's figures
+sellerwatch.evidence      4           the orders behind each verdict, keyed like it (only
+                                      with ``SELLERWATCH_EVIDENCE=1``)
 ========================  ==========  =======================================================
 
 Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one local broker).
@@ -37,6 +39,7 @@ ENGINE_STATE = "sellerwatch.engine-state"
 DEAD_LETTER = "sellerwatch.dead-letter"
 LATE = "sellerwatch.late"
 METRICS = "sellerwatch.metrics"
+EVIDENCE = "sellerwatch.evidence"
 
 WEEK_MS = 7 * 86_400_000
 
@@ -62,6 +65,8 @@ def topic_specs(
         TopicSpec(DEAD_LETTER, 1, {"retention.ms": str(4 * WEEK_MS)}),
         TopicSpec(LATE, 1, {"retention.ms": str(4 * WEEK_MS)}),
         TopicSpec(METRICS, 1, {"retention.ms": str(WEEK_MS)}),
+        # kept as long as the verdicts: it answers their appeals
+        TopicSpec(EVIDENCE, 4, {"retention.ms": str(52 * WEEK_MS)}),
     ]
     specs += [TopicSpec(t, 4, {"retention.ms": str(52 * WEEK_MS)}) for t in VERDICT_TOPICS]
     return specs

@@ -41,9 +41,59 @@ class Evidence(msgspec.Struct, frozen=True):
     #: rule-specific figures: ``packages`` (same_day_ship's distinct waybills), the
     #: category's counts (quality_refund), the breach reason and deadline (campaigns)
     details: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: a record too large for one Kafka message is sent in ``parts`` parts, each with a slice
+    #: of the orders (:func:`split`); :func:`join` puts them back together
+    part: int = 1
+    parts: int = 1
 
 
 _decoder = msgspec.json.Decoder(Evidence)
+_encoder = msgspec.json.Encoder()
+
+
+def split(evidence: Evidence, max_bytes: int) -> list[Evidence]:
+    """``evidence`` in parts whose JSON is at most about ``max_bytes`` each, by slices of its
+    orders (the verdict and details repeat in every part). One part when it fits."""
+    if len(_encoder.encode(evidence)) <= max_bytes or len(evidence.orders) <= 1:
+        return [evidence]
+    size = len(evidence.orders)
+    while True:
+        size = max(1, size // 2)
+        slices = [evidence.orders[i : i + size] for i in range(0, len(evidence.orders), size)]
+        parts = [
+            msgspec.structs.replace(
+                evidence,
+                denominator_orders=[o.order_id for o in orders],
+                numerator_orders=[o.order_id for o in orders if o.counted],
+                orders=orders,
+                part=index,
+                parts=len(slices),
+            )
+            for index, orders in enumerate(slices, 1)
+        ]
+        if size == 1 or all(len(_encoder.encode(p)) <= max_bytes for p in parts):
+            return parts
+
+
+def join(parts: list[Evidence]) -> Evidence:
+    """The record :func:`split` cut into ``parts`` (any order); raises ``ValueError`` when
+    some are missing or they belong to different verdicts."""
+    ordered = sorted(parts, key=lambda p: p.part)
+    first = ordered[0]
+    if [p.part for p in ordered] != list(range(1, first.parts + 1)) or any(
+        p.verdict != first.verdict or p.parts != first.parts for p in ordered
+    ):
+        raise ValueError(f"evidence of {first.verdict_id}: parts missing or mixed")
+    if first.parts == 1:
+        return first
+    return msgspec.structs.replace(
+        first,
+        denominator_orders=[i for p in ordered for i in p.denominator_orders],
+        numerator_orders=[i for p in ordered for i in p.numerator_orders],
+        orders=[o for p in ordered for o in p.orders],
+        part=1,
+        parts=1,
+    )
 
 
 def decode_evidence(raw: bytes) -> Evidence:

@@ -17,16 +17,17 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from schemas.evidence import Evidence, OrderFacts, decode_evidence
+from schemas.evidence import Evidence, OrderFacts, decode_evidence, join
 from sellerwatch.sources import InputError, open_input
 
 _HOUR = 3_600_000
 
 
 def find(path: str, verdict_id: str, policy: str | None = None) -> list[Evidence]:
-    """Every evidence record of ``verdict_id`` in the JSONL file ``path`` (one per policy)."""
+    """Every evidence record of ``verdict_id`` in the JSONL file ``path`` (one per policy),
+    its parts joined (a record copied from the evidence topic may come in parts)."""
     needle = msgspec.json.encode(verdict_id)
-    found = []
+    found: list[Evidence] = []
     with open_input(path) as stream:
         for number, line in enumerate(stream, 1):
             if needle not in line:
@@ -37,7 +38,13 @@ def find(path: str, verdict_id: str, policy: str | None = None) -> list[Evidence
                 raise InputError(f"{path}:{number}: not an evidence record: {exc}") from None
             if record.verdict_id == verdict_id and policy in (None, record.verdict.policy):
                 found.append(record)
-    return found
+    by_policy: dict[str, list[Evidence]] = {}
+    for record in found:
+        by_policy.setdefault(record.verdict.policy, []).append(record)
+    try:
+        return [join(parts) for parts in by_policy.values()]
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def _hours(ms: int) -> str:

@@ -289,6 +289,11 @@ class Engine:
         out, self.state.evaluations = self.state.evaluations, []
         return out
 
+    def discard_outputs(self) -> None:
+        """Drop the outputs not taken yet: a driver that rebuilt this state by re-applying
+        records whose outputs were published before (a take-over, a restart) calls this."""
+        self.verdicts, self.evidence, self.state.evaluations = [], [], []
+
     def take_evidence(self) -> list[Evidence]:
         """The evidence of the verdicts since the last call (only with ``collect_evidence``),
         in the order of their verdicts."""

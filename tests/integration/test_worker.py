@@ -14,6 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from schemas.evidence import Evidence, decode_evidence, join
+from schemas.verdict import encode
 from sellerwatch.cli import main
 from tests.integration.conftest import (
     BOOTSTRAP,
@@ -159,9 +161,10 @@ def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[b
 def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str
 ) -> None:
+    """With evidence on, the evidence topic too holds each verdict's record exactly once."""
     path, expected = big_workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
+    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest, SELLERWATCH_EVIDENCE="1")
     total = _records(path)
 
     def snapshot_and_verdicts() -> bool:
@@ -173,12 +176,22 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     worker.kill9()  # mid-stream, most likely inside a transaction
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
-    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
+    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest, SELLERWATCH_EVIDENCE="1")
     wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []
     assert sorted(got) == sorted(expected)
+    parts: dict[str, list[Evidence]] = {}
+    for _, _, value, _ in read_topics([f"{prefix}sellerwatch.evidence"]):
+        record = decode_evidence(value)
+        parts.setdefault(record.verdict_id, []).append(record)
+    assert any(len(p) > 1 for p in parts.values())  # the busy shop's incentives are split
+    evidence = [encode(join(p)) for p in parts.values()]
+    replayed = path.with_suffix(".evidence.jsonl")
+    if not replayed.exists():
+        assert main(["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]) == 0
+    assert sorted(evidence) == sorted(replayed.read_bytes().splitlines())
 
 
 def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
