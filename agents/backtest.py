@@ -39,9 +39,10 @@ async def backtest(
     policy: Policy | None = None,
     warn: Callable[[str], None] = _stderr,
     evidence: IO[bytes] | None = None,
+    warnings: IO[bytes] | None = None,
 ) -> Engine:
-    """Run the topics' history through a fresh engine; verdicts go to ``out`` as JSONL, and
-    the orders behind each to ``evidence`` when given."""
+    """Run the topics' history through a fresh engine; verdicts go to ``out`` as JSONL, the
+    orders behind each to ``evidence`` and early warnings to ``warnings`` when given."""
     topics = Topics(prefix)
     policy = policy or Policy()
     consumer = AIOKafkaConsumer(
@@ -53,7 +54,9 @@ async def backtest(
         **client_options(),
     )
     await start_client(consumer, bootstrap)
-    engine = Engine(policy, collect_evidence=evidence is not None)
+    engine = Engine(
+        policy, collect_evidence=evidence is not None, collect_warnings=warnings is not None
+    )
     try:
         partitions = [TopicPartition(t, p) for t, p in await input_partitions(bootstrap, topics)]
         if not partitions:
@@ -87,9 +90,9 @@ async def backtest(
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
                     engine.finish_partition(sources[tp])
-            _write(out, engine, evidence)
+            _write(out, engine, evidence, warnings)
         engine.finish()
-        _write(out, engine, evidence)
+        _write(out, engine, evidence, warnings)
     finally:
         await consumer.stop()
     message = retention_warning(truncated, earliest, engine.watermark, policy)
@@ -135,7 +138,9 @@ def retention_warning(
     )
 
 
-def _write(out: IO[bytes], engine: Engine, evidence: IO[bytes] | None) -> None:
+def _write(
+    out: IO[bytes], engine: Engine, evidence: IO[bytes] | None, warnings: IO[bytes] | None
+) -> None:
     verdicts = engine.take_verdicts()
     if verdicts:
         out.write(b"".join(encode(v) + b"\n" for v in verdicts))
@@ -143,3 +148,7 @@ def _write(out: IO[bytes], engine: Engine, evidence: IO[bytes] | None) -> None:
         records = engine.take_evidence()
         if records:
             evidence.write(b"".join(encode(e) + b"\n" for e in records))
+    if warnings is not None:
+        foreseen = engine.take_warnings()
+        if foreseen:
+            warnings.write(b"".join(encode(w) + b"\n" for w in foreseen))

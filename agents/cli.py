@@ -180,13 +180,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     tune_gc_for_engine()
     settings = _settings(args)
     policy = settings.policy()
-    sinks = {"--out": args.out, **({"--evidence": args.evidence} if args.evidence else {})}
+    sinks = {
+        option: path
+        for option, path in (
+            ("--out", args.out),
+            ("--evidence", args.evidence),
+            ("--warnings", args.warnings),
+        )
+        if path
+    }
     check_distinct([], sinks)
     # The output is opened first (a bad --out fails before any broker work) and, like replay's,
     # renamed into place only when the whole history was read.
     with all_or_nothing(), AtomicOutputs() as outputs:
         out = outputs.open(args.out)
         evidence = outputs.open(args.evidence) if args.evidence else None
+        warnings = outputs.open(args.warnings) if args.warnings else None
         reach_kafka(settings.bootstrap)
         try:
             engine = asyncio.run(
@@ -196,6 +205,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                     cast(IO[bytes], out),
                     policy,
                     evidence=cast(IO[bytes], evidence) if evidence is not None else None,
+                    warnings=cast(IO[bytes], warnings) if warnings is not None else None,
                 )
             )
         except RuntimeError as exc:
@@ -206,8 +216,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 " / --topic-prefix)"
             ) from None
         out.flush()
-        if evidence is not None:
-            evidence.flush()
+        for sink in (evidence, warnings):
+            if sink is not None:
+                sink.flush()
         outputs.commit()
     accounting = engine.accounting.as_dict()
     sys.stderr.write(f"backtest: {orjson.dumps(accounting).decode()}\n")
@@ -290,6 +301,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backtest.add_argument("--out", required=True, help="verdicts JSONL (- for stdout)")
     backtest.add_argument(
         "--evidence", help="the orders behind every verdict, JSONL (sellerwatch explain)"
+    )
+    backtest.add_argument(
+        "--warnings", help="early warnings of delists and fines, JSONL (as replay's)"
     )
     backtest.set_defaults(func=cmd_backtest)
 

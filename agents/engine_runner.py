@@ -54,6 +54,7 @@ from agents.outputs import (
     late_record,
     metrics_records,
     verdict_record,
+    warning_record,
 )
 from agents.settings import Settings
 from agents.snapshots import ForkedSnapshot, Snapshot, from_records
@@ -262,7 +263,8 @@ class EngineRunner(ABC):
             engine = Engine.restore(blob, self.settings.policy())
         except SnapshotError as exc:
             raise self._refused(str(exc)) from None
-        engine.state.collect_evidence = self.settings.evidence  # a setting, not state
+        engine.state.collect_evidence = self.settings.evidence  # settings, not state
+        engine.state.collect_warnings = self.settings.warnings
         return engine
 
     def _refused(self, why: str) -> StateRefused:
@@ -288,6 +290,7 @@ class EngineRunner(ABC):
             self.settings.policy(),
             collect_evaluations=True,
             collect_evidence=self.settings.evidence,
+            collect_warnings=self.settings.warnings,
         )
         found = await self._kafka(
             input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
@@ -369,6 +372,7 @@ class EngineRunner(ABC):
         out += [verdict_record(self.topics, v) for v in verdicts]
         for evidence in engine.take_evidence():
             out += evidence_records(self.topics, evidence)
+        out += [warning_record(self.topics, w) for w in engine.take_warnings()]
         snapshots = self.snapshots_committed
         commit_s = await within(
             self.deadlines.step_s,

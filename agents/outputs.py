@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from agents.topics import DEAD_LETTER, EVIDENCE, LATE, Topics
+from agents.topics import DEAD_LETTER, EVIDENCE, LATE, WARNINGS, Topics
 from schemas.evidence import Evidence, split
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict, encode
+from schemas.warning import EarlyWarning
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,17 @@ def evidence_records(topics: Topics, evidence: Evidence) -> list[OutRecord]:
         OutRecord(topics(EVIDENCE), key, encode(part), headers)
         for part in split(evidence, EVIDENCE_PART_BYTES)
     ]
+
+
+def warning_record(topics: Topics, warning: EarlyWarning) -> OutRecord:
+    """An early warning (``SELLERWATCH_WARNINGS=1``), keyed by its subject like the verdict
+    it foresees, whose id it carries in a header."""
+    return OutRecord(
+        topics(WARNINGS),
+        warning.subject.encode(),
+        encode(warning),
+        [("verdict_id", warning.verdict_id.encode())],
+    )
 
 
 def dead_letter_record(

@@ -93,16 +93,24 @@ class Settings:
     #: ``1``: publish the orders behind every verdict on ``sellerwatch.evidence`` (off by
     #: default: a verdict of thousands of orders makes a record of as many facts).
     evidence_flag: str = field(default_factory=lambda: _env("EVIDENCE", "0"))
+    #: ``1``: publish early warnings of delists and fines on ``sellerwatch.warnings``.
+    warnings_flag: str = field(default_factory=lambda: _env("WARNINGS", "0"))
 
     @property
     def evidence(self) -> bool:
         """Whether the worker publishes evidence (``SELLERWATCH_EVIDENCE``)."""
         return self.evidence_flag == "1"
 
+    @property
+    def warnings(self) -> bool:
+        """Whether the worker publishes early warnings (``SELLERWATCH_WARNINGS``)."""
+        return self.warnings_flag == "1"
+
     def __post_init__(self) -> None:
         """Reject a setting no code path would read."""
-        if self.evidence_flag not in ("0", "1"):
-            raise SettingsError(f"SELLERWATCH_EVIDENCE is 0 or 1, not {self.evidence_flag!r}")
+        for name, flag in (("EVIDENCE", self.evidence_flag), ("WARNINGS", self.warnings_flag)):
+            if flag not in ("0", "1"):
+                raise SettingsError(f"SELLERWATCH_{name} is 0 or 1, not {flag!r}")
         if self.ingest not in INGEST_MODES:
             raise SettingsError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
         if self.liveness_s <= 0:

@@ -17,6 +17,8 @@ sellerwatch.late          1           late records + the watermark they missed
 sellerwatch.metrics       1           every evaluation's figures
 sellerwatch.evidence      4           the orders behind each verdict, keyed like it (only
                                       with ``SELLERWATCH_EVIDENCE=1``)
+sellerwatch.warnings      4           early warnings of delists and fines, keyed by subject
+                                      (only with ``SELLERWATCH_WARNINGS=1``)
 ========================  ==========  =======================================================
 
 Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one local broker).
@@ -40,6 +42,7 @@ DEAD_LETTER = "sellerwatch.dead-letter"
 LATE = "sellerwatch.late"
 METRICS = "sellerwatch.metrics"
 EVIDENCE = "sellerwatch.evidence"
+WARNINGS = "sellerwatch.warnings"
 
 WEEK_MS = 7 * 86_400_000
 
@@ -67,6 +70,7 @@ def topic_specs(
         TopicSpec(METRICS, 1, {"retention.ms": str(WEEK_MS)}),
         # kept as long as the verdicts: it answers their appeals
         TopicSpec(EVIDENCE, 4, {"retention.ms": str(52 * WEEK_MS)}),
+        TopicSpec(WARNINGS, 4, {"retention.ms": str(4 * WEEK_MS)}),
     ]
     specs += [TopicSpec(t, 4, {"retention.ms": str(52 * WEEK_MS)}) for t in VERDICT_TOPICS]
     return specs

@@ -16,6 +16,7 @@ import orjson
 from schemas.events import EVENT_TYPES
 from schemas.evidence import Evidence
 from schemas.verdict import Evaluation, Verdict
+from schemas.warning import EarlyWarning
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 _INTEGERS = (
@@ -45,6 +46,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         ("verdict", Verdict),
         ("evaluation", Evaluation),
         ("evidence", Evidence),
+        ("warning", EarlyWarning),
     )
     for name, other in records:
         schema = msgspec.json.schema(other)

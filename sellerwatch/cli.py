@@ -51,6 +51,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ("--late", args.late),
             ("--metrics", args.metrics),
             ("--evidence", args.evidence),
+            ("--warnings", args.warnings),
         )
         if path is not None
     }
@@ -70,6 +71,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             late=opened.get("--late"),
             metrics=opened.get("--metrics"),
             evidence=opened.get("--evidence"),
+            warnings=opened.get("--warnings"),
             lateness_ms=lateness,
             progress=progress.update,
             streams=streams,
@@ -134,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--evidence",
         help="the orders behind every verdict, one JSONL record each (sellerwatch explain)",
+    )
+    rp.add_argument(
+        "--warnings",
+        help="early warnings: at each evaluation, the delists and fines the data already "
+        "foresees if nothing else arrives (JSONL)",
     )
     rp.add_argument("--lateness", help="allowed lateness, e.g. 5m (default: the policy's)")
     rp.add_argument(

@@ -137,6 +137,7 @@ def replay(
     late: BinarySink | None = None,
     metrics: BinarySink | None = None,
     evidence: BinarySink | None = None,
+    warnings: BinarySink | None = None,
     lateness_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
     streams: list[BinaryIO] | None = None,
@@ -158,6 +159,7 @@ def replay(
             partitions=partitions,
             collect_evaluations=collect,
             collect_evidence=evidence is not None,
+            collect_warnings=warnings is not None,
             lateness_ms=lateness_ms,
         )
     else:
@@ -165,6 +167,7 @@ def replay(
             policy,
             collect_evaluations=collect,
             collect_evidence=evidence is not None,
+            collect_warnings=warnings is not None,
             lateness_ms=lateness_ms,
         )
     tune_gc_for_engine()
@@ -182,6 +185,10 @@ def replay(
             records = engine.take_evidence()
             if records:
                 evidence.write(b"\n".join(encode(e) for e in records) + b"\n")
+        if warnings is not None:
+            foreseen = engine.take_warnings()
+            if foreseen:
+                warnings.write(b"\n".join(encode(w) for w in foreseen) + b"\n")
 
     accept, reject = engine.accept, engine.reject
     APPLIED = Outcome.APPLIED  # noqa: N806 - a local alias in the hot loop
@@ -201,7 +208,7 @@ def replay(
                 elif outcome is Outcome.REJECTED and rejects is not None:
                     paid = second_payment(decoded)  # type: ignore[arg-type]
                     rejects.write(dead_letter(record, paid) + b"\n")
-            if engine.verdicts:
+            if engine.verdicts or engine.warnings:
                 flush()
         count += 1
         if progress is not None and count % 50_000 == 0:

@@ -32,6 +32,7 @@ from schemas.events import (
 from schemas.evidence import Evidence
 from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict
+from schemas.warning import EarlyWarning
 from streams import snapshot as snapshot_codec
 from streams.clock import EventClock
 from streams.policy import Policy
@@ -97,6 +98,7 @@ class Engine:
         *,
         collect_evaluations: bool = False,
         collect_evidence: bool = False,
+        collect_warnings: bool = False,
         idle_timeout_ms: int | None = None,
         lateness_ms: int | None = None,
     ) -> None:
@@ -106,17 +108,19 @@ class Engine:
             policy: the rules' settings; the SPEC defaults when omitted.
             collect_evaluations: also keep every evaluation's figures (``--metrics``).
             collect_evidence: also keep the orders behind every verdict (``--evidence``).
+            collect_warnings: also foresee delists and fines (``--warnings``).
             idle_timeout_ms: live mode only: wall-clock ms after which a silent partition
                 stops holding the watermark back.
             lateness_ms: overrides the policy's allowed lateness ``L``.
         """
         self.policy = policy or Policy()
-        self.state = State.new(self.policy, collect_evaluations, collect_evidence)
+        self.state = State.new(self.policy, collect_evaluations, collect_evidence, collect_warnings)
         lateness = self.policy.allowed_lateness_ms if lateness_ms is None else lateness_ms
         self.clock = EventClock(lateness, idle_timeout_ms)
         self.accounting = Accounting()
         self.verdicts: list[Verdict] = []
         self.evidence: list[Evidence] = []
+        self.warnings: list[EarlyWarning] = []
         self.tags = pickup48.TagState()
         self.quality = quality_refund.QualityState()
         self.campaigns = campaign_fulfilment.CampaignState()
@@ -293,6 +297,13 @@ class Engine:
         """Drop the outputs not taken yet: a driver that rebuilt this state by re-applying
         records whose outputs were published before (a take-over, a restart) calls this."""
         self.verdicts, self.evidence, self.state.evaluations = [], [], []
+        self.warnings = []
+
+    def take_warnings(self) -> list[EarlyWarning]:
+        """Early warnings since the last call (only with ``collect_warnings``), by instant,
+        then by the instant of the verdict foreseen, rule and subject."""
+        out, self.warnings = self.warnings, []
+        return out
 
     def take_evidence(self) -> list[Evidence]:
         """The evidence of the verdicts since the last call (only with ``collect_evidence``),
@@ -339,9 +350,12 @@ class Engine:
         """Restore and rebuild the dispatch table (a snapshot from before campaigns has none)."""
         state.setdefault("campaigns", campaign_fulfilment.CampaignState())
         state.setdefault("evidence", [])  # a snapshot from before evidence has none
+        state.setdefault("warnings", [])
         core = state.get("state")
         if isinstance(core, State) and not hasattr(core, "evidence"):
             core.collect_evidence, core.evidence = False, []
+        if isinstance(core, State) and not hasattr(core, "warnings"):
+            core.collect_warnings, core.warnings = False, []
         self.__dict__.update(state)
         self._apply_by_type = self._dispatch()
 
@@ -435,9 +449,36 @@ class Engine:
         self.verdicts += verdicts
         if self.state.collect_evidence:
             self._file_evidence(verdicts)
+        if self.state.collect_warnings:
+            self._warn(day, decided_at, categories)
         self._housekeep(day, decided_at)
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
+
+    def _warn(self, day: int, decided_at: int, categories: Any) -> None:
+        """Early warnings at ``E_day``, after its verdicts took effect and before the windows
+        move on: each rule's :func:`warn` over every shard, the categories' leaving counts
+        summed over shards as their totals are."""
+        shards = self._shards()
+        for shard in shards:
+            ship48_pickup24.warn(shard.state, day, decided_at)
+        leaving = [quality_refund.leaving_counts(s.state, day) for s in shards]
+        leaving_categories = quality_refund.merge_leaving([c for _, c in leaving])
+        for shard, (items, _) in zip(shards, leaving, strict=True):
+            quality_refund.warn(
+                shard.state,
+                shard.quality,
+                day,
+                decided_at,
+                categories,
+                (items, leaving_categories),
+            )
+        found: list[EarlyWarning] = []
+        for state in {id(s.state): s.state for s in [self, *shards]}.values():
+            found += state.warnings
+            state.warnings = []
+        found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
+        self.warnings += found
 
     def _file_evidence(self, verdicts: list[Verdict]) -> None:
         """Move the rules' evidence of one instant, from every shard, into the outputs in the

@@ -63,6 +63,7 @@ class PartitionedEngine(Engine):
         partitions: int = 2,
         collect_evaluations: bool = False,
         collect_evidence: bool = False,
+        collect_warnings: bool = False,
         idle_timeout_ms: int | None = None,
         lateness_ms: int | None = None,
     ) -> None:
@@ -73,6 +74,7 @@ class PartitionedEngine(Engine):
             policy,
             collect_evaluations=collect_evaluations,
             collect_evidence=collect_evidence,
+            collect_warnings=collect_warnings,
             idle_timeout_ms=idle_timeout_ms,
             lateness_ms=lateness_ms,
         )
@@ -82,6 +84,7 @@ class PartitionedEngine(Engine):
                 policy,
                 collect_evaluations=collect_evaluations,
                 collect_evidence=collect_evidence,
+                collect_warnings=collect_warnings,
             )
             for _ in range(partitions)
         ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas.evidence import Evidence, OrderFacts
 from schemas.verdict import Evaluation, Verdict, verdict_id
+from schemas.warning import EarlyWarning
 from streams.calendar import Calendar
 from streams.orders import Order, OrderBook
 from streams.policy import Policy
@@ -28,10 +29,16 @@ class State:
     evaluations: list[Evaluation] = field(default_factory=list)
     collect_evidence: bool = False
     evidence: list[Evidence] = field(default_factory=list)
+    collect_warnings: bool = False
+    warnings: list[EarlyWarning] = field(default_factory=list)
 
     @classmethod
     def new(
-        cls, policy: Policy, collect_evaluations: bool = False, collect_evidence: bool = False
+        cls,
+        policy: Policy,
+        collect_evaluations: bool = False,
+        collect_evidence: bool = False,
+        collect_warnings: bool = False,
     ) -> State:
         """Fresh state for a policy."""
         calendar = policy.calendar()
@@ -48,6 +55,7 @@ class State:
             exemptions=Exemptions(policy.exemption_report_within_ms),
             collect_evaluations=collect_evaluations,
             collect_evidence=collect_evidence,
+            collect_warnings=collect_warnings,
         )
 
     def evaluated(
@@ -96,6 +104,43 @@ class State:
                     )
                     for order in ordered
                 ],
+                details=details or {},
+            )
+        )
+
+    def warned(
+        self,
+        *,
+        rule: str,
+        kind: str,
+        shop_id: str,
+        item_id: str,
+        warned_at: int,
+        day: int,
+        window: tuple[int, int],
+        n: int,
+        d: int,
+        threshold: float,
+        details: dict[str, int | str] | None = None,
+    ) -> None:
+        """Keep an early warning: ``kind`` foreseen at ``E_day`` if nothing else arrives."""
+        self.warnings.append(
+            EarlyWarning(
+                rule=rule,  # type: ignore[arg-type]
+                kind=kind,  # type: ignore[arg-type]
+                subject=item_id,
+                shop_id=shop_id,
+                item_id=item_id,
+                warned_at=warned_at,
+                due_at=self.calendar.start_of(day),
+                period=self.calendar.iso(day),
+                window_start=self.calendar.iso(window[0]),
+                window_end=self.calendar.iso(window[1]),
+                numerator=n,
+                denominator=d,
+                rate=ratio(n, d),
+                threshold=threshold,
+                policy=self.policy.name,
                 details=details or {},
             )
         )

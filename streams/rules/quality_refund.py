@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from schemas.verdict import Verdict
 from streams.orders import QualityCount
+from streams.policy import QualityRefund
 from streams.state import State
 
 RULE = "quality_refund"
@@ -42,6 +43,34 @@ class QualityState:
     def __init__(self) -> None:
         """Nothing observed."""
         self.observing: dict[str, Observation] = {}
+
+
+def exceeds(settings: QualityRefund, d_i: int, n_i: int, d_c: int, n_c: int) -> bool:
+    """``exceed`` of an item in scope: ``d_i >= 1``, ``n_i >= 6`` and ``n_i/d_i > 1.5·n_c/d_c``."""
+    ratio = settings.ratio
+    return (
+        d_i >= 1
+        and n_i >= settings.min_quality_refunds
+        and n_i * d_c * ratio.denominator > ratio.numerator * n_c * d_i
+    )
+
+
+def step(
+    settings: QualityRefund, observation: Observation | None, exceed: bool, day: int
+) -> tuple[Observation | None, Observation | None, str | None]:
+    """One day of an item's state machine (the table above): the observation after day
+    ``day`` (``None``: monitoring), the one the day's verdict is about, and the verdict kind."""
+    if observation is None:
+        if not exceed:
+            return None, None, None
+        opened = Observation(day, 1)
+        return opened, opened, "watch"
+    current = Observation(observation.start_day, observation.strikes + exceed)
+    if current.strikes >= settings.strikes:
+        return None, current, "fine"
+    if day >= current.start_day + settings.observe_days - 1:
+        return None, current, None
+    return current, current, None
 
 
 def window(state: State, day: int) -> tuple[int, int]:
@@ -97,26 +126,13 @@ def evaluate(
         item = book.items[item_id]
         category = categories.get(item.category_id)
         d_c, n_c = (category.d, category.n) if category is not None else (0, 0)
-        exceed = (
-            d_i >= 1
-            and n_i >= settings.min_quality_refunds
-            and subsidies.in_scope(item_id, decided_at, settings.scope_after_exit_ms)
-            and n_i * d_c * ratio.denominator > ratio.numerator * n_c * d_i
-        )
-        kind = None
-        observation = quality.observing.get(item_id)
-        if observation is None:
-            if exceed:
-                observation = quality.observing[item_id] = Observation(day, 1)
-                kind = "watch"
+        in_scope = subsidies.in_scope(item_id, decided_at, settings.scope_after_exit_ms)
+        exceed = in_scope and exceeds(settings, d_i, n_i, d_c, n_c)
+        after, observation, kind = step(settings, quality.observing.get(item_id), exceed, day)
+        if after is None:
+            quality.observing.pop(item_id, None)
         else:
-            if exceed:
-                observation.strikes += 1
-            if observation.strikes >= settings.strikes:
-                kind = "fine"
-                del quality.observing[item_id]
-            elif day >= observation.start_day + settings.observe_days - 1:
-                del quality.observing[item_id]
+            quality.observing[item_id] = after
         if state.collect_evaluations and (d_i or kind):
             state.evaluated(RULE, item_id, period, decided_at, n_i, d_i, kind)
         if kind is None:
@@ -167,3 +183,121 @@ def _evidence(state: State, verdict: Verdict, first: int, last: int) -> None:
     details["refund_within_ms"] = settings.refund_within_ms
     details["min_quality_refunds"] = settings.min_quality_refunds
     state.evidenced(verdict, counted, [order for order in counted if order.quality], details)
+
+
+def lookahead_days(state: State) -> int:
+    """Days after ``E_day`` whose fines :func:`warn` foresees: a watch opened tomorrow and
+    the last day of its observation (13 with the SPEC's 7-day observation)."""
+    return 2 * state.policy.quality_refund.observe_days - 1
+
+
+def leaving_counts(state: State, day: int) -> tuple[DayCounts, DayCounts]:
+    """Per item and per category, the ``[d, n]`` of each paid day that leaves the window in
+    the next :func:`lookahead_days` evaluations after ``E_day`` (oldest first)."""
+    first = window(state, day)[0]
+    items: DayCounts = {}
+    categories: DayCounts = {}
+    horizon = lookahead_days(state)
+    for offset in range(horizon):
+        for item_id, bucket in state.book.days.get(first + offset, {}).items():
+            for order in bucket.orders:
+                for counts, key in ((items, item_id), (categories, order.category_id)):
+                    per_day = counts.get(key)
+                    if per_day is None:
+                        per_day = counts[key] = [[0, 0] for _ in range(horizon)]
+                    per_day[offset][0] += 1
+                    per_day[offset][1] += order.quality
+    return items, categories
+
+
+DayCounts = dict[str, list[list[int]]]
+
+
+def merge_leaving(per_shard: list[DayCounts]) -> DayCounts:
+    """The categories' leaving counts summed over partitions (one: its own)."""
+    if len(per_shard) == 1:
+        return per_shard[0]
+    merged: DayCounts = {}
+    for counts in per_shard:
+        for key, days in counts.items():
+            mine = merged.get(key)
+            if mine is None:
+                merged[key] = [list(pair) for pair in days]
+            else:
+                for pair, other in zip(mine, days, strict=True):
+                    pair[0] += other[0]
+                    pair[1] += other[1]
+    return merged
+
+
+def warn(
+    state: State,
+    quality: QualityState,
+    day: int,
+    decided_at: int,
+    categories: Mapping[str, QualityCount],
+    leaving: tuple[DayCounts, DayCounts],
+) -> None:
+    """Early warnings at ``E_day``: every item that, if nothing else arrived, would be fined
+    within :func:`lookahead_days` — its state machine (:func:`step`) run forward over the
+    window as it slides (old paid days leave, no new order or refund comes), at the first
+    fine, with that day's figures.
+
+    ``categories`` are the window totals (:func:`category_totals`), ``leaving`` this state's
+    item counts and every partition's category counts (:func:`leaving_counts`,
+    :func:`merge_leaving`) of the days that leave.
+    """
+    settings = state.policy.quality_refund
+    book, subsidies = state.book, state.subsidies
+    leaving_items, leaving_categories = leaving
+    candidates = {
+        item_id
+        for item_id, count in book.item_q.items()
+        if item_id in subsidies.items and count.n >= settings.min_quality_refunds
+    }
+    candidates.update(quality.observing)
+    no_days: list[list[int]] = []
+    for item_id in sorted(candidates):
+        item = book.items[item_id]
+        count = book.item_q.get(item_id)
+        d_i, n_i = (count.d, count.n) if count is not None else (0, 0)
+        category = categories.get(item.category_id)
+        d_c, n_c = (category.d, category.n) if category is not None else (0, 0)
+        item_days = leaving_items.get(item_id, no_days)
+        category_days = leaving_categories.get(item.category_id, no_days)
+        observation = quality.observing.get(item_id)
+        for offset in range(lookahead_days(state)):
+            later = day + 1 + offset
+            if offset < len(item_days):
+                d_i -= item_days[offset][0]
+                n_i -= item_days[offset][1]
+            if offset < len(category_days):
+                d_c -= category_days[offset][0]
+                n_c -= category_days[offset][1]
+            at = state.calendar.start_of(later)
+            in_scope = subsidies.in_scope(item_id, at, settings.scope_after_exit_ms)
+            exceed = in_scope and exceeds(settings, d_i, n_i, d_c, n_c)
+            observation, about, kind = step(settings, observation, exceed, later)
+            if kind != "fine":
+                continue
+            assert about is not None  # noqa: S101 - a fine is about an observation
+            state.warned(
+                rule=RULE,
+                kind="fine",
+                shop_id=item.shop_id,
+                item_id=item_id,
+                warned_at=decided_at,
+                day=later,
+                window=window(state, later),
+                n=n_i,
+                d=d_i,
+                threshold=float(settings.ratio),
+                details={
+                    "category_id": item.category_id,
+                    "category_numerator": n_c,
+                    "category_denominator": d_c,
+                    "strikes": about.strikes,
+                    "observation_start": state.calendar.iso(about.start_day),
+                },
+            )
+            break

@@ -124,3 +124,47 @@ def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
             if state.collect_evidence:
                 _evidence(state, verdict, first, last, decided_at)
     return verdicts
+
+
+def warn(state: State, day: int, decided_at: int) -> None:
+    """Early warnings at ``E_day``: every item in the activity that, if nothing else arrived,
+    would be delisted at a later evaluation whose window holds orders already paid — at the
+    first such evaluation, with its figures (:meth:`streams.state.State.warned`).
+
+    "Nothing else arrives": no new order, shipment, scan, refund or report, so an order not
+    shipped or picked up yet counts as late. Each bucket is judged once, by :func:`judge`, at
+    ``decided_at`` (the instant the rules just ran at, so no cached fact changes).
+    """
+    settings = state.policy.ship48_pickup24
+    span = settings.lag_days + settings.window_days - 1
+    active = state.subsidies.active
+    # item -> paid day -> (d, n), over the paid days some later window still reads
+    per_day: dict[str, dict[int, tuple[int, int]]] = {}
+    for paid_day in range(day - span, day):
+        for item_id, bucket in state.book.days.get(paid_day, {}).items():
+            if active(item_id):
+                per_day.setdefault(item_id, {})[paid_day] = judge(state, bucket.orders, decided_at)
+    for item_id in sorted(per_day):
+        days = per_day[item_id]
+        for later in range(day + 1, day + span + 1):
+            first, last = window(state, later)
+            d = n = 0
+            for paid_day in range(first, last + 1):
+                figures = days.get(paid_day)
+                if figures is not None:
+                    d += figures[0]
+                    n += figures[1]
+            if d >= settings.min_orders and below(n, d, settings.max_rate):
+                state.warned(
+                    rule=RULE,
+                    kind="delist",
+                    shop_id=state.book.items[item_id].shop_id,
+                    item_id=item_id,
+                    warned_at=decided_at,
+                    day=later,
+                    window=(first, last),
+                    n=n,
+                    d=d,
+                    threshold=float(settings.max_rate),
+                )
+                break

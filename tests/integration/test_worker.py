@@ -72,23 +72,17 @@ def test_backtest_from_topics_matches_replay(
 ) -> None:
     path, expected = workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    out, evidence = tmp_path / "backtest.jsonl", tmp_path / "evidence.jsonl"
-    run_cli(
-        "backtest",
-        "--from-topics",
-        "--topic-prefix",
-        prefix,
-        "--out",
-        str(out),
-        "--evidence",
-        str(evidence),
-    )
+    out, evidence, warnings = (tmp_path / f"{n}.jsonl" for n in ("out", "evidence", "warnings"))
+    extra = ["--evidence", str(evidence), "--warnings", str(warnings)]
+    run_cli("backtest", "--from-topics", "--topic-prefix", prefix, "--out", str(out), *extra)
     assert sorted(out.read_bytes().splitlines()) == sorted(expected)
-    # the evidence is the replay's too, one record per verdict
-    replayed = tmp_path / "replay-evidence.jsonl"
-    assert main(["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]) == 0
+    # the evidence and the warnings are the replay's too
+    replayed, warned = tmp_path / "replay-evidence.jsonl", tmp_path / "replay-warnings.jsonl"
+    argv = ["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]
+    assert main([*argv, "--warnings", str(warned)]) == 0
     assert sorted(evidence.read_bytes().splitlines()) == sorted(replayed.read_bytes().splitlines())
     assert len(evidence.read_bytes().splitlines()) == len(expected)
+    assert warnings.read_bytes() and warnings.read_bytes() == warned.read_bytes()
 
 
 def test_one_live_worker_matches_replay_and_fills_the_read_model(
@@ -161,10 +155,11 @@ def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[b
 def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str
 ) -> None:
-    """With evidence on, the evidence topic too holds each verdict's record exactly once."""
+    """With evidence and warnings on, their topics too hold each record exactly once."""
     path, expected = big_workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest, SELLERWATCH_EVIDENCE="1")
+    on = {"SELLERWATCH_EVIDENCE": "1", "SELLERWATCH_WARNINGS": "1"}
+    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
     total = _records(path)
 
     def snapshot_and_verdicts() -> bool:
@@ -176,7 +171,7 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     worker.kill9()  # mid-stream, most likely inside a transaction
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
-    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest, SELLERWATCH_EVIDENCE="1")
+    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
     wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
@@ -188,10 +183,13 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
         parts.setdefault(record.verdict_id, []).append(record)
     assert any(len(p) > 1 for p in parts.values())  # the busy shop's incentives are split
     evidence = [encode(join(p)) for p in parts.values()]
-    replayed = path.with_suffix(".evidence.jsonl")
+    replayed, warned = path.with_suffix(".evidence.jsonl"), path.with_suffix(".warnings.jsonl")
     if not replayed.exists():
-        assert main(["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]) == 0
+        argv = ["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]
+        assert main([*argv, "--warnings", str(warned)]) == 0
     assert sorted(evidence) == sorted(replayed.read_bytes().splitlines())
+    warnings = [value for _, _, value, _ in read_topics([f"{prefix}sellerwatch.warnings"])]
+    assert warnings and sorted(warnings) == sorted(warned.read_bytes().splitlines())
 
 
 def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
