@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything sellerwatch needs on a fresh Debian machine (idempotent):
-# Debian's redis-server, kcat, Java and Maven, then the Python package with its test and
+# Debian's redis-server, kcat, Java, Maven and Chromium (for the report's browser test), then the Python package with its test and
 # bench extras into a virtual environment, .venv/ in this checkout. Nothing is installed into
 # the system interpreter (Debian 12 and Ubuntu refuse that: PEP 668).
 # Kafka itself comes from Maven Central when deploy/local/up.sh first runs.
@@ -13,6 +13,8 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# the compare report's test opens report.html in a real (headless) browser
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
