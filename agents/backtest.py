@@ -16,13 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from agents.envelope import source_id
-from agents.kafka_security import client_options, start_client
+from agents.history import Assigned, Ended, HistoryReader, Records
 from agents.settings import DAY_MS, longest_window_ms
-from agents.topics import Topics, input_partitions
 from schemas.verdict import encode
 from streams.engine import Engine
 from streams.policy import Policy
@@ -43,73 +38,28 @@ async def backtest(
 ) -> Engine:
     """Run the topics' history through a fresh engine; verdicts go to ``out`` as JSONL, the
     orders behind each to ``evidence`` and early warnings to ``warnings`` when given."""
-    topics = Topics(prefix)
     policy = policy or Policy()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=1024 * 1024,
-        fetch_max_bytes=32 * 1024 * 1024,
-        **client_options(),
-    )
-    await start_client(consumer, bootstrap)
     engine = Engine(
         policy, collect_evidence=evidence is not None, collect_warnings=warnings is not None
     )
-    try:
-        partitions = [TopicPartition(t, p) for t, p in await input_partitions(bootstrap, topics)]
-        if not partitions:
-            raise RuntimeError(f"no input topics with prefix {prefix!r} on {bootstrap}")
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        sources = {tp: source_id(topics.unprefixed(tp.topic), tp.partition) for tp in partitions}
-        engine.assign(list(sources.values()))
-        truncated = False
-        remaining = set()
-        for tp in partitions:
-            position = await consumer.position(tp)
-            truncated = truncated or position > 0  # retention (or DeleteRecords) removed some
-            if ends[tp] <= position:
-                engine.finish_partition(sources[tp])
-            else:
-                remaining.add(tp)
-        first_seen: set[TopicPartition] = set()
-        earliest: int | None = None
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=50_000)
-            for tp, records in batch.items():
-                source = sources[tp]
-                if tp not in first_seen and records:
-                    first_seen.add(tp)
-                    earliest = _min_ts(earliest, records[0].value)
-                for record in records:
-                    engine.accept_raw(record.value or b"", source)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-                    engine.finish_partition(sources[tp])
+    reader = HistoryReader(bootstrap, prefix)
+    async for step in reader.steps():
+        if step is None:
             _write(out, engine, evidence, warnings)
-        engine.finish()
-        _write(out, engine, evidence, warnings)
-    finally:
-        await consumer.stop()
-    message = retention_warning(truncated, earliest, engine.watermark, policy)
+        elif type(step) is Records:
+            source, accept_raw = step.source, engine.accept_raw
+            for value in step.values:
+                accept_raw(value, source)
+        elif type(step) is Ended:
+            engine.finish_partition(step.source)
+        elif type(step) is Assigned:
+            engine.assign(step.sources)
+    engine.finish()
+    _write(out, engine, evidence, warnings)
+    message = retention_warning(reader.truncated, reader.earliest, engine.watermark, policy)
     if message:
         warn(message)
     return engine
-
-
-def _min_ts(current: int | None, raw: bytes | None) -> int | None:
-    """The smaller of ``current`` and the record's ``ts`` (a record without one is skipped)."""
-    try:
-        ts = orjson.loads(raw or b"").get("ts")
-    except (orjson.JSONDecodeError, AttributeError):
-        return current
-    if not isinstance(ts, int) or isinstance(ts, bool):
-        return current
-    return ts if current is None else min(current, ts)
 
 
 def retention_warning(

@@ -190,6 +190,80 @@ def _records(inputs: list[str], policies: tuple[Policy, Policy]) -> Iterator[tup
             yield decoded, decode_event(raw, second.max_record_bytes)
 
 
+class Comparing:
+    """Both policies' engines fed the same records, each decoded once per distinct
+    ``max_record_bytes``: the files' driver (:func:`compare`) and the topics' one
+    (``compare --from-topics``) feed it alike."""
+
+    def __init__(
+        self,
+        policy_a: Policy,
+        policy_b: Policy,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        evidence: IO[bytes] | None = None,
+    ) -> None:
+        """Two fresh engines; the orders behind every kept verdict go to ``evidence``."""
+        tune_gc_for_engine()
+        self.policies = (policy_a, policy_b)
+        self.sides = [
+            Side(
+                policy,
+                Engine(policy, collect_evaluations=True, collect_evidence=evidence is not None),
+                evidence=evidence,
+            )
+            for policy in self.policies
+        ]
+        self.keeps = [DayFilter(side.policy, since, until) for side in self.sides]
+        self.delays = Delays()
+        self._fed = 0
+
+    def decode(self, raw: bytes) -> tuple[Any, Any]:
+        """One raw record as each policy decodes it (once when their size limits agree)."""
+        first, second = self.policies
+        decoded = decode_event(raw, first.max_record_bytes)
+        if second.max_record_bytes == first.max_record_bytes:
+            return decoded, decoded
+        return decoded, decode_event(raw, second.max_record_bytes)
+
+    def assign(self, sources: list[str]) -> None:
+        """The watermark inputs of a multi-partition history (topics)."""
+        for side in self.sides:
+            side.engine.assign(list(sources))
+
+    def feed(self, decoded: tuple[Any, Any], source: object = 0) -> None:
+        """One record, to both engines."""
+        for side, record in zip(self.sides, decoded, strict=True):
+            if type(record) is Rejected:
+                side.engine.reject(record)
+            else:
+                side.engine.accept(record, source)
+        if type(decoded[0]) is not Rejected:
+            self.delays.see(decoded[0])
+        self._fed += 1
+        if self._fed % 4096 == 0:
+            self.collect()
+
+    def end(self, source: object) -> None:
+        """A partition of a multi-partition history was read to its end."""
+        for side in self.sides:
+            side.engine.finish_partition(source)
+
+    def collect(self) -> None:
+        """Take what both engines decided so far."""
+        for side, keep in zip(self.sides, self.keeps, strict=True):
+            side.collect(keep)
+
+    def finish(self) -> Comparison:
+        """End of the input: the last evaluations, then the diff."""
+        for side in self.sides:
+            side.engine.finish()
+        self.collect()
+        a, b = self.sides
+        return Comparison(a, b, self.delays, diff(a.verdicts, b.verdicts))
+
+
 def compare(
     inputs: list[str],
     policy_a: Policy,
@@ -201,33 +275,10 @@ def compare(
 ) -> Comparison:
     """Run both policies over ``inputs`` (read once) and diff their verdicts; the orders
     behind every kept verdict of either policy go to ``evidence`` (each names its policy)."""
-    tune_gc_for_engine()
-    sides = [
-        Side(
-            policy,
-            Engine(policy, collect_evaluations=True, collect_evidence=evidence is not None),
-            evidence=evidence,
-        )
-        for policy in (policy_a, policy_b)
-    ]
-    keeps = [DayFilter(side.policy, since, until) for side in sides]
-    delays = Delays()
-    for count, decoded in enumerate(_records(inputs, (policy_a, policy_b)), start=1):
-        for side, record in zip(sides, decoded, strict=True):
-            if type(record) is Rejected:
-                side.engine.reject(record)
-            else:
-                side.engine.accept(record)
-        if type(decoded[0]) is not Rejected:
-            delays.see(decoded[0])
-        if count % 4096 == 0:
-            for side, keep in zip(sides, keeps, strict=True):
-                side.collect(keep)
-    for side, keep in zip(sides, keeps, strict=True):
-        side.engine.finish()
-        side.collect(keep)
-    a, b = sides
-    return Comparison(a, b, delays, diff(a.verdicts, b.verdicts))
+    comparing = Comparing(policy_a, policy_b, since=since, until=until, evidence=evidence)
+    for decoded in _records(inputs, (policy_a, policy_b)):
+        comparing.feed(decoded)
+    return comparing.finish()
 
 
 def write_report(comparison: Comparison, folder: Path) -> list[Path]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from sellerwatch.atomic import AtomicOutputs, all_or_nothing, check_distinct
 from sellerwatch.sources import InputError, open_input
 from streams.calendar import Calendar
-from streams.policy import PolicyError, load_policy
+from streams.policy import Policy, PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from sellerwatch.compare import Comparison
 
 
 def _day(value: str | None, flag: str) -> int | None:
@@ -34,6 +37,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     since, until = _day(args.since, "--since"), _day(args.until, "--until")
     if since is not None and until is not None and since > until:
         raise InputError("--since is after --until")
+    if bool(args.inputs) == bool(args.from_topics):
+        raise InputError("compare reads INPUT files or --from-topics, one of the two")
     for name in args.inputs:
         open_input(name).close()  # a one-line error now, not half-way through
     if args.evidence:
@@ -44,14 +49,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError("the report needs matplotlib: pip install 'sellerwatch[report]'") from None
     with all_or_nothing(), AtomicOutputs() as outputs:
         evidence = outputs.open(args.evidence) if args.evidence else None
-        comparison = compare(
-            args.inputs,
-            policy_a,
-            policy_b,
-            since=since,
-            until=until,
-            evidence=cast(IO[bytes], evidence) if evidence is not None else None,
-        )
+        sink = cast(IO[bytes], evidence) if evidence is not None else None
+        if args.from_topics:
+            comparison = _from_topics(args, policy_a, policy_b, since, until, sink)
+        else:
+            comparison = compare(
+                args.inputs, policy_a, policy_b, since=since, until=until, evidence=sink
+            )
         if evidence is not None:
             evidence.flush()
         outputs.commit()
@@ -69,12 +73,54 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _from_topics(
+    args: argparse.Namespace,
+    policy_a: Policy,
+    policy_b: Policy,
+    since: int | None,
+    until: int | None,
+    evidence: IO[bytes] | None,
+) -> Comparison:
+    """Both policies over the input topics' history (read once), as ``backtest`` reads it."""
+    import asyncio
+
+    from agents.cli import reach_kafka
+    from agents.history import HistoryReader, feed
+    from agents.settings import Settings
+    from sellerwatch.compare import Comparing
+
+    settings = Settings()  # the variables; the flags win
+    bootstrap = args.bootstrap or settings.bootstrap
+    prefix = settings.topic_prefix if args.topic_prefix is None else args.topic_prefix
+    reach_kafka(bootstrap)
+    comparing = Comparing(policy_a, policy_b, since=since, until=until, evidence=evidence)
+    reader = HistoryReader(bootstrap, prefix)
+    try:
+        asyncio.run(feed(reader, comparing, comparing.decode))
+    except RuntimeError as exc:
+        if not str(exc).startswith("no input topics"):
+            raise
+        raise InputError(f"{exc} (load them with `sellerwatch produce`)") from None
+    return comparing.finish()
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``compare``."""
     parser = sub.add_parser(
         "compare", help="run two policies over one history and report what changes (what-if)"
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL file(s), .gz, or -")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="JSONL file(s), .gz, or - (or --from-topics)"
+    )
+    parser.add_argument(
+        "--from-topics",
+        action="store_true",
+        help="read the input topics' history instead of files, as backtest does",
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env SELLERWATCH_BOOTSTRAP)")
+    parser.add_argument(
+        "--topic-prefix", help="prefix of every topic name (env SELLERWATCH_TOPIC_PREFIX)"
+    )
     parser.add_argument(
         "--policy", action="append", default=[], required=True, help="policy A, then policy B"
     )
