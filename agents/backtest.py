@@ -18,7 +18,7 @@ from typing import IO
 
 from agents.history import Assigned, Ended, HistoryReader, Records
 from agents.settings import DAY_MS, longest_window_ms
-from schemas.verdict import encode
+from sellerwatch.replay import write_records
 from streams.engine import Engine
 from streams.policy import Policy
 
@@ -91,14 +91,8 @@ def retention_warning(
 def _write(
     out: IO[bytes], engine: Engine, evidence: IO[bytes] | None, warnings: IO[bytes] | None
 ) -> None:
-    verdicts = engine.take_verdicts()
-    if verdicts:
-        out.write(b"".join(encode(v) + b"\n" for v in verdicts))
+    write_records(out, engine.take_verdicts())
     if evidence is not None:
-        records = engine.take_evidence()
-        if records:
-            evidence.write(b"".join(encode(e) + b"\n" for e in records))
+        write_records(evidence, engine.take_evidence())
     if warnings is not None:
-        foreseen = engine.take_warnings()
-        if foreseen:
-            warnings.write(b"".join(encode(w) + b"\n" for w in foreseen))
+        write_records(warnings, engine.take_warnings())

@@ -21,6 +21,7 @@ import orjson
 from schemas.events import Payment, PickupScan, Shipment
 from schemas.validation import Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict, encode
+from sellerwatch.replay import write_records
 from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sources import merged
 from streams.calendar import Calendar
@@ -50,8 +51,7 @@ class Side:
         self.evaluations += [e for e in self.engine.take_evaluations() if keep(e.decided_at)]
         if self.evidence is not None:
             records = [e for e in self.engine.take_evidence() if keep(e.verdict.decided_at)]
-            if records:
-                self.evidence.write(b"".join(encode(e) + b"\n" for e in records))
+            write_records(self.evidence, records)
 
 
 @dataclass

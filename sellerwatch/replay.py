@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
+import msgspec
 import orjson
 
 from schemas.validation import Rejected
@@ -153,23 +154,16 @@ def replay(
     policy = policy or Policy()
     collect = metrics is not None
     engine: Engine
+    options: dict[str, Any] = {
+        "collect_evaluations": collect,
+        "collect_evidence": evidence is not None,
+        "collect_warnings": warnings is not None,
+        "lateness_ms": lateness_ms,
+    }
     if partitions > 1:
-        engine = PartitionedEngine(
-            policy,
-            partitions=partitions,
-            collect_evaluations=collect,
-            collect_evidence=evidence is not None,
-            collect_warnings=warnings is not None,
-            lateness_ms=lateness_ms,
-        )
+        engine = PartitionedEngine(policy, partitions=partitions, **options)
     else:
-        engine = Engine(
-            policy,
-            collect_evaluations=collect,
-            collect_evidence=evidence is not None,
-            collect_warnings=warnings is not None,
-            lateness_ms=lateness_ms,
-        )
+        engine = Engine(policy, **options)
     tune_gc_for_engine()
     by_kind: Counter[str] = Counter()
 
@@ -178,17 +172,11 @@ def replay(
         if verdicts:
             write_verdicts(out, verdicts, by_kind)
         if metrics is not None:
-            evaluations = engine.take_evaluations()
-            if evaluations:
-                metrics.write(b"\n".join(encode(e) for e in evaluations) + b"\n")
+            write_records(metrics, engine.take_evaluations())
         if evidence is not None:
-            records = engine.take_evidence()
-            if records:
-                evidence.write(b"\n".join(encode(e) for e in records) + b"\n")
+            write_records(evidence, engine.take_evidence())
         if warnings is not None:
-            foreseen = engine.take_warnings()
-            if foreseen:
-                warnings.write(b"\n".join(encode(w) for w in foreseen) + b"\n")
+            write_records(warnings, engine.take_warnings())
 
     accept, reject = engine.accept, engine.reject
     APPLIED = Outcome.APPLIED  # noqa: N806 - a local alias in the hot loop
@@ -233,6 +221,12 @@ def _evaluated_days(engine: Engine, policy: Policy) -> tuple[int, int] | None:
     first = calendar.day_of(engine.min_ts) + 1
     last = calendar.day_of(engine.watermark)
     return (first, last) if last >= first else None
+
+
+def write_records(sink: BinarySink, records: Sequence[msgspec.Struct]) -> None:
+    """Write records (evaluations, evidence, warnings) as JSONL, nothing when there are none."""
+    if records:
+        sink.write(b"".join(encode(record) + b"\n" for record in records))
 
 
 def write_verdicts(out: BinarySink, verdicts: Iterable[Verdict], by_kind: Counter[str]) -> None:

@@ -455,6 +455,10 @@ class Engine:
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
 
+    def _states(self) -> list[State]:
+        """This engine's state and its shards', each once (one engine: its own)."""
+        return list({id(s.state): s.state for s in [self, *self._shards()]}.values())
+
     def _warn(self, day: int, decided_at: int, categories: Any) -> None:
         """Early warnings at ``E_day``, after its verdicts took effect and before the windows
         move on: each rule's :func:`warn` over every shard, the categories' leaving counts
@@ -474,7 +478,7 @@ class Engine:
                 (items, leaving_categories),
             )
         found: list[EarlyWarning] = []
-        for state in {id(s.state): s.state for s in [self, *shards]}.values():
+        for state in self._states():
             found += state.warnings
             state.warnings = []
         found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
@@ -484,7 +488,7 @@ class Engine:
         """Move the rules' evidence of one instant, from every shard, into the outputs in the
         order of its verdicts."""
         by_id: dict[str, list[Evidence]] = {}
-        for state in {id(s.state): s.state for s in [self, *self._shards()]}.values():
+        for state in self._states():
             for record in state.evidence:
                 by_id.setdefault(record.verdict_id, []).append(record)
             state.evidence = []
