@@ -176,16 +176,34 @@ show_kafka_log() {
   [[ -z "$first_error" ]] || log "first error in the log: $first_error"
 }
 
+# load_progress: "N/M" from the broker's last "Completed load of Log ... (N/M completed" line,
+# empty before it loads any. A broker with many partitions takes minutes to load its logs.
+load_progress() {
+  tail -n 400 "$KAFKA_LOG_FILE" 2>/dev/null | grep -oE '\([0-9]+/[0-9]+ completed' | tail -n 1 |
+    grep -oE '[0-9]+/[0-9]+' || true
+}
+
+# wait_for_kafka: until the broker answers. KAFKA_START_TIMEOUT counts from the last sign of
+# progress, so a broker still loading thousands of partition logs is waited for, not given up on.
 wait_for_kafka() {
-  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  local deadline=$((SECONDS + KAFKA_START_TIMEOUT)) progress="" now said=$SECONDS
   until kafka_ready; do
     if ! pid_alive "$KAFKA_PID_FILE" kafka.Kafka; then
       show_kafka_log
       die "Kafka exited during startup"
     fi
+    now="$(load_progress)"
+    if [[ -n "$now" && "$now" != "$progress" ]]; then
+      progress="$now"
+      deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+      if ((SECONDS - said >= 15)); then
+        log "Kafka is loading its partition logs: $progress (down.sh --wipe starts an empty broker)"
+        said=$SECONDS
+      fi
+    fi
     if ((SECONDS >= deadline)); then
       show_kafka_log
-      die "Kafka not ready on localhost:$KAFKA_PORT after ${KAFKA_START_TIMEOUT}s (still running, pid $(<"$KAFKA_PID_FILE"); ./down.sh stops it)"
+      die "Kafka not ready on localhost:$KAFKA_PORT after ${KAFKA_START_TIMEOUT}s without progress (still running, pid $(<"$KAFKA_PID_FILE"); ./down.sh stops it)"
     fi
     sleep 1
   done

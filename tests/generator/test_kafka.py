@@ -14,6 +14,7 @@ import pytest
 from schemas.events import TOPIC_OF_TYPE, kafka_key
 from schemas.validation import Rejected, decode_event
 from tests.generator.conftest import lines, run
+from tests.integration.topics import delete_prefixed
 
 BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
 
@@ -47,19 +48,6 @@ async def _consume(prefix: str, expected: int) -> list[tuple[str, bytes | None, 
     return records
 
 
-async def _delete(prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-
-
 def test_to_kafka_sends_every_event_to_its_topic_with_its_key(tmp_path: Path) -> None:
     if not _broker_up():
         pytest.skip(f"no Kafka broker at {BOOTSTRAP} (deploy/local/up.sh)")
@@ -71,7 +59,7 @@ def test_to_kafka_sends_every_event_to_its_topic_with_its_key(tmp_path: Path) ->
         expected = lines(tmp_path / "events.jsonl")
         records = asyncio.run(_consume(prefix, len(expected)))
     finally:
-        asyncio.run(_delete(prefix))
+        asyncio.run(delete_prefixed([prefix], BOOTSTRAP))
     assert Counter(value for _, _, value in records) == Counter(expected)
     for topic, key, value in records:
         event = decode_event(value)

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.own_broker import OwnBroker
 from tests.integration.tcp_proxy import ProxyThread
+from tests.integration.topics import delete_prefixed
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("SELLERWATCH_BOOTSTRAP", "localhost:9092")
@@ -81,10 +82,31 @@ def services(request: pytest.FixtureRequest) -> None:
         pytest.fail(f"deploy/local/up.sh failed:\n{result.stdout}\n{result.stderr}")
 
 
+@pytest.fixture(scope="session")
+def used_prefixes(services: None) -> Iterator[list[str]]:
+    """The topic prefixes this session wrote under on the shared broker; their topics are
+    deleted at the end (after every test's workers have stopped)."""
+    used: list[str] = []
+    yield used
+    asyncio.run(delete_prefixed(used, BOOTSTRAP))
+
+
 @pytest.fixture
-def prefix(services: None) -> str:
+def new_prefix(used_prefixes: list[str]) -> Callable[[str], str]:
+    """Factory of fresh topic prefixes (``tag`` + 8 hex digits + ``.``), cleaned up at the end."""
+
+    def make(tag: str = "it") -> str:
+        made = f"{tag}{uuid.uuid4().hex[:8]}."
+        used_prefixes.append(made)
+        return made
+
+    return make
+
+
+@pytest.fixture
+def prefix(new_prefix: Callable[[str], str]) -> str:
     """A fresh topic prefix: this test's own topics."""
-    return f"it{uuid.uuid4().hex[:8]}."
+    return new_prefix("it")
 
 
 def run_cli(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,11 @@ pytestmark = pytest.mark.integration
 DEFAULT = Path(__file__).resolve().parents[2] / "sellerwatch" / "policies" / "default.toml"
 
 
-def test_compare_from_topics_equals_compare_of_the_file(services: None, tmp_path: Path) -> None:
+def test_compare_from_topics_equals_compare_of_the_file(
+    new_prefix: Callable[[str], str], tmp_path: Path
+) -> None:
     path = make_workload(tmp_path / "events.jsonl")
-    prefix = f"cmp{uuid.uuid4().hex[:8]}."
+    prefix = new_prefix("cmp")
     run_cli("produce", "--topic-prefix", prefix, str(path))
     strict = tmp_path / "min10.toml"
     strict.write_text('name = "min10"\n[ship48_pickup24]\nmin_orders = 10\n')

@@ -12,7 +12,6 @@ so it is not out of its budget): no verdict ever appears without its evidence.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,9 +42,9 @@ async def _create_small_topic(name: str, max_bytes: int) -> None:
 
 
 def test_a_refused_evidence_record_commits_no_verdict(
-    services: None, workers: Callable[..., Worker]
+    new_prefix: Callable[[str], str], workers: Callable[..., Worker]
 ) -> None:
-    prefix = f"rr{uuid.uuid4().hex[:8]}."
+    prefix = new_prefix("rr")
     asyncio.run(_create_small_topic(f"{prefix}sellerwatch.evidence", 600))
     run_cli("produce", "--topic-prefix", prefix, str(SAMPLE))
     worker = workers(
