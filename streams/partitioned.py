@@ -41,6 +41,7 @@ from schemas.events import (
     Subsidy,
 )
 from schemas.verdict import CampaignEvaluation, Evaluation, Verdict
+from streams import snapshot as snapshot_codec
 from streams.engine import Engine
 from streams.orders import OrderBook
 from streams.policy import Policy
@@ -229,8 +230,48 @@ class PartitionedEngine(Engine):
         return self.waybills.orphans_dropped + shards
 
     def snapshot(self) -> bytes:
-        """Not yet: a partitioned engine runs replays, which restart from their input."""
-        raise SnapshotError("a partitioned engine keeps no snapshot yet (replay only)")
+        """The coordinator's state and each partition's as its own engine snapshot.
+
+        A partition's bytes (:meth:`partition_snapshot`) are a plain :class:`Engine` snapshot,
+        restorable alone: what a worker holding only that partition would keep. The broadcast
+        facts (plan, exemptions) are in each, as every worker holds its own copy; restored
+        here, the partitions share the coordinator's again.
+        """
+        coordinator = self.__getstate__()
+        del coordinator["shards"], coordinator["waybills"]
+        stage = dict(vars(self.waybills))
+        del stage["shards"]
+        document = {
+            "partitioned": len(self.shards),
+            "coordinator": coordinator,
+            "waybills": stage,
+            "partitions": [self.partition_snapshot(i) for i in range(len(self.shards))],
+        }
+        return snapshot_codec.dumps(document, self.policy)
+
+    def partition_snapshot(self, index: int) -> bytes:
+        """Partition ``index``'s state alone, as :meth:`Engine.snapshot` bytes."""
+        return self.shards[index].snapshot()
+
+    @classmethod
+    def restore(cls, blob: bytes, policy: Policy | None = None) -> PartitionedEngine:
+        """Rebuild a partitioned engine from :meth:`snapshot` bytes (refusals as
+        :meth:`Engine.restore`; a one-engine snapshot is refused, and the reverse)."""
+        document = snapshot_codec.loads(blob, policy)
+        if not (isinstance(document, dict) and "partitioned" in document):
+            raise SnapshotError("the snapshot holds no partitioned engine state")
+        shards = [Engine.restore(part, policy) for part in document["partitions"]]
+        if len(shards) != document["partitioned"] or not shards:
+            raise SnapshotError("damaged snapshot (partitions missing)")
+        engine = cls.__new__(cls)
+        engine.__setstate__({**document["coordinator"], "shards": shards})
+        stage = WaybillStage.__new__(WaybillStage)
+        vars(stage).update(document["waybills"], shards=shards)
+        engine.waybills = stage
+        for shard in shards:
+            shard.state.plan = engine.state.plan
+            shard.state.exemptions = engine.state.exemptions
+        return engine
 
 
 class WaybillStage(OrderBook):

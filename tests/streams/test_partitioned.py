@@ -19,7 +19,6 @@ from schemas.validation import Rejected, decode_event
 from sellerwatch.replay import replay
 from streams.engine import Engine
 from streams.partitioned import PartitionedEngine, partition_of
-from streams.snapshot import SnapshotError
 from tests.builders import (
     Outputs,
     assert_partitions_agree,
@@ -138,9 +137,7 @@ def test_olist_gives_the_same_verdicts_figures_and_books_partitioned() -> None:
         assert_partitions_agree(expected, events, None, partitions, collect_evaluations=True)
 
 
-def test_a_partitioned_engine_says_it_keeps_no_snapshot() -> None:
-    with pytest.raises(SnapshotError, match="replay only"):
-        PartitionedEngine(partitions=2).snapshot()
+def test_a_partitioned_engine_needs_a_partition() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         PartitionedEngine(partitions=0)
 
