@@ -175,6 +175,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
             {
                 "ingest": settings.ingest,
                 "engine_active": bool(runner and runner.active),
+                # the input partitions this worker reads (issue #9: operators see the split)
+                "partitions": reading(runner, sequencer),
                 # records read from the inputs: by this worker's sequencer, or by its engine
                 "forwarded": sequencer.forwarded if sequencer else runner.records if runner else 0,
                 "engine_records": runner.records if runner else 0,
@@ -201,3 +203,16 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
             await readmodel.close()
 
     return app
+
+
+def reading(runner: EngineRunner | None, sequencer: Sequencer | None) -> list[str]:
+    """``topic-partition`` of every input partition this worker reads now, sorted: the
+    sequencer's share (``ingest = sequenced``), or the engine's inputs while it is active
+    (``direct``: all of them on the owner, none on a worker standing by)."""
+    if sequencer is not None:
+        assigned = sequencer.consumer.assignment()
+    elif isinstance(runner, DirectRunner) and runner.active:
+        assigned = set(runner.sources)
+    else:
+        assigned = set()
+    return sorted(f"{tp.topic}-{tp.partition}" for tp in assigned)

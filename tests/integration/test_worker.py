@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from agents.topics import INPUT_TOPICS
 from schemas.evidence import Evidence, decode_evidence, join
 from schemas.verdict import encode
 from sellerwatch.cli import main
@@ -115,6 +116,10 @@ def test_two_workers_sharing_the_partitions_match_replay(
     got = read_verdicts(prefix)
     assert sorted(got) == sorted(expected)
     assert sum(forwarded) >= _records(path)
+    # /stats/ shows the split: each worker's share of the inputs, together all of them once
+    shares = [w.stats()["partitions"] for w in pair]  # type: ignore[index]
+    every = sorted(f"{prefix}{t}-{p}" for t in INPUT_TOPICS for p in range(4))
+    assert sorted(shares[0] + shares[1]) == every and all(shares)
 
 
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
@@ -134,6 +139,10 @@ def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
     wait_for(one_owner, 120, "one engine owner among two workers")
     owner, stand_by = sorted(pair, key=lambda w: not w.stats()["engine_active"])  # type: ignore[index]
     assert 0 < len(read_verdicts(prefix)) < len(expected)
+    # /stats/ shows the split: the owner reads every input partition, the other none
+    every = sorted(f"{prefix}{t}-{p}" for t in INPUT_TOPICS for p in range(4))
+    assert owner.stats()["partitions"] == every  # type: ignore[index]
+    assert stand_by.stats()["partitions"] == []  # type: ignore[index]
     owner.kill9()
     total = _records(path)
     wait_for(lambda: _engine_done([stand_by], total, _tick_ts(path)), 300, "the take-over")
