@@ -43,9 +43,28 @@ from streams.rules import (
     same_day_ship,
     ship48_pickup24,
 )
+from streams.rules.steps import Steps
 from streams.state import State
 
 _DRAIN_BATCH = 64
+
+#: The rules in the order their verdicts are published at an instant (SPEC §4.5) ...
+PUBLISHED_ORDER: tuple[Steps, ...] = (
+    same_day_ship.STEPS,
+    ship48_pickup24.STEPS,
+    pickup48.STEPS,
+    quality_refund.STEPS,
+    campaign_fulfilment.STEPS,
+)
+#: ... and the order they run in, which is the order of their figures in the evaluations
+#: output (``--evaluations``): the delist rule has always come first there.
+RUN_ORDER: tuple[Steps, ...] = (
+    ship48_pickup24.STEPS,
+    same_day_ship.STEPS,
+    pickup48.STEPS,
+    quality_refund.STEPS,
+    campaign_fulfilment.STEPS,
+)
 
 
 def second_payment(event: Event) -> Rejected:
@@ -414,35 +433,30 @@ class Engine:
         """Run the four rules at ``E_T`` for ``T = next day``, the campaigns last (SPEC §4.5);
         then housekeeping.
 
-        Per shard, except what spans shards: a shop's week (:func:`same_day_ship.settle` of
-        the merged figures) and the categories' quality-refund counts.
+        Each rule's steps (:mod:`streams.rules.steps`): ``partial`` and ``decide`` per shard,
+        ``combine`` and ``settle`` here, where the shards meet (a shop's week, the categories'
+        quality-refund counts).
         """
         day, decided_at = self._next_day, self._next_eval_ts
         assert day is not None and decided_at is not None  # noqa: S101 - set by _start
         shards = self._shards()
-        merge = self._merge
-        delists_by_shard = [ship48_pickup24.evaluate(s.state, day, decided_at) for s in shards]
-        delists = merge(delists_by_shard)
-        weeks = same_day_ship.merge_weeks(
-            [same_day_ship.week_figures(s.state, day, decided_at) for s in shards]
-        )
-        categories = quality_refund.category_totals([s.state for s in shards])
-        verdicts = same_day_ship.settle(self.state, day, decided_at, weeks)
-        verdicts += delists
-        verdicts += merge([pickup48.evaluate(s.state, s.tags, day, decided_at) for s in shards])
-        verdicts += merge(
-            [
-                quality_refund.evaluate(s.state, s.quality, day, decided_at, categories)
-                for s in shards
-            ]
-        )
-        if any(s.campaigns.due for s in shards):
-            verdicts += merge(
-                [
-                    campaign_fulfilment.evaluate(s.state, s.campaigns, day, decided_at)
-                    for s in shards
-                ]
-            )
+        decided: dict[str, list[Verdict]] = {}
+        totals_of: dict[str, Any] = {}
+        by_shard: dict[str, list[list[Verdict]]] = {}
+        for steps in RUN_ORDER:
+            totals = None
+            if steps.partial is not None and steps.combine is not None:
+                partials = [steps.partial(s, day, decided_at) for s in shards]
+                totals = totals_of[steps.rule] = steps.combine(partials)
+            out = [] if steps.settle is None else steps.settle(self.state, day, decided_at, totals)
+            if steps.decide is not None:
+                per_shard = [steps.decide(s, day, decided_at, totals) for s in shards]
+                by_shard[steps.rule] = per_shard
+                out += self._merge(per_shard)
+            decided[steps.rule] = out
+        verdicts = [v for steps in PUBLISHED_ORDER for v in decided[steps.rule]]
+        categories = totals_of[quality_refund.RULE]
+        delists_by_shard = by_shard[ship48_pickup24.RULE]
         for shard, shard_delists in zip(shards, delists_by_shard, strict=True):
             for verdict in shard_delists:
                 shard.state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]

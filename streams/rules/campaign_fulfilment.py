@@ -21,6 +21,7 @@ from schemas.verdict import CampaignEvaluation, Verdict, verdict_id
 from streams.calendar import Calendar
 from streams.campaigns import Campaign
 from streams.orders import CampaignOrder, Order
+from streams.rules.steps import Partition, Steps
 from streams.state import State
 
 RULE: Final[Literal["campaign_fulfilment"]] = "campaign_fulfilment"
@@ -183,3 +184,11 @@ def _breach(
             "reason": reason,
         },
     )
+
+
+def _decide(partition: Partition, day: int, decided_at: int, totals: None) -> list[Verdict]:
+    return evaluate(partition.state, partition.campaigns, day, decided_at)
+
+
+#: Per order: decided in the order's partition alone.
+STEPS = Steps(RULE, decide=_decide)

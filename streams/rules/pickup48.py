@@ -12,6 +12,7 @@ from __future__ import annotations
 from schemas.verdict import Verdict
 from streams.orders import Order
 from streams.rates import above
+from streams.rules.steps import Partition, Steps
 from streams.state import State
 
 RULE = "pickup48"
@@ -99,3 +100,11 @@ def evaluate(state: State, tags: TagState, day: int, decided_at: int) -> list[Ve
             limits = {"pickup_within_ms": settings.pickup_within_ms}
             state.evidenced(verdict, counted, kept, limits)
     return verdicts
+
+
+def _decide(partition: Partition, day: int, decided_at: int, totals: None) -> list[Verdict]:
+    return evaluate(partition.state, partition.tags, day, decided_at)
+
+
+#: Per item: decided in the item's partition alone.
+STEPS = Steps(RULE, decide=_decide)

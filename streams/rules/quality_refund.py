@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from schemas.verdict import Verdict
 from streams.orders import QualityCount
 from streams.policy import QualityRefund
+from streams.rules.steps import Partition, Steps
 from streams.state import State
 
 RULE = "quality_refund"
@@ -79,13 +80,18 @@ def window(state: State, day: int) -> tuple[int, int]:
 
 
 def category_totals(states: list[State]) -> dict[str, QualityCount]:
+    """The categories' window counts summed over partitions (:func:`sum_categories`)."""
+    return sum_categories([state.book.category_q for state in states])
+
+
+def sum_categories(per_partition: list[dict[str, QualityCount]]) -> dict[str, QualityCount]:
     """The categories' window counts summed over partitions: a category spans many items,
-    so each partition holds only its share of them. One state's counts are the totals."""
-    if len(states) == 1:
-        return states[0].book.category_q
+    so each partition holds only its share of them. One partition's counts are the totals."""
+    if len(per_partition) == 1:
+        return per_partition[0]
     totals: dict[str, QualityCount] = {}
-    for state in states:
-        for category_id, count in state.book.category_q.items():
+    for counts in per_partition:
+        for category_id, count in counts.items():
             total = totals.get(category_id)
             if total is None:
                 total = totals[category_id] = QualityCount()
@@ -301,3 +307,18 @@ def warn(
                 },
             )
             break
+
+
+def _partial(partition: Partition, day: int, decided_at: int) -> dict[str, QualityCount]:
+    return partition.state.book.category_q
+
+
+def _decide(
+    partition: Partition, day: int, decided_at: int, totals: Mapping[str, QualityCount]
+) -> list[Verdict]:
+    return evaluate(partition.state, partition.quality, day, decided_at, totals)
+
+
+#: Per item against its category: each partition's window counts per category are summed,
+#: and every partition decides its items against the sums.
+STEPS = Steps(RULE, partial=_partial, combine=sum_categories, decide=_decide)

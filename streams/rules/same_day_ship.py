@@ -18,6 +18,7 @@ from fractions import Fraction
 from schemas.verdict import Verdict
 from streams.orders import Order
 from streams.rates import at_least
+from streams.rules.steps import Partition, Steps
 from streams.state import State
 
 RULE = "same_day_ship"
@@ -181,3 +182,12 @@ def settle(state: State, day: int, decided_at: int, figures: dict[str, ShopWeek]
                     },
                 )
     return verdicts
+
+
+def _partial(partition: Partition, day: int, decided_at: int) -> dict[str, ShopWeek]:
+    return week_figures(partition.state, day, decided_at)
+
+
+#: Per shop: each partition counts its share of the shop's week, the shares are merged and the
+#: week is settled on the merged figures.
+STEPS = Steps(RULE, partial=_partial, combine=merge_weeks, settle=settle)

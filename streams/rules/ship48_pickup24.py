@@ -13,6 +13,7 @@ from __future__ import annotations
 from schemas.verdict import Verdict
 from streams.orders import Bucket, Order
 from streams.rates import below
+from streams.rules.steps import Partition, Steps
 from streams.state import State
 
 RULE = "ship48_pickup24"
@@ -168,3 +169,11 @@ def warn(state: State, day: int, decided_at: int) -> None:
                     threshold=float(settings.max_rate),
                 )
                 break
+
+
+def _decide(partition: Partition, day: int, decided_at: int, totals: None) -> list[Verdict]:
+    return evaluate(partition.state, day, decided_at)
+
+
+#: Per item: decided in the item's partition alone.
+STEPS = Steps(RULE, decide=_decide)
