@@ -63,6 +63,7 @@ def state_split(path: Path, partitions: int = 4) -> dict[str, Any]:
             engine.accept(event)
         if count % 200_000 == 0:
             print(f"  state split: {count:,}/{len(lines):,} events", file=sys.stderr, flush=True)
+    engine.take_verdicts()  # outputs a driver would have written out: not state
     parts = [len(engine.partition_snapshot(i)) for i in range(partitions)]
     whole = len(engine.snapshot())
     return {
@@ -72,6 +73,22 @@ def state_split(path: Path, partitions: int = 4) -> dict[str, Any]:
         "open_orders": sum(len(s.state.book.orders) for s in engine.shards),
         "coordinator_snapshot_bytes": whole - sum(parts),
         "partition_snapshot_bytes": parts,
+        "coordinator_parts_bytes": _coordinator_parts(engine),
+    }
+
+
+def _coordinator_parts(engine: Any) -> dict[str, int]:
+    """The coordinator's snapshot bytes by what they hold: which part to key first."""
+    from streams import snapshot as codec
+
+    def size(*values: Any) -> int:
+        return len(codec.dumps(list(values), engine.policy))
+
+    stage = engine.waybills
+    return {
+        "id_memory": size(engine._seen, engine._seen_by_day, engine._seen_day_ids),
+        "order_directory": size(engine.directory),
+        "waybill_stage": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
     }
 
 
