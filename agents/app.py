@@ -185,7 +185,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,
-                "open_orders": len(engine.state.book.orders) if engine else None,
+                "open_orders": engine.open_orders if engine else None,
+                # the engine's state partitions, all held by this worker's engine
+                "state_partitions": engine.partitions if engine else None,
+                "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
             }
         )

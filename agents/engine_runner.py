@@ -63,6 +63,7 @@ from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_parti
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
 from streams.engine import Engine, Outcome
+from streams.partitioned import PartitionedEngine, restore
 from streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class EngineRunner(ABC):
         self.catch_up_to: dict[TopicPartition, int] = {}
         self.progress_checked = 0.0
         self.engine: Engine | None = None
+        #: The log offset of the snapshot the engine was restored from (None: built afresh).
+        self.restored_from: int | None = None
         self.active = False
         self.restore_due = False
         self.last_snapshot = time.monotonic()
@@ -244,9 +247,10 @@ class EngineRunner(ABC):
             self.engine = await self._fresh_engine()
             starts = await self._kafka(self.consumer.beginning_offsets([self.log_tp]), "offsets")
             start = starts[self.log_tp]
+            self.restored_from = None
         else:
             self.engine = self._restore(snapshot.engine_blob)
-            start = snapshot.log_offset
+            start = self.restored_from = snapshot.log_offset
         committed = await self._kafka(self.consumer.committed(self.log_tp), "committed offsets")
         await self._rebuild(start, max(start, committed or 0))
         self.catch_up_to = await self._catch_up_target()
@@ -260,11 +264,18 @@ class EngineRunner(ABC):
         """The snapshot's engine, under the policy in force; refused if written under another
         policy or in another format (``streams.snapshot``: nothing in it is ever run)."""
         try:
-            engine = Engine.restore(blob, self.settings.policy())
+            engine = restore(blob, self.settings.policy())
         except SnapshotError as exc:
             raise self._refused(str(exc)) from None
-        engine.state.collect_evidence = self.settings.evidence  # settings, not state
-        engine.state.collect_warnings = self.settings.warnings
+        engine.collect(evidence=self.settings.evidence, warnings=self.settings.warnings)
+        held = engine.partitions
+        if held != self.settings.partitions:
+            log.warning(
+                "the engine's snapshot holds %d partition(s); SELLERWATCH_PARTITIONS=%d takes "
+                "effect after `sellerwatch reset` (the verdicts are the same either way)",
+                held,
+                self.settings.partitions,
+            )
         return engine
 
     def _refused(self, why: str) -> StateRefused:
@@ -286,11 +297,16 @@ class EngineRunner(ABC):
         """Re-apply what was logged from log offset ``start`` up to ``committed``, silently."""
 
     async def _fresh_engine(self) -> Engine:
-        engine = Engine(
-            self.settings.policy(),
-            collect_evaluations=True,
-            collect_evidence=self.settings.evidence,
-            collect_warnings=self.settings.warnings,
+        options: dict[str, Any] = {
+            "collect_evaluations": True,
+            "collect_evidence": self.settings.evidence,
+            "collect_warnings": self.settings.warnings,
+        }
+        partitions = self.settings.partitions
+        engine = (
+            PartitionedEngine(self.settings.policy(), partitions=partitions, **options)
+            if partitions > 1
+            else Engine(self.settings.policy(), **options)
         )
         found = await self._kafka(
             input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"

@@ -130,7 +130,7 @@ class EngineCollector(Collector):
         yield _gauge(
             "sellerwatch_open_orders",
             "orders the engine holds in memory",
-            len(engine.state.book.orders),
+            engine.open_orders,
         )
         orphans = CounterMetricFamily(
             "sellerwatch_orphans_dropped", "joins given up after orphan_retention"

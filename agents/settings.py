@@ -10,6 +10,8 @@ from typing import Any
 from streams.policy import Policy, load_policy
 
 INGEST_MODES = ("direct", "sequenced")
+#: Most state partitions one engine splits into (each costs a shard's setup per evaluation).
+MAX_PARTITIONS = 256
 
 
 class SettingsError(ValueError):
@@ -95,6 +97,9 @@ class Settings:
     evidence_flag: str = field(default_factory=lambda: _env("EVIDENCE", "0"))
     #: ``1``: publish early warnings of delists and fines on ``sellerwatch.warnings``.
     warnings_flag: str = field(default_factory=lambda: _env("WARNINGS", "0"))
+    #: The engine's state split over this many partitions by item (``PartitionedEngine``;
+    #: the verdicts are the same for every value). Read when the state is first built.
+    partitions: int = field(default_factory=lambda: _env_number("PARTITIONS", "1", int))
 
     @property
     def evidence(self) -> bool:
@@ -115,6 +120,10 @@ class Settings:
             raise SettingsError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
         if self.liveness_s <= 0:
             raise SettingsError(f"SELLERWATCH_LIVENESS_S must be positive, not {self.liveness_s}")
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise SettingsError(
+                f"SELLERWATCH_PARTITIONS is 1 to {MAX_PARTITIONS}, not {self.partitions}"
+            )
         if self.replication_factor < 1:
             raise SettingsError(
                 f"SELLERWATCH_REPLICATION_FACTOR must be at least 1, not {self.replication_factor}"

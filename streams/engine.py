@@ -352,12 +352,32 @@ class Engine:
         refused with :class:`streams.snapshot.PolicyMismatch`; any other unreadable snapshot
         raises :class:`streams.snapshot.SnapshotError`.
         """
-        state = snapshot_codec.loads(blob, policy)
+        return cls.from_snapshot_state(snapshot_codec.loads(blob, policy))
+
+    @classmethod
+    def from_snapshot_state(cls, state: Any) -> Engine:
+        """The engine of a decoded snapshot (:func:`streams.snapshot.loads`)."""
         if not isinstance(state, dict) or "state" not in state:
             raise snapshot_codec.SnapshotError("the snapshot holds no engine state")
         engine = cls.__new__(cls)
         engine.__setstate__(state)
         return engine
+
+    def collect(self, *, evidence: bool, warnings: bool) -> None:
+        """Whether evidence and early warnings are produced from now on (a setting of the
+        driver, not state: a restored engine gets the one in force)."""
+        for state in self._states():
+            state.collect_evidence, state.collect_warnings = evidence, warnings
+
+    @property
+    def partitions(self) -> int:
+        """The state partitions (shards) this engine holds: 1 unless partitioned."""
+        return len(self._shards())
+
+    @property
+    def open_orders(self) -> int:
+        """The orders held now, over every shard (memory's main share)."""
+        return sum(len(shard.state.book.orders) for shard in self._shards())
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle everything but the bound-method dispatch table."""

@@ -257,16 +257,32 @@ class PartitionedEngine(Engine):
     def restore(cls, blob: bytes, policy: Policy | None = None) -> PartitionedEngine:
         """Rebuild a partitioned engine from :meth:`snapshot` bytes (refusals as
         :meth:`Engine.restore`; a one-engine snapshot is refused, and the reverse)."""
-        document = snapshot_codec.loads(blob, policy)
+        return cls.from_document(snapshot_codec.loads(blob, policy), policy)
+
+    @classmethod
+    def from_document(cls, document: Any, policy: Policy | None = None) -> PartitionedEngine:
+        """The partitioned engine of a decoded :meth:`snapshot`."""
         if not (isinstance(document, dict) and "partitioned" in document):
             raise SnapshotError("the snapshot holds no partitioned engine state")
-        shards = [Engine.restore(part, policy) for part in document["partitions"]]
-        if len(shards) != document["partitioned"] or not shards:
-            raise SnapshotError("damaged snapshot (partitions missing)")
+        parts, coordinator, stage_fields = (
+            document.get("partitions"),
+            document.get("coordinator"),
+            document.get("waybills"),
+        )
+        if not (
+            isinstance(parts, list)
+            and parts
+            and len(parts) == document["partitioned"]
+            and all(isinstance(part, bytes) for part in parts)
+            and isinstance(coordinator, dict)
+            and isinstance(stage_fields, dict)
+        ):
+            raise SnapshotError("damaged snapshot (its partitions or coordinator are missing)")
+        shards = [Engine.restore(part, policy) for part in parts]
         engine = cls.__new__(cls)
-        engine.__setstate__({**document["coordinator"], "shards": shards})
+        engine.__setstate__({**coordinator, "shards": shards})
         stage = WaybillStage.__new__(WaybillStage)
-        vars(stage).update(document["waybills"], shards=shards)
+        vars(stage).update(stage_fields, shards=shards)
         engine.waybills = stage
         for shard in shards:
             shard.state.plan = engine.state.plan
@@ -328,3 +344,12 @@ def _merge_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
         )
         for (shop_id, period), (kept, judged, breached) in sorted(combined.items())
     ]
+
+
+def restore(blob: bytes, policy: Policy | None = None) -> Engine:
+    """The engine a snapshot holds, one engine or a partitioned one, whichever wrote it
+    (refusals as :meth:`Engine.restore`)."""
+    document = snapshot_codec.loads(blob, policy)
+    if isinstance(document, dict) and "partitioned" in document:
+        return PartitionedEngine.from_document(document, policy)
+    return Engine.from_snapshot_state(document)

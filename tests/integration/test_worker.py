@@ -164,14 +164,21 @@ def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[b
     return path, replay_verdicts(path, folder / "replay.jsonl")
 
 
-@pytest.mark.parametrize("ingest", ["direct", "sequenced"])
+@pytest.mark.parametrize(
+    ("ingest", "partitions"), [("direct", "1"), ("sequenced", "1"), ("direct", "4")]
+)
 def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
-    big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str, partitions: str
 ) -> None:
-    """With evidence and warnings on, their topics too hold each record exactly once."""
+    """With evidence and warnings on, their topics too hold each record exactly once; with
+    the state in partitions, the restart restores them from the partitioned snapshot."""
     path, expected = big_workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    on = {"SELLERWATCH_EVIDENCE": "1", "SELLERWATCH_WARNINGS": "1"}
+    on = {
+        "SELLERWATCH_EVIDENCE": "1",
+        "SELLERWATCH_WARNINGS": "1",
+        "SELLERWATCH_PARTITIONS": partitions,
+    }
     worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
     total = _records(path)
 
@@ -186,6 +193,9 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     assert 0 < len(before) < len(expected)
     restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
     wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
+    after = restarted.stats() or {}
+    assert after["restored_from_snapshot"] is not None  # the restart began from the snapshot
+    assert after["state_partitions"] == int(partitions)
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.validation import Rejected
+from streams import snapshot as codec
 from streams.engine import Engine
-from streams.partitioned import PartitionedEngine, partition_of
+from streams.partitioned import PartitionedEngine, partition_of, restore
 from streams.policy import Policy
 from streams.snapshot import SnapshotError
 from tests.builders import Outputs
@@ -94,3 +95,18 @@ def test_one_engines_snapshot_and_a_partitioned_one_are_not_mistaken() -> None:
         PartitionedEngine.restore(Engine().snapshot())
     with pytest.raises(SnapshotError, match="no engine state"):
         Engine.restore(PartitionedEngine(partitions=2).snapshot())
+
+
+def test_restore_gives_back_whichever_engine_wrote_the_snapshot() -> None:
+    one, split = Engine(), PartitionedEngine(partitions=3)
+    assert type(restore(one.snapshot())) is Engine
+    again = restore(split.snapshot())
+    assert isinstance(again, PartitionedEngine) and again.partitions == 3
+    assert one.partitions == 1
+
+
+def test_a_partitioned_snapshot_missing_a_partition_is_refused() -> None:
+    document = codec.loads(PartitionedEngine(partitions=2).snapshot())
+    document["partitions"] = document["partitions"][:1]
+    with pytest.raises(SnapshotError, match="partitions or coordinator"):
+        restore(codec.dumps(document, Policy()))
