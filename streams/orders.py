@@ -17,9 +17,34 @@ from __future__ import annotations
 
 from collections import deque
 from sys import intern
+from typing import Protocol
 
 from schemas.events import Payment, PickupScan, Refund, Shipment
 from streams.campaigns import Campaign
+
+
+class OrderWatch(Protocol):
+    """What a rule that keeps running counts over orders is told as facts arrive (the
+    quality-refund window, :class:`streams.rules.quality_refund.QualityWindow`): the counts
+    are the rule's, the book only says what happened."""
+
+    def paid(self, order: Order) -> None:
+        """``order`` was just paid (created in the book)."""
+
+    def refunded_for_quality(self, order: Order) -> None:
+        """``order`` just got its counted quality refund (SPEC §4.4)."""
+
+
+class Unwatched:
+    """No rule watches this book (a waybill stage, a coordinator's empty book)."""
+
+    __slots__ = ()
+
+    def paid(self, order: Order) -> None:
+        """Nothing to count."""
+
+    def refunded_for_quality(self, order: Order) -> None:
+        """Nothing to count."""
 
 
 class Order:
@@ -129,17 +154,6 @@ class ItemOrders:
         self.buckets: dict[int, Bucket] = {}
 
 
-class QualityCount:
-    """Running ``[d, n]`` of the quality-refund window for one item or category."""
-
-    __slots__ = ("d", "n")
-
-    def __init__(self) -> None:
-        """Zero counts."""
-        self.d = 0
-        self.n = 0
-
-
 def drop_waiting(waiting: dict[str, list[Shipment | Refund]], horizon: int) -> int:
     """Forget the orders' waiting events whose latest is before ``horizon``; returns how many
     events were dropped (orphans, SPEC §5)."""
@@ -150,7 +164,8 @@ def drop_waiting(waiting: dict[str, list[Shipment | Refund]], horizon: int) -> i
 
 
 class OrderBook:
-    """All order state: orders, waybills, orphans, day buckets and running window counts."""
+    """All order state: orders, waybills, orphans and day buckets; the running window counts
+    are a rule's (``watch``)."""
 
     #: Whether expired scans of a waybill no order was shipped under count as orphans. A
     #: partition of a partitioned engine holds copies of some waybills' scans; the waybill
@@ -187,11 +202,8 @@ class OrderBook:
         self.scans: dict[str, int | list[int]] = {}
         self.orphans: dict[str, list[Shipment | Refund]] = {}
         self.taote_weeks: dict[int, dict[str, list[Order]]] = {}
-        # Running quality-refund window counts for the next evaluation day (see engine).
-        self.q_lo = 0
-        self.q_hi = -1
-        self.item_q: dict[str, QualityCount] = {}
-        self.category_q: dict[str, QualityCount] = {}
+        #: Told of payments and quality refunds: the rule whose running counts read them.
+        self.watch: OrderWatch = Unwatched()
         self.orphans_dropped = 0
         # Paid order ids whose orders were evicted, with their paid_ts (SPEC §7 id memory): a
         # payment for one within the order horizon is a second payment. Filed by eviction day;
@@ -255,15 +267,7 @@ class OrderBook:
         self.orders[event.order_id] = order
         if order.taote:
             self.taote_weeks.setdefault(monday, {}).setdefault(shop_id, []).append(order)
-        if self.q_lo <= paid_day <= self.q_hi:
-            count = self.item_q.get(item_id)
-            if count is None:
-                count = self.item_q[item_id] = QualityCount()
-            count.d += 1
-            count = self.category_q.get(category_id)
-            if count is None:
-                count = self.category_q[category_id] = QualityCount()
-            count.d += 1
+        self.watch.paid(order)
         if self.orphans and event.order_id in self.orphans:
             waiting = self.orphans.pop(event.order_id)
             for early in waiting:
@@ -383,47 +387,8 @@ class OrderBook:
                 and event.ts - order.paid_ts <= self.refund_within_ms
             ):
                 order.quality = True
-                if self.q_lo <= order.paid_day <= self.q_hi:
-                    self._q(self.item_q, order.item_id).n += 1
-                    self._q(self.category_q, order.category_id).n += 1
+                self.watch.refunded_for_quality(order)
         bucket.stale = True
-
-    @staticmethod
-    def _q(counts: dict[str, QualityCount], key: str) -> QualityCount:
-        count = counts.get(key)
-        if count is None:
-            count = counts[key] = QualityCount()
-        return count
-
-    # -- the running quality-refund window ---------------------------------------------
-    def set_quality_window(self, lo_day: int, hi_day: int) -> None:
-        """Move the running window to paid days ``lo_day … hi_day`` (inclusive)."""
-        if hi_day < self.q_lo or lo_day > self.q_hi or self.q_hi < self.q_lo:
-            self.item_q.clear()
-            self.category_q.clear()
-            for day in range(lo_day, hi_day + 1):
-                self._count_day(day, +1)
-        else:
-            for day in range(self.q_lo, lo_day):
-                self._count_day(day, -1)
-            for day in range(self.q_hi + 1, hi_day + 1):
-                self._count_day(day, +1)
-        self.q_lo, self.q_hi = lo_day, hi_day
-
-    def _count_day(self, day: int, sign: int) -> None:
-        for item_id, bucket in self.days.get(day, {}).items():
-            item_count = self._q(self.item_q, item_id)
-            for order in bucket.orders:
-                category = self._q(self.category_q, order.category_id)
-                item_count.d += sign
-                category.d += sign
-                if order.quality:
-                    item_count.n += sign
-                    category.n += sign
-                if category.d == 0:
-                    del self.category_q[order.category_id]
-            if item_count.d == 0:
-                del self.item_q[item_id]
 
     # -- retention ----------------------------------------------------------------------
     def evict_before(self, day: int) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from schemas.verdict import Verdict
-from streams.orders import QualityCount
+from streams.orders import Bucket, Order
 from streams.policy import QualityRefund
 from streams.rules.steps import Partition, Steps
 from streams.state import State
@@ -38,12 +38,90 @@ class Observation:
     strikes: int
 
 
-class QualityState:
-    """Items under observation; every other item is monitoring."""
+class QualityCount:
+    """Running ``[d, n]`` of the quality-refund window for one item or category."""
+
+    __slots__ = ("d", "n")
 
     def __init__(self) -> None:
-        """Nothing observed."""
+        """Zero counts."""
+        self.d = 0
+        self.n = 0
+
+
+class QualityWindow:
+    """The running ``[d, n]`` per item and per category over the paid days ``lo … hi`` of the
+    window evaluated next, kept as the book applies events (it is the book's ``watch``) and
+    moved one day at a time, so an evaluation reads counts instead of walking 30 days of
+    orders. A partition holds its items' counts and its share of each category's."""
+
+    __slots__ = ("lo", "hi", "items", "categories")
+
+    def __init__(self) -> None:
+        """No window yet (``lo > hi``): nothing is counted until the first :meth:`move`."""
+        self.lo = 0
+        self.hi = -1
+        self.items: dict[str, QualityCount] = {}
+        self.categories: dict[str, QualityCount] = {}
+
+    def paid(self, order: Order) -> None:
+        """A new order paid in the window counts in ``d``."""
+        if self.lo <= order.paid_day <= self.hi:
+            _count_of(self.items, order.item_id).d += 1
+            _count_of(self.categories, order.category_id).d += 1
+
+    def refunded_for_quality(self, order: Order) -> None:
+        """An order of the window refunded for quality in time counts in ``n``."""
+        if self.lo <= order.paid_day <= self.hi:
+            _count_of(self.items, order.item_id).n += 1
+            _count_of(self.categories, order.category_id).n += 1
+
+    def move(self, days: dict[int, dict[str, Bucket]], lo_day: int, hi_day: int) -> None:
+        """Move to paid days ``lo_day … hi_day`` (inclusive) of the book's ``days``: the days
+        that leave are subtracted, those that enter added (all recounted when none overlap)."""
+        if hi_day < self.lo or lo_day > self.hi or self.hi < self.lo:
+            self.items.clear()
+            self.categories.clear()
+            for day in range(lo_day, hi_day + 1):
+                self._count_day(days, day, +1)
+        else:
+            for day in range(self.lo, lo_day):
+                self._count_day(days, day, -1)
+            for day in range(self.hi + 1, hi_day + 1):
+                self._count_day(days, day, +1)
+        self.lo, self.hi = lo_day, hi_day
+
+    def _count_day(self, days: dict[int, dict[str, Bucket]], day: int, sign: int) -> None:
+        items, categories = self.items, self.categories
+        for item_id, bucket in days.get(day, {}).items():
+            item_count = _count_of(items, item_id)
+            for order in bucket.orders:
+                category = _count_of(categories, order.category_id)
+                item_count.d += sign
+                category.d += sign
+                if order.quality:
+                    item_count.n += sign
+                    category.n += sign
+                if category.d == 0:
+                    del categories[order.category_id]
+            if item_count.d == 0:
+                del items[item_id]
+
+
+def _count_of(counts: dict[str, QualityCount], key: str) -> QualityCount:
+    count = counts.get(key)
+    if count is None:
+        count = counts[key] = QualityCount()
+    return count
+
+
+class QualityState:
+    """Items under observation (every other item is monitoring) and the window's counts."""
+
+    def __init__(self) -> None:
+        """Nothing observed, no window yet."""
         self.observing: dict[str, Observation] = {}
+        self.window = QualityWindow()
 
 
 def exceeds(settings: QualityRefund, d_i: int, n_i: int, d_c: int, n_c: int) -> bool:
@@ -79,11 +157,6 @@ def window(state: State, day: int) -> tuple[int, int]:
     return day - state.policy.quality_refund.window_days, day - 1
 
 
-def category_totals(states: list[State]) -> dict[str, QualityCount]:
-    """The categories' window counts summed over partitions (:func:`sum_categories`)."""
-    return sum_categories([state.book.category_q for state in states])
-
-
 def sum_categories(per_partition: list[dict[str, QualityCount]]) -> dict[str, QualityCount]:
     """The categories' window counts summed over partitions: a category spans many items,
     so each partition holds only its share of them. One partition's counts are the totals."""
@@ -109,12 +182,12 @@ def evaluate(
 ) -> list[Verdict]:
     """Advance every candidate item's state machine by day ``day``; returns watch/fine verdicts.
 
-    The engine keeps ``state.book``'s running window counts at ``window(state, day)``;
-    ``categories`` are the categories' counts over every partition (:func:`category_totals`).
+    The engine keeps ``quality.window`` at ``window(state, day)``; ``categories`` are the
+    categories' counts over every partition (:func:`sum_categories`).
     """
     settings = state.policy.quality_refund
     book, subsidies = state.book, state.subsidies
-    item_q = book.item_q
+    item_q = quality.window.items
     ratio = settings.ratio
     candidates = {
         item_id
@@ -249,23 +322,24 @@ def warn(
     window as it slides (old paid days leave, no new order or refund comes), at the first
     fine, with that day's figures.
 
-    ``categories`` are the window totals (:func:`category_totals`), ``leaving`` this state's
+    ``categories`` are the window totals (:func:`sum_categories`), ``leaving`` this state's
     item counts and every partition's category counts (:func:`leaving_counts`,
     :func:`merge_leaving`) of the days that leave.
     """
     settings = state.policy.quality_refund
     book, subsidies = state.book, state.subsidies
+    item_q = quality.window.items
     leaving_items, leaving_categories = leaving
     candidates = {
         item_id
-        for item_id, count in book.item_q.items()
+        for item_id, count in item_q.items()
         if item_id in subsidies.items and count.n >= settings.min_quality_refunds
     }
     candidates.update(quality.observing)
     no_days: list[list[int]] = []
     for item_id in sorted(candidates):
         item = book.items[item_id]
-        count = book.item_q.get(item_id)
+        count = item_q.get(item_id)
         d_i, n_i = (count.d, count.n) if count is not None else (0, 0)
         category = categories.get(item.category_id)
         d_c, n_c = (category.d, category.n) if category is not None else (0, 0)
@@ -310,7 +384,7 @@ def warn(
 
 
 def _partial(partition: Partition, day: int, decided_at: int) -> dict[str, QualityCount]:
-    return partition.state.book.category_q
+    return partition.quality.window.categories
 
 
 def _decide(
