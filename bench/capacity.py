@@ -86,7 +86,7 @@ def _coordinator_parts(engine: Any) -> dict[str, int]:
 
     stage = engine.waybills
     return {
-        "id_memory": size(engine._seen, engine._seen_by_day, engine._seen_day_ids),
+        "id_memory": size(engine.ids.seen, engine.ids.by_day),
         "order_directory": size(engine.directory),
         "waybill_stage": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
     }

@@ -35,6 +35,7 @@ from schemas.verdict import Evaluation, Verdict
 from schemas.warning import EarlyWarning
 from streams import snapshot as snapshot_codec
 from streams.clock import EventClock
+from streams.ids import IdMemory
 from streams.policy import Policy
 from streams.rules import (
     campaign_fulfilment,
@@ -142,17 +143,13 @@ class Engine:
         self.warnings: list[EarlyWarning] = []
         self.tags = pickup48.TagState()
         self.quality = quality_refund.QualityState()
+        self.state.book.watch = self.quality.window
         self.campaigns = campaign_fulfilment.CampaignState()
         self._pending: list[tuple[int, int, Event]] = []
         self._pending_payments: set[str] = set()
         self._drain_at = _DRAIN_BATCH
         self._ended: set[object] = set()
         self._seq = 0
-        #: event_id -> ts of the record that put it in memory (SPEC §7 id memory).
-        self._seen: dict[str, int] = {}
-        self._seen_by_day: dict[int, list[str]] = {}
-        self._seen_day = -1
-        self._seen_day_ids: list[str] = []
         self._next_day: int | None = None
         self._next_eval_ts: int | None = None
         self.min_ts: int | None = None
@@ -164,7 +161,8 @@ class Engine:
             # a campaign order stays in the book until its last step (SPEC §4.6)
             campaign_fulfilment.span_days(settings.campaigns) if settings.campaigns else 0,
         )
-        self._dedupe_horizon_ms = settings.dedupe_horizon_ms
+        #: SPEC §7 id memory: which event ids a record may not repeat.
+        self.ids = IdMemory(settings.dedupe_horizon_ms)
         self._order_horizon_ms = settings.order_horizon_ms
         self._apply_by_type = self._dispatch()
 
@@ -208,20 +206,10 @@ class Engine:
         event_id = event.event_id
         clock = self.clock
         watermark = clock.watermark  # W just before this record (SPEC §7)
-        seen = self._seen
-        remembered = seen.get(event_id)
-        if remembered is not None and (
-            watermark is None or remembered >= watermark - self._dedupe_horizon_ms
-        ):
+        ts = event.ts
+        if self.ids.seen_again(event_id, ts, watermark):
             accounting.duplicate += 1
             return Outcome.DUPLICATE
-        ts = event.ts
-        seen[event_id] = ts  # (re)remembered with its own ts; a duplicate never refreshes it
-        utc_day = ts // 86_400_000
-        if utc_day == self._seen_day:
-            self._seen_day_ids.append(event_id)
-        else:
-            self._remember_by_day(utc_day, event_id)
         if watermark is not None and ts < watermark:
             accounting.late += 1
             return Outcome.LATE
@@ -265,14 +253,6 @@ class Engine:
     def _paid_ts(self, order_id: str) -> int | None:
         """``paid_ts`` of the latest applied payment of ``order_id`` still remembered."""
         return self.state.book.paid_ts(order_id)
-
-    def _remember_by_day(self, utc_day: int, event_id: str) -> None:
-        """File an id under its event's UTC day, for forgetting it after the horizon."""
-        ids = self._seen_by_day.get(utc_day)
-        if ids is None:
-            ids = self._seen_by_day[utc_day] = []
-        ids.append(event_id)
-        self._seen_day, self._seen_day_ids = utc_day, ids
 
     def assign(self, partitions: list[Any], now_ms: int = 0) -> None:
         """Partitions that hold the watermark back (Kafka driver)."""
@@ -427,7 +407,7 @@ class Engine:
 
     def _set_quality_window(self, day: int) -> None:
         first, last = quality_refund.window(self.state, day)
-        self.state.book.set_quality_window(first, last)
+        self.quality.window.move(self.state.book.days, first, last)
 
     def _apply_payment(self, event: Payment) -> None:
         calendar = self.state.calendar
@@ -538,7 +518,7 @@ class Engine:
         self.state.plan.forget_before(horizon_ts)
         self.state.exemptions.forget_before(horizon_ts)
         if watermark is not None:
-            self._forget_ids(watermark)
+            self.ids.forget(watermark)
 
     def _housekeep_book(self, day: int, decided_at: int, watermark: int | None) -> None:
         """Retention of the orders and waybills this engine's state holds."""
@@ -548,17 +528,3 @@ class Engine:
         book.expire_orphans(decided_at)
         if watermark is not None:
             book.forget_paid_before(watermark - self._order_horizon_ms)
-
-    def _forget_ids(self, watermark: int) -> None:
-        """An id whose memory ts is < W - horizon can never be a duplicate again (W only grows),
-        so whole UTC days of ids that all lie before that are dropped. An id re-remembered
-        with a newer ts is filed under its new day too, and kept."""
-        forget_ts = watermark - self._dedupe_horizon_ms
-        seen = self._seen
-        for old in [d for d in self._seen_by_day if (d + 1) * 86_400_000 <= forget_ts]:
-            for event_id in self._seen_by_day.pop(old):
-                remembered = seen.get(event_id)
-                if remembered is not None and remembered < forget_ts:
-                    del seen[event_id]
-            if old == self._seen_day:
-                self._seen_day, self._seen_day_ids = -1, []

@@ -60,6 +60,7 @@ STATE_MODULES = (
     "streams.campaigns",
     "streams.clock",
     "streams.engine",
+    "streams.ids",
     "streams.orders",
     "streams.policy",
     "streams.programs",
