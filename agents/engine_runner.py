@@ -62,7 +62,8 @@ from agents.stage_health import PROGRESS
 from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
 from schemas.validation import Rejected
 from schemas.verdict import Evaluation, Verdict
-from streams.engine import Engine, Outcome
+from streams.accounting import Outcome
+from streams.engine import Engine
 from streams.partitioned import PartitionedEngine, restore
 from streams.snapshot import SnapshotError
 

@@ -22,8 +22,9 @@ from sellerwatch.atomic import BinarySink
 from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sorting import sorted_records
 from sellerwatch.sources import Record, merged
+from streams.accounting import Outcome
 from streams.calendar import Calendar
-from streams.engine import Engine, Outcome, second_payment
+from streams.engine import Engine, second_payment
 from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
 

@@ -1,6 +1,7 @@
 """The deterministic core: clock, calendar, order lifecycle, programs, rules, engine."""
 
-from streams.engine import Accounting, Engine, Outcome
+from streams.accounting import Accounting, Outcome
+from streams.engine import Engine
 from streams.policy import Policy, PolicyError, load_policy
 
 __all__ = ["Accounting", "Engine", "Outcome", "Policy", "PolicyError", "load_policy"]

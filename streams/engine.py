@@ -14,8 +14,6 @@ per record, :meth:`Engine.finish` at the end of a finite input, and take the out
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
-from enum import StrEnum
 from heapq import heappush
 from typing import Any
 
@@ -34,6 +32,7 @@ from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
 from schemas.verdict import Evaluation, Verdict
 from schemas.warning import EarlyWarning
 from streams import snapshot as snapshot_codec
+from streams.accounting import Accounting, Outcome
 from streams.clock import EventClock
 from streams.ids import IdMemory
 from streams.policy import Policy
@@ -71,42 +70,6 @@ RUN_ORDER: tuple[Steps, ...] = (
 def second_payment(event: Event) -> Rejected:
     """The rejection of a payment for an order that is already paid (SPEC §5)."""
     return Rejected(SECOND_PAYMENT, f"order {getattr(event, 'order_id', '?')!r} is already paid")
-
-
-class Outcome(StrEnum):
-    """Where one input record ended (SPEC §5)."""
-
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    LATE = "late"
-    REJECTED = "rejected"
-
-
-@dataclass
-class Accounting:
-    """``records_in = applied + duplicate + late + rejected``, at all times."""
-
-    records_in: int = 0
-    applied: int = 0
-    duplicate: int = 0
-    late: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-
-    def balanced(self) -> bool:
-        """The SPEC §5 identity."""
-        return self.records_in == self.applied + self.duplicate + self.late + self.rejected
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain figures for summaries and metrics."""
-        return {
-            "in": self.records_in,
-            "applied": self.applied,
-            "duplicate": self.duplicate,
-            "late": self.late,
-            "rejected": self.rejected,
-            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
-        }
 
 
 class Engine:

@@ -57,6 +57,7 @@ VERSION = 1
 STATE_MODULES = (
     "schemas.events",
     "schemas.verdict",
+    "streams.accounting",
     "streams.campaigns",
     "streams.clock",
     "streams.engine",

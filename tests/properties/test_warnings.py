@@ -19,7 +19,8 @@ from schemas.events import Enrollment
 from schemas.validation import Rejected, decode_event
 from schemas.verdict import Verdict
 from schemas.warning import EarlyWarning
-from streams.engine import Engine, Outcome
+from streams.accounting import Outcome
+from streams.engine import Engine
 from streams.partitioned import PartitionedEngine
 from tests.builders import outputs
 from tests.properties.test_differential import SETTINGS, streams

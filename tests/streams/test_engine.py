@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from streams.engine import Engine, Outcome
+from streams.accounting import Outcome
+from streams.engine import Engine
 from tests.builders import as_json, at, clock_tick, enroll, payment, shipment, subsidy
 
 
