@@ -87,7 +87,7 @@ def _coordinator_parts(engine: Any) -> dict[str, int]:
     stage = engine.waybills
     return {
         "id_memory": size(engine.ids.seen, engine.ids.by_day),
-        "order_directory": size(engine.directory),
+        "order_directory": size(engine.placed),
         "waybill_stage": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
     }
 

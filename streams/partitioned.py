@@ -8,7 +8,7 @@ crosses items is kept apart, each in one place:
 fact                      where it lives
 ========================  ======================================================================
 id memory, lateness, W    the coordinator (this engine): a record is classified once, on entry
-second payment            the coordinator, reading the paid order's partition (``directory``)
+second payment            the coordinator: its order directory keeps each id's latest ``paid_ts``
 shipments and refunds     routed by ``order_id`` to the partition of its latest payment; before
                           any payment they wait in the waybill stage, and move with the payment
 pickup scans              a waybill stage (:class:`WaybillStage`) sees every scan once, in event
@@ -97,8 +97,10 @@ class PartitionedEngine(Engine):
             # process, one copy of them; a worker of a deployment would hold its own)
             shard.state.plan = self.state.plan
             shard.state.exemptions = self.state.exemptions
-        #: order_id -> the shard of its latest applied payment (kept as long as ``ever_paid``).
-        self.directory: dict[str, int] = {}
+        #: order_id -> ``paid_ts · N + shard`` of its latest applied payment (kept as long as
+        #: ``ever_paid``): where its shipments and refunds go, and what a second payment is
+        #: checked against, without asking the shard (:meth:`_paid_ts`).
+        self.placed: dict[str, int] = {}
         #: tracking_no -> the shards that hold a copy of its scans.
         self.shipped_in: dict[str, set[int]] = {}
         self.waybills = WaybillStage(policy, self.shards, self.shipped_in)
@@ -116,32 +118,36 @@ class PartitionedEngine(Engine):
         }
 
     def _route_payment(self, event: Payment) -> None:
-        """The order goes to its item's shard, with what waited for it."""
+        """The order goes to its item's shard, with what waited for it.
+
+        Only an id never paid has waiting events, and they wait here: a shard's book never
+        keeps any. A shipment or refund goes to the shard of its id's latest payment, which
+        holds that order or evicted it; an evicted order was paid before the evaluation that
+        evicted it, so before every event applied since, which therefore joins it (SPEC §7)
+        and waits for nothing. A reused id paid again, on any shard, brings no waiting events.
+        """
         order_id = event.order_id
         self._pending_payments.discard(order_id)
-        index = partition_of(event.item_id, len(self.shards))
+        partitions = len(self.shards)
+        index = partition_of(event.item_id, partitions)
         shard = self.shards[index]
-        before = self.directory.get(order_id)
-        if before is None:
-            early = self.waybills.orphans.pop(order_id, None)
-        elif before != index:  # a reused id paid for another item: its waiting events move
-            early = self.shards[before].state.book.orphans.pop(order_id, None)
-        else:
-            early = None
+        placed = self.placed
+        early = self.waybills.orphans.pop(order_id, None) if order_id not in placed else None
         if early:
             for waiting in early:
                 if type(waiting) is Shipment:
                     self._associate(waiting.tracking_no, index)
             shard.state.book.orphans[order_id] = early
-        self.directory[order_id] = index
+        placed[order_id] = event.ts * partitions + index
         shard._apply_payment(event)
 
     def _route_order_event(self, event: Shipment | Refund) -> None:
         """To the shard of the order's latest payment, or wait here for the first one."""
-        index = self.directory.get(event.order_id)
-        if index is None:
+        placed = self.placed.get(event.order_id)
+        if placed is None:
             self.waybills.orphans.setdefault(event.order_id, []).append(event)
             return
+        index = placed % len(self.shards)
         if type(event) is Shipment:
             self._associate(event.tracking_no, index)
         self.shards[index].state.book.add_order_event(event)
@@ -175,8 +181,11 @@ class PartitionedEngine(Engine):
         self.shards[partition_of(event.item_id, len(self.shards))].state.subsidies.apply(event)
 
     def _paid_ts(self, order_id: str) -> int | None:
-        index = self.directory.get(order_id)
-        return None if index is None else self.shards[index].state.book.paid_ts(order_id)
+        """The latest payment's ``paid_ts``, also when its shard has forgotten it: a shard
+        forgets a ``paid_ts`` only once it is before ``W - order_horizon``, where W is this
+        engine's, and W only grows, so the second-payment check gives the same answer."""
+        placed = self.placed.get(order_id)
+        return None if placed is None else placed // len(self.shards)
 
     # -- evaluation -----------------------------------------------------------------------
     def _shards(self) -> list[Engine]:
