@@ -14,6 +14,7 @@ per record, :meth:`Engine.finish` at the end of a finite input, and take the out
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from heapq import heappush
 from typing import Any
 
@@ -380,7 +381,7 @@ class Engine:
         if self.policy.campaigns:
             self.campaigns.add(self.state, order, event.channel)
 
-    def _shards(self) -> list[Engine]:
+    def _shards(self) -> Sequence[Engine]:
         """The engines whose states hold the orders and run the rules: this one alone.
 
         A partitioned engine (:mod:`streams.partitioned`) returns its partitions instead; the

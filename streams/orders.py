@@ -16,6 +16,7 @@ Joins, bounded by event time (SPEC §7):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Container
 from sys import intern
 from typing import Protocol
 
@@ -422,23 +423,30 @@ class OrderBook:
             if evicted:
                 self._tombstone_days.append((latest_paid, evicted))
 
-    def never_shipped(self, tracking_no: str) -> bool:
-        """Whether no order still held was shipped under the waybill (its scans are orphans)."""
-        return tracking_no not in self.by_tracking
-
-    def expire_orphans(self, watermark_ts: int) -> None:
-        """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them."""
-        horizon = watermark_ts - self.retention_ms
-        self.orphans_dropped += drop_waiting(self.orphans, horizon)
-        scan_horizon = horizon - self.retention_ms
-        expired = [
+    def expiring_scans(self, watermark_ts: int) -> list[str]:
+        """The waybills whose pickup scans :meth:`expire_orphans` drops at ``watermark_ts``:
+        the latest is older than twice the join bound (SPEC §7)."""
+        scan_horizon = watermark_ts - 2 * self.retention_ms
+        return [
             k
             for k, v in self.scans.items()
             if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
         ]
+
+    def expire_orphans(self, watermark_ts: int, shipped: Container[str] | None = None) -> None:
+        """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them.
+
+        Expired scans are orphans when no order was shipped under their waybill: one held
+        here, or, for a book without the orders (a waybill stage), one in ``shipped``.
+        """
+        horizon = watermark_ts - self.retention_ms
+        self.orphans_dropped += drop_waiting(self.orphans, horizon)
+        scan_horizon = horizon - self.retention_ms
+        expired = self.expiring_scans(watermark_ts)
+        shipped_under = self.by_tracking if shipped is None else shipped
         for tracking in expired:
             scans = self.scans.pop(tracking)
-            if self.count_scan_orphans and self.never_shipped(tracking):
+            if self.count_scan_orphans and tracking not in shipped_under:
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
         if self.released_waybills is not None:
             self.released_waybills += expired

@@ -29,6 +29,7 @@ deployment run in one process: each partition's state and rules are what one wor
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from schemas.events import (
@@ -81,7 +82,7 @@ class PartitionedEngine(Engine):
         )
         policy = self.policy
         self.shards = [
-            Engine(
+            Shard(
                 policy,
                 collect_evaluations=collect_evaluations,
                 collect_evidence=collect_evidence,
@@ -90,9 +91,6 @@ class PartitionedEngine(Engine):
             for _ in range(partitions)
         ]
         for shard in self.shards:
-            # a shard holds copies of some waybills' scans; the waybill stage counts orphans
-            shard.state.book.count_scan_orphans = False
-            shard.state.book.released_waybills = []
             # broadcast facts: every shard reads the same plan and exemptions (here, in one
             # process, one copy of them; a worker of a deployment would hold its own)
             shard.state.plan = self.state.plan
@@ -103,7 +101,7 @@ class PartitionedEngine(Engine):
         self.placed: dict[str, int] = {}
         #: tracking_no -> the shards that hold a copy of its scans.
         self.shipped_in: dict[str, set[int]] = {}
-        self.waybills = WaybillStage(policy, self.shards, self.shipped_in)
+        self.waybills = WaybillStage(policy)
 
     # -- routing --------------------------------------------------------------------------
     def _dispatch(self) -> dict[type, Any]:
@@ -137,9 +135,8 @@ class PartitionedEngine(Engine):
             for waiting in early:
                 if type(waiting) is Shipment:
                     self._associate(waiting.tracking_no, index)
-            shard.state.book.orphans[order_id] = early
         placed[order_id] = event.ts * partitions + index
-        shard._apply_payment(event)
+        shard.take_payment(event, early)
 
     def _route_order_event(self, event: Shipment | Refund) -> None:
         """To the shard of the order's latest payment, or wait here for the first one."""
@@ -150,7 +147,7 @@ class PartitionedEngine(Engine):
         index = placed % len(self.shards)
         if type(event) is Shipment:
             self._associate(event.tracking_no, index)
-        self.shards[index].state.book.add_order_event(event)
+        self.shards[index].take_order_event(event)
 
     def _route_scan(self, event: PickupScan) -> None:
         """Into the waybill stage, and on to every shard that shipped under the waybill."""
@@ -160,7 +157,7 @@ class PartitionedEngine(Engine):
         holders = self.shipped_in.get(event.tracking_no)
         if holders:
             for index in holders:
-                self.shards[index].state.book.add_scan(event)
+                self.shards[index].take_scan(event)
 
     def _associate(self, tracking_no: str, index: int) -> None:
         """Give a shard that ships under ``tracking_no`` the waybill's scans so far."""
@@ -170,15 +167,16 @@ class PartitionedEngine(Engine):
         elif index in holders:
             return
         holders.add(index)
-        book, stage = self.shards[index].state.book, self.waybills
-        book.released_waybills.append(tracking_no)  # type: ignore[union-attr]  # re-checked once
-        for source, target in ((stage.scans, book.scans), (stage.updates, book.updates)):
-            kept = source.get(tracking_no)
-            if kept is not None:
-                target[tracking_no] = kept if type(kept) is int else list(kept)  # type: ignore[arg-type]
+        stage = self.waybills
+        scans, updates = stage.scans.get(tracking_no), stage.updates.get(tracking_no)
+        self.shards[index].take_waybill(
+            tracking_no,
+            scans if type(scans) is not list else list(scans),
+            updates if type(updates) is not list else list(updates),
+        )
 
     def _route_subsidy(self, event: Subsidy) -> None:
-        self.shards[partition_of(event.item_id, len(self.shards))].state.subsidies.apply(event)
+        self.shards[partition_of(event.item_id, len(self.shards))].take_subsidy(event)
 
     def _paid_ts(self, order_id: str) -> int | None:
         """The latest payment's ``paid_ts``, also when its shard has forgotten it: a shard
@@ -188,7 +186,7 @@ class PartitionedEngine(Engine):
         return None if placed is None else placed // len(self.shards)
 
     # -- evaluation -----------------------------------------------------------------------
-    def _shards(self) -> list[Engine]:
+    def _shards(self) -> Sequence[Engine]:
         return self.shards
 
     def _merge(self, per_shard: list[list[Verdict]]) -> list[Verdict]:
@@ -213,20 +211,20 @@ class PartitionedEngine(Engine):
         (``released_waybills``) are re-checked: the same holders go as in a walk over all.
         """
         super()._housekeep(day, decided_at)
-        self.waybills.expire_orphans(decided_at)
-        holders_of = self.shipped_in
+        stage, holders_of = self.waybills, self.shipped_in
+        asked: list[list[str]] = [[] for _ in self.shards]
+        for tracking in stage.expiring_scans(decided_at):
+            for index in holders_of.get(tracking, ()):
+                asked[index].append(tracking)
+        shipped: set[str] = set()
+        for shard, waybills in zip(self.shards, asked, strict=True):
+            if waybills:
+                shipped.update(shard.ships_under(waybills))
+        stage.expire_orphans(decided_at, shipped)
         for index, shard in enumerate(self.shards):
-            book = shard.state.book
-            released, book.released_waybills = book.released_waybills or [], []
-            for tracking in released:
+            for tracking in shard.let_go_waybills():
                 holders = holders_of.get(tracking)
-                if holders is None or index not in holders:
-                    continue
-                if not (
-                    tracking in book.by_tracking
-                    or tracking in book.scans
-                    or tracking in book.updates
-                ):
+                if holders is not None and index in holders:
                     holders.discard(index)
                     if not holders:
                         del holders_of[tracking]
@@ -249,7 +247,6 @@ class PartitionedEngine(Engine):
         coordinator = self.__getstate__()
         del coordinator["shards"], coordinator["waybills"]
         stage = dict(vars(self.waybills))
-        del stage["shards"]
         document = {
             "partitioned": len(self.shards),
             "coordinator": coordinator,
@@ -287,11 +284,11 @@ class PartitionedEngine(Engine):
             and isinstance(stage_fields, dict)
         ):
             raise SnapshotError("damaged snapshot (its partitions or coordinator are missing)")
-        shards = [Engine.restore(part, policy) for part in parts]
+        shards = [Shard.restore(part, policy) for part in parts]
         engine = cls.__new__(cls)
         engine.__setstate__({**coordinator, "shards": shards})
         stage = WaybillStage.__new__(WaybillStage)
-        vars(stage).update(stage_fields, shards=shards)
+        vars(stage).update(stage_fields)
         engine.waybills = stage
         for shard in shards:
             shard.state.plan = engine.state.plan
@@ -299,23 +296,81 @@ class PartitionedEngine(Engine):
         return engine
 
 
+class Shard(Engine):
+    """One partition of the state: an engine holding some items' orders, fed by its
+    coordinator through the ``take_*`` methods and asked only what they and the
+    evaluation steps return (:mod:`streams.rules.steps`) — the messages a worker holding
+    this partition alone would exchange with the others. It never reads another partition.
+
+    Its book holds copies of some waybills' scans, so its expired scans are not its orphans
+    to count (the waybill stage counts them), and it lists the waybills it lets go of.
+    """
+
+    def __init__(self, policy: Policy, **options: Any) -> None:
+        """An empty partition (options as :class:`Engine`)."""
+        super().__init__(policy, **options)
+        book = self.state.book
+        book.count_scan_orphans = False
+        book.released_waybills = []
+
+    def take_payment(self, event: Payment, early: list[Shipment | Refund] | None) -> None:
+        """Apply a payment of one of this partition's items, with what waited for it."""
+        if early:
+            self.state.book.orphans[event.order_id] = early
+        self._apply_payment(event)
+
+    def take_order_event(self, event: Shipment | Refund) -> None:
+        """Apply a shipment or refund of an order paid here."""
+        self.state.book.add_order_event(event)
+
+    def take_scan(self, event: PickupScan) -> None:
+        """Apply a scan of a waybill an order of this partition shipped under."""
+        self.state.book.add_scan(event)
+
+    def take_waybill(
+        self, tracking_no: str, scans: int | list[int] | None, updates: int | list[int] | None
+    ) -> None:
+        """Keep the scans a waybill had so far: an order here is being shipped under it."""
+        book = self.state.book
+        book.released_waybills.append(tracking_no)  # type: ignore[union-attr]  # re-checked once
+        if scans is not None:
+            book.scans[tracking_no] = scans
+        if updates is not None:
+            book.updates[tracking_no] = updates
+
+    def take_subsidy(self, event: Subsidy) -> None:
+        """Apply a subsidy record of one of this partition's items."""
+        self.state.subsidies.apply(event)
+
+    def ships_under(self, waybills: list[str]) -> list[str]:
+        """Those of ``waybills`` that an order held here was shipped under."""
+        by_tracking = self.state.book.by_tracking
+        return [tracking for tracking in waybills if tracking in by_tracking]
+
+    def let_go_waybills(self) -> list[str]:
+        """The waybills this partition no longer needs the scans of (no order shipped under
+        it, no scans or updates kept), among those it took on or let go of since last asked:
+        only then can that change."""
+        book = self.state.book
+        released, book.released_waybills = book.released_waybills or [], []
+        shipped, scans, updates = book.by_tracking, book.scans, book.updates
+        return [
+            tracking
+            for tracking in released
+            if not (tracking in shipped or tracking in scans or tracking in updates)
+        ]
+
+
 class WaybillStage(OrderBook):
     """A book without orders: every pickup and update scan once, and the shipments and refunds
     of orders never paid yet (``orphans``). It counts what expires unjoined, as one engine's
-    book would: a waybill's scans are orphans when no shard ships under it."""
+    book would: a waybill's scans are orphans when no partition ships under it (the
+    partitions that hold its scans say which do, :meth:`Shard.ships_under`)."""
 
-    def __init__(self, policy: Policy, shards: list[Engine], holders: dict[str, set[int]]) -> None:
-        """The stage of ``shards``; ``holders`` maps a waybill to the shards shipping under it."""
+    def __init__(self, policy: Policy) -> None:
+        """The stage of a partitioned engine under ``policy``."""
         super().__init__(
             policy.orphan_retention_ms, policy.quality_refund.refund_within_ms, policy.campaigns
-        )
-        self.shards, self.holders = shards, holders
-
-    def never_shipped(self, tracking_no: str) -> bool:
-        """No shard holds an order shipped under the waybill."""
-        return not any(
-            tracking_no in self.shards[i].state.book.by_tracking
-            for i in self.holders.get(tracking_no, ())
         )
 
 
