@@ -66,6 +66,8 @@ RUN_ORDER: tuple[Steps, ...] = (
     quality_refund.STEPS,
     campaign_fulfilment.STEPS,
 )
+#: A rule's steps by its name: what a partition is asked to run.
+STEPS_OF: dict[str, Steps] = {steps.rule: steps for steps in RUN_ORDER}
 
 
 def second_payment(event: Event) -> Rejected:
@@ -310,8 +312,7 @@ class Engine:
     def collect(self, *, evidence: bool, warnings: bool) -> None:
         """Whether evidence and early warnings are produced from now on (a setting of the
         driver, not state: a restored engine gets the one in force)."""
-        for state in self._states():
-            state.collect_evidence, state.collect_warnings = evidence, warnings
+        self.state.collect_evidence, self.state.collect_warnings = evidence, warnings
 
     @property
     def partitions(self) -> int:
@@ -320,8 +321,8 @@ class Engine:
 
     @property
     def open_orders(self) -> int:
-        """The orders held now, over every shard (memory's main share)."""
-        return sum(len(shard.state.book.orders) for shard in self._shards())
+        """The orders held now (memory's main share)."""
+        return len(self.state.book.orders)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle everything but the bound-method dispatch table."""
@@ -367,11 +368,7 @@ class Engine:
         self._next_day = first_day + 1
         self._next_eval_ts = calendar.start_of(first_day + 1)
         for shard in self._shards():
-            shard._set_quality_window(first_day + 1)
-
-    def _set_quality_window(self, day: int) -> None:
-        first, last = quality_refund.window(self.state, day)
-        self.quality.window.move(self.state.book.days, first, last)
+            shard.move_windows(first_day + 1)
 
     def _apply_payment(self, event: Payment) -> None:
         calendar = self.state.calendar
@@ -410,11 +407,11 @@ class Engine:
         for steps in RUN_ORDER:
             totals = None
             if steps.partial is not None and steps.combine is not None:
-                partials = [steps.partial(s, day, decided_at) for s in shards]
+                partials = [s.partial(steps.rule, day, decided_at) for s in shards]
                 totals = totals_of[steps.rule] = steps.combine(partials)
             out = [] if steps.settle is None else steps.settle(self.state, day, decided_at, totals)
             if steps.decide is not None:
-                per_shard = [steps.decide(s, day, decided_at, totals) for s in shards]
+                per_shard = [s.decide(steps.rule, day, decided_at, totals) for s in shards]
                 by_shard[steps.rule] = per_shard
                 out += self._merge(per_shard)
             decided[steps.rule] = out
@@ -422,8 +419,8 @@ class Engine:
         categories = totals_of[quality_refund.RULE]
         delists_by_shard = by_shard[ship48_pickup24.RULE]
         for shard, shard_delists in zip(shards, delists_by_shard, strict=True):
-            for verdict in shard_delists:
-                shard.state.subsidies.delist(verdict.item_id, decided_at)  # type: ignore[arg-type]
+            if shard_delists:
+                shard.delist([v.item_id for v in shard_delists if v.item_id], decided_at)
         self.verdicts += verdicts
         if self.state.collect_evidence:
             self._file_evidence(verdicts)
@@ -433,32 +430,21 @@ class Engine:
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
 
-    def _states(self) -> list[State]:
-        """This engine's state and its shards', each once (one engine: its own)."""
-        return list({id(s.state): s.state for s in [self, *self._shards()]}.values())
+    def _holders(self) -> list[Engine]:
+        """The engines whose states collect the rules' evidence and warnings: this one and
+        its shards, each once (one engine: itself alone)."""
+        return [self, *(s for s in self._shards() if s is not self)]
 
     def _warn(self, day: int, decided_at: int, categories: Any) -> None:
         """Early warnings at ``E_day``, after its verdicts took effect and before the windows
-        move on: each rule's :func:`warn` over every shard, the categories' leaving counts
-        summed over shards as their totals are."""
+        move on: each shard's :meth:`warn`, the categories' leaving counts summed over shards
+        as their totals are."""
         shards = self._shards()
-        for shard in shards:
-            ship48_pickup24.warn(shard.state, day, decided_at)
-        leaving = [quality_refund.leaving_counts(s.state, day) for s in shards]
+        leaving = [s.leaving(day) for s in shards]
         leaving_categories = quality_refund.merge_leaving([c for _, c in leaving])
-        for shard, (items, _) in zip(shards, leaving, strict=True):
-            quality_refund.warn(
-                shard.state,
-                shard.quality,
-                day,
-                decided_at,
-                categories,
-                (items, leaving_categories),
-            )
         found: list[EarlyWarning] = []
-        for state in self._states():
-            found += state.warnings
-            state.warnings = []
+        for shard, (items, _) in zip(shards, leaving, strict=True):
+            found += shard.warn(day, decided_at, categories, (items, leaving_categories))
         found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
         self.warnings += found
 
@@ -466,29 +452,78 @@ class Engine:
         """Move the rules' evidence of one instant, from every shard, into the outputs in the
         order of its verdicts."""
         by_id: dict[str, list[Evidence]] = {}
-        for state in self._states():
-            for record in state.evidence:
+        for holder in self._holders():
+            for record in holder.take_rule_evidence():
                 by_id.setdefault(record.verdict_id, []).append(record)
-            state.evidence = []
         self.evidence += [by_id[v.verdict_id].pop(0) for v in verdicts]
 
     def _housekeep(self, day: int, decided_at: int) -> None:
         """Bounded retention (SPEC §5): forget what no later evaluation can read."""
         watermark = self.clock.watermark
-        for shard in self._shards():
-            shard._housekeep_book(day, decided_at, watermark)
-        # plan and exemptions span shards: this engine's state holds them (shards share them)
-        horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
-        self.state.plan.forget_before(horizon_ts)
-        self.state.exemptions.forget_before(horizon_ts)
+        shards = self._shards()
+        for shard in shards:
+            shard.housekeep_partition(day, decided_at, watermark)
+        if shards[0] is not self:  # a coordinator keeps its own plan and exemptions
+            self._forget_programs(decided_at)
         if watermark is not None:
             self.ids.forget(watermark)
 
-    def _housekeep_book(self, day: int, decided_at: int, watermark: int | None) -> None:
-        """Retention of the orders and waybills this engine's state holds."""
+    def _forget_programs(self, decided_at: int) -> None:
+        horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
+        self.state.plan.forget_before(horizon_ts)
+        self.state.exemptions.forget_before(horizon_ts)
+
+    # -- as a partition: what the evaluation asks of the state that holds the orders -------
+    # One engine is its own only partition; a partitioned engine's coordinator sends these to
+    # each :class:`streams.partitioned.Shard` and reads only what they return.
+    def move_windows(self, day: int) -> None:
+        """Put the running window counts at the window evaluated at ``E_day``."""
+        first, last = quality_refund.window(self.state, day)
+        self.quality.window.move(self.state.book.days, first, last)
+
+    def partial(self, rule: str, day: int, decided_at: int) -> Any:
+        """What this partition adds to ``rule``'s figures that span partitions."""
+        partial = STEPS_OF[rule].partial
+        assert partial is not None  # noqa: S101 - asked only of a rule with this step
+        return partial(self, day, decided_at)
+
+    def decide(self, rule: str, day: int, decided_at: int, totals: Any) -> list[Verdict]:
+        """This partition's verdicts of ``rule`` at ``E_day``, given the totals."""
+        decide = STEPS_OF[rule].decide
+        assert decide is not None  # noqa: S101 - asked only of a rule with this step
+        return decide(self, day, decided_at, totals)
+
+    def delist(self, item_ids: list[str], decided_at: int) -> None:
+        """The items just delisted leave the subsidy activity here."""
+        for item_id in item_ids:
+            self.state.subsidies.delist(item_id, decided_at)
+
+    def leaving(self, day: int) -> tuple[Any, Any]:
+        """The quality-refund counts that leave the window after ``E_day``, per item and per
+        category (:func:`streams.rules.quality_refund.leaving_counts`)."""
+        return quality_refund.leaving_counts(self.state, day)
+
+    def warn(
+        self, day: int, decided_at: int, categories: Any, leaving: tuple[Any, Any]
+    ) -> list[EarlyWarning]:
+        """This partition's early warnings at ``E_day`` (``leaving``: its items' counts and
+        every partition's categories')."""
+        ship48_pickup24.warn(self.state, day, decided_at)
+        quality_refund.warn(self.state, self.quality, day, decided_at, categories, leaving)
+        found, self.state.warnings = self.state.warnings, []
+        return found
+
+    def take_rule_evidence(self) -> list[Evidence]:
+        """The evidence the rules filed here since the last call."""
+        found, self.state.evidence = self.state.evidence, []
+        return found
+
+    def housekeep_partition(self, day: int, decided_at: int, watermark: int | None) -> None:
+        """Retention of what this partition holds: orders, waybills, plan and exemptions."""
         book = self.state.book
-        self._set_quality_window(day + 1)
+        self.move_windows(day + 1)
         book.evict_before(day + 1 - self._retention_days)
         book.expire_orphans(decided_at)
         if watermark is not None:
             book.forget_paid_before(watermark - self._order_horizon_ms)
+        self._forget_programs(decided_at)

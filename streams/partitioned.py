@@ -13,7 +13,7 @@ shipments and refunds     routed by ``order_id`` to the partition of its latest 
                           any payment they wait in the waybill stage, and move with the payment
 pickup scans              a waybill stage (:class:`WaybillStage`) sees every scan once, in event
                           time, and hands them to the partitions that shipped under the waybill
-exemptions, enrollments   broadcast: every partition reads them (they span items)
+exemptions, enrollments   broadcast: the coordinator and every partition apply each to their copy
 subsidies                 the item's partition
 a shop's week (§4.1)      figures per partition, merged and settled here
 categories (§4.4)         counts per partition, summed here for every partition
@@ -48,6 +48,7 @@ from streams.orders import OrderBook
 from streams.policy import Policy
 from streams.rules import campaign_fulfilment
 from streams.snapshot import SnapshotError
+from streams.state import State
 
 
 def partition_of(item_id: str, partitions: int) -> int:
@@ -90,11 +91,6 @@ class PartitionedEngine(Engine):
             )
             for _ in range(partitions)
         ]
-        for shard in self.shards:
-            # broadcast facts: every shard reads the same plan and exemptions (here, in one
-            # process, one copy of them; a worker of a deployment would hold its own)
-            shard.state.plan = self.state.plan
-            shard.state.exemptions = self.state.exemptions
         #: order_id -> ``paid_ts · N + shard`` of its latest applied payment (kept as long as
         #: ``ever_paid``): where its shipments and refunds go, and what a second payment is
         #: checked against, without asking the shard (:meth:`_paid_ts`).
@@ -110,8 +106,8 @@ class PartitionedEngine(Engine):
             Shipment: self._route_order_event,
             Refund: self._route_order_event,
             PickupScan: self._route_scan,
-            Exemption: self.state.exemptions.apply,
-            Enrollment: self.state.plan.apply,
+            Exemption: self._broadcast,
+            Enrollment: self._broadcast,
             Subsidy: self._route_subsidy,
         }
 
@@ -175,6 +171,20 @@ class PartitionedEngine(Engine):
             updates if type(updates) is not list else list(updates),
         )
 
+    def _broadcast(self, event: Exemption | Enrollment) -> None:
+        """A fact that spans items (a region's exemption, a shop's enrollment): the
+        coordinator's copy (a shop's week is settled here) and every partition's."""
+        self._apply_program(self.state, event)
+        for shard in self.shards:
+            shard.take_broadcast(event)
+
+    @staticmethod
+    def _apply_program(state: State, event: Exemption | Enrollment) -> None:
+        if type(event) is Exemption:
+            state.exemptions.apply(event)
+        else:
+            state.plan.apply(event)  # type: ignore[arg-type]
+
     def _route_subsidy(self, event: Subsidy) -> None:
         self.shards[partition_of(event.item_id, len(self.shards))].take_subsidy(event)
 
@@ -196,8 +206,7 @@ class PartitionedEngine(Engine):
         verdicts.sort(key=_verdict_order)
         evaluations: list[Evaluation] = []
         for shard in self.shards:
-            evaluations += shard.state.evaluations
-            shard.state.evaluations = []
+            evaluations += shard.take_evaluations()
         if evaluations:
             self.state.evaluations += _merge_evaluations(evaluations)
         return verdicts
@@ -233,16 +242,26 @@ class PartitionedEngine(Engine):
     @property
     def orphans_dropped(self) -> int:
         """As one engine's: waiting events and never-shipped waybills' scans, plus the shards'."""
-        shards = sum(s.state.book.orphans_dropped for s in self.shards)
+        shards = sum(s.orphans_dropped for s in self.shards)
         return self.waybills.orphans_dropped + shards
+
+    @property
+    def open_orders(self) -> int:
+        """The orders every partition holds now."""
+        return sum(s.open_orders for s in self.shards)
+
+    def collect(self, *, evidence: bool, warnings: bool) -> None:
+        """As :meth:`Engine.collect`, for the coordinator and every partition."""
+        super().collect(evidence=evidence, warnings=warnings)
+        for shard in self.shards:
+            shard.collect(evidence=evidence, warnings=warnings)
 
     def snapshot(self) -> bytes:
         """The coordinator's state and each partition's as its own engine snapshot.
 
         A partition's bytes (:meth:`partition_snapshot`) are a plain :class:`Engine` snapshot,
         restorable alone: what a worker holding only that partition would keep. The broadcast
-        facts (plan, exemptions) are in each, as every worker holds its own copy; restored
-        here, the partitions share the coordinator's again.
+        facts (plan, exemptions) are in each, as every partition holds its own copy.
         """
         coordinator = self.__getstate__()
         del coordinator["shards"], coordinator["waybills"]
@@ -290,9 +309,6 @@ class PartitionedEngine(Engine):
         stage = WaybillStage.__new__(WaybillStage)
         vars(stage).update(stage_fields)
         engine.waybills = stage
-        for shard in shards:
-            shard.state.plan = engine.state.plan
-            shard.state.exemptions = engine.state.exemptions
         return engine
 
 
@@ -337,6 +353,10 @@ class Shard(Engine):
             book.scans[tracking_no] = scans
         if updates is not None:
             book.updates[tracking_no] = updates
+
+    def take_broadcast(self, event: Exemption | Enrollment) -> None:
+        """Apply a fact that spans items to this partition's copy of the plan or exemptions."""
+        PartitionedEngine._apply_program(self.state, event)
 
     def take_subsidy(self, event: Subsidy) -> None:
         """Apply a subsidy record of one of this partition's items."""

@@ -53,10 +53,13 @@ from streams.policy import Policy
 FORMAT = "sellerwatch-engine-state"
 VERSION = 1
 
-#: Modules whose classes may appear in a snapshot: the engine's state and its records.
+#: Modules whose classes may appear in a snapshot (the engine's state and its records) or in
+#: a message between a partitioned engine's coordinator and its partitions.
 STATE_MODULES = (
     "schemas.events",
+    "schemas.evidence",
     "schemas.verdict",
+    "schemas.warning",
     "streams.accounting",
     "streams.campaigns",
     "streams.clock",
@@ -68,6 +71,7 @@ STATE_MODULES = (
     "streams.rules.campaign_fulfilment",
     "streams.rules.pickup48",
     "streams.rules.quality_refund",
+    "streams.rules.same_day_ship",
     "streams.state",
 )
 
@@ -288,6 +292,29 @@ def dumps(state: Any, policy: Policy) -> bytes:
         "classes": writer.table,
     }
     return msgspec.msgpack.encode([header, tree])
+
+
+def dumps_message(value: Any) -> bytes:
+    """A value of the core — an event routed to a partition, a partition's partial figures or
+    verdicts — as bytes for the exchange between a partitioned engine's coordinator and its
+    partitions: a snapshot's tree and class table, without the header (no policy, no code
+    version: both ends run one engine)."""
+    writer = _Writer()
+    tree = writer.write(value)
+    return msgspec.msgpack.encode([writer.table, tree])
+
+
+def loads_message(blob: bytes) -> Any:
+    """The value :func:`dumps_message` wrote; as safe to read as a snapshot (no code runs)."""
+    try:
+        table, tree = msgspec.msgpack.decode(blob)
+        return _Reader(table).read(tree)
+    except SnapshotError:
+        raise
+    except (msgspec.DecodeError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotError(f"damaged message ({type(exc).__name__}: {exc})") from None
+    except RecursionError:
+        raise SnapshotError("damaged message (nested too deep)") from None
 
 
 def header(blob: bytes) -> dict[str, Any]:

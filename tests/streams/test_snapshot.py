@@ -115,3 +115,19 @@ def test_a_class_whose_fields_changed_is_refused() -> None:
 def test_damaged_bytes_are_a_snapshot_error(blob: bytes) -> None:
     with pytest.raises(codec.SnapshotError):
         Engine.restore(blob)
+
+
+def test_a_message_between_partitions_round_trips_and_refuses_what_a_snapshot_refuses() -> None:
+    """The coordinator's messages to its partitions use the snapshot's tree (no pickle)."""
+    from schemas.validation import decode_event
+
+    event = decode_event(_lines()[0])
+    value = {"event": event, "early": [event, event], "figures": (1, 2)}
+    back = codec.loads_message(codec.dumps_message(value))
+    assert back == value
+    hostile = msgspec.msgpack.encode([[["posix:system", []]], [codec.OBJECT, 0, []]])
+    with pytest.raises(codec.SnapshotError, match="'posix:system' is not part of the engine"):
+        codec.loads_message(hostile)
+    for damaged in (b"", b"garbage", msgspec.msgpack.encode([1, 2, 3])):
+        with pytest.raises(codec.SnapshotError):
+            codec.loads_message(damaged)
