@@ -433,16 +433,22 @@ class OrderBook:
             if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
         ]
 
-    def expire_orphans(self, watermark_ts: int, shipped: Container[str] | None = None) -> None:
+    def expire_orphans(
+        self,
+        watermark_ts: int,
+        shipped: Container[str] | None = None,
+        expiring: list[str] | None = None,
+    ) -> None:
         """Drop waiting events and pickup scans that can no longer join (SPEC §7), counting them.
 
         Expired scans are orphans when no order was shipped under their waybill: one held
         here, or, for a book without the orders (a waybill stage), one in ``shipped``.
+        ``expiring``: :meth:`expiring_scans` at ``watermark_ts``, when the caller has it.
         """
         horizon = watermark_ts - self.retention_ms
         self.orphans_dropped += drop_waiting(self.orphans, horizon)
         scan_horizon = horizon - self.retention_ms
-        expired = self.expiring_scans(watermark_ts)
+        expired = self.expiring_scans(watermark_ts) if expiring is None else expiring
         shipped_under = self.by_tracking if shipped is None else shipped
         for tracking in expired:
             scans = self.scans.pop(tracking)

@@ -222,14 +222,15 @@ class PartitionedEngine(Engine):
         super()._housekeep(day, decided_at)
         stage, holders_of = self.waybills, self.shipped_in
         asked: list[list[str]] = [[] for _ in self.shards]
-        for tracking in stage.expiring_scans(decided_at):
+        expiring = stage.expiring_scans(decided_at)
+        for tracking in expiring:
             for index in holders_of.get(tracking, ()):
                 asked[index].append(tracking)
         shipped: set[str] = set()
         for shard, waybills in zip(self.shards, asked, strict=True):
             if waybills:
                 shipped.update(shard.ships_under(waybills))
-        stage.expire_orphans(decided_at, shipped)
+        stage.expire_orphans(decided_at, shipped, expiring)
         for index, shard in enumerate(self.shards):
             for tracking in shard.let_go_waybills():
                 holders = holders_of.get(tracking)
