@@ -1,1 +1,1 @@
-"""The Kafka shell: Faust app, sequencer and engine stages, Redis read model, CLI commands."""
+"""The Kafka shell: Faust app, the engine stage, Redis read model, CLI commands."""

@@ -1,8 +1,8 @@
 """The Faust app: worker lifecycle, web endpoints, and the engine's feed as app tasks.
 
 Faust gives the worker its CLI, logging, signal handling and web server; the record path is the
-batch loops of :mod:`agents.direct` (or :mod:`agents.sequencer` and :mod:`agents.engine_runner`
-with ``ingest = sequenced``): aiokafka ``getmany`` + one transaction per batch, because Faust's
+batch loop of :mod:`agents.direct` on :mod:`agents.engine_runner`: aiokafka ``getmany`` + one
+transaction per batch, because Faust's
 per-message path costs ~150 µs per event (``BENCHMARKS.md``). No Faust agent, table, window or
 timer decides business time.
 
@@ -25,12 +25,11 @@ import faust
 
 from agents.deadlines import StageGaveUp, describe, exit_nonzero
 from agents.direct import DirectRunner
-from agents.engine_runner import EngineRunner, LogRunner
+from agents.engine_runner import EngineRunner
 from agents.health import BrokerProbe, kafka_check, liveness, readiness, token_middleware
 from agents.kafka_security import faust_credentials
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.readmodel import ReadModel
-from agents.sequencer import Sequencer
 from agents.settings import Settings, web_token
 from agents.stage_health import PROGRESS
 from agents.topics import Topics, ensure_topics
@@ -134,14 +133,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         PROGRESS.listeners.append(metrics.listen)
         if not await create_topics_until_done(settings, topics, stop):
             return
-        if settings.ingest == "direct":
-            await supervise(
-                "runner", lambda: DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
-            )
-            return
-        await asyncio.gather(
-            supervise("sequencer", lambda: Sequencer(settings, stop_at_end=stop_at_end)),
-            supervise("runner", lambda: LogRunner(settings, on_commit=on_commit)),
+        await supervise(
+            "runner", lambda: DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
         )
 
     app.task(run_stages)  # called, not decorated: faust's decorator is untyped
@@ -169,16 +162,15 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
         runner: EngineRunner | None = state.get("runner")
-        sequencer: Sequencer | None = state.get("sequencer")
         engine = runner.engine if runner else None
         return web.json(
             {
                 "ingest": settings.ingest,
                 "engine_active": bool(runner and runner.active),
                 # the input partitions this worker reads (issue #9: operators see the split)
-                "partitions": reading(runner, sequencer),
-                # records read from the inputs: by this worker's sequencer, or by its engine
-                "forwarded": sequencer.forwarded if sequencer else runner.records if runner else 0,
+                "partitions": reading(runner),
+                # records read from the inputs by this worker
+                "forwarded": runner.records if runner else 0,
                 "engine_records": runner.records if runner else 0,
                 "verdicts_committed": runner.verdicts_committed if runner else 0,
                 "snapshots_committed": runner.snapshots_committed if runner else 0,
@@ -208,13 +200,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     return app
 
 
-def reading(runner: EngineRunner | None, sequencer: Sequencer | None) -> list[str]:
-    """``topic-partition`` of every input partition this worker reads now, sorted: the
-    sequencer's share (``ingest = sequenced``), or the engine's inputs while it is active
-    (``direct``: all of them on the owner, none on a worker standing by)."""
-    if sequencer is not None:
-        assigned = sequencer.consumer.assignment()
-    elif isinstance(runner, DirectRunner) and runner.active:
+def reading(runner: EngineRunner | None) -> list[str]:
+    """``topic-partition`` of every input partition this worker reads now, sorted: all of
+    them on the engine's owner, none on a worker standing by."""
+    if isinstance(runner, DirectRunner) and runner.active:
         assigned = set(runner.sources)
     else:
         assigned = set()

@@ -127,8 +127,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, redis_url=args.redis or None)
     if getattr(args, "policy", None):
         settings = replace(settings, policy_path=args.policy)
-    if getattr(args, "ingest", None):
-        settings = replace(settings, ingest=args.ingest)
     if getattr(args, "web_port", None):
         settings = replace(settings, web_port=args.web_port)
     return settings
@@ -270,12 +268,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker.add_argument("--redis", help="Redis URL for the read model ('' to disable)")
     worker.add_argument("--policy", help="policy TOML file")
     worker.add_argument("--web-port", type=int, help="web port (default 6066)")
-    worker.add_argument(
-        "--ingest",
-        choices=("direct", "sequenced"),
-        help="direct: the engine owner reads the inputs (default); sequenced: every worker "
-        "copies its share into the engine log (env SELLERWATCH_INGEST)",
-    )
     worker.add_argument("--loglevel", default="info")
     worker.add_argument(
         "--stop-at-end",

@@ -1,8 +1,9 @@
-"""``ingest = direct``: the engine owner reads every input partition itself.
+"""The engine's feed: its owner reads every input partition itself.
 
-The sequenced path copies each input record into the engine log and reads it back: two
-consumes, one produce and two broker writes per record before the engine sees it. Here the owner
-of the engine log reads the inputs directly and logs only its *decisions*: one small record per
+Copying each input record into the engine log and reading it back (the sequenced ingest this
+replaced) costs two consumes, one produce and two broker writes per record before the engine
+sees it. Here the owner of the engine log reads the inputs directly and logs only its
+*decisions*: one small record per
 transaction listing, in the order it applied them, the input offset ranges and the idle or
 end-of-partition markers. That record, the outputs and the input offsets commit together.
 
@@ -174,8 +175,8 @@ class DirectRunner(EngineRunner):
                     break
                 if dict(record.headers or ()).get("sw-kind") != DECISION:
                     raise RuntimeError(
-                        f"{self.log_tp.topic} was written by sequencers; run with "
-                        "SELLERWATCH_INGEST=sequenced, or use a fresh topic prefix"
+                        f"{self.log_tp.topic} was written by sequencers (a mode removed, "
+                        "docs/decisions.md #23); use a fresh topic prefix or sellerwatch reset"
                     )
                 await self._replay_decision(engine, orjson.loads(record.value))
                 engine.discard_outputs()  # published before the take-over

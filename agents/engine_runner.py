@@ -8,9 +8,10 @@ is deterministic and everything that decided its order and its watermark is logg
 on. Every batch is one transaction: verdicts, dead letters, late records, metrics, sometimes a
 snapshot, and the offsets.
 
-:class:`EngineRunner` is what both ways of feeding the engine share; :class:`LogRunner` reads the
-engine log the sequencers fill (``ingest = sequenced``), :class:`agents.direct.DirectRunner`
-reads the input partitions itself (``ingest = direct``).
+:class:`EngineRunner` is the ownership, recovery and transactions;
+:class:`agents.direct.DirectRunner` feeds it, reading the input partitions itself and logging
+what it applied (a sequenced feed, through a copy of every record in the engine log, was
+removed: docs/decisions.md #23).
 """
 
 from __future__ import annotations
@@ -37,13 +38,9 @@ from agents.deadlines import (
     within,
 )
 from agents.envelope import (
-    DECISION,
     DECISION_HEADERS,
     EOF,
-    EVENT,
     IDLE,
-    kind_and_source,
-    open_envelope,
     source_id,
 )
 from agents.kafka_security import client_options
@@ -72,11 +69,6 @@ APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE
 
 #: Called after each committed batch with its verdicts and evaluations (the Redis read model).
 OnCommit = Callable[[list[Verdict], list[Evaluation]], Any]
-
-
-def record_past(records: Sequence[Any], offset: int) -> bool:
-    """Whether a batch reached ``offset``."""
-    return bool(records) and records[-1].offset >= offset
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -478,70 +470,3 @@ class EngineRunner(ABC):
         ):
             self.pending_snapshot = ForkedSnapshot(engine, offset)
             self.last_snapshot = self.snapshot_started = time.monotonic()
-
-
-class LogRunner(EngineRunner):
-    """``ingest = sequenced``: the engine reads the engine log that the sequencers fill."""
-
-    async def _step(self) -> None:
-        batch = await self._kafka(
-            self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=100_000), "getmany"
-        )
-        records = batch.get(self.log_tp)
-        if self.active and records:
-            await self._process(records)
-        elif not self.active:
-            self._idle_poll()
-        if self.active:
-            await self._track_progress(self.consumer, [self.log_tp])
-            if not records and not self.progress.input_waiting:
-                self._idle_poll()
-
-    async def _catch_up_target(self) -> dict[TopicPartition, int]:
-        ends: dict[TopicPartition, int] = await self._kafka(
-            self.consumer.end_offsets([self.log_tp]), "end offsets"
-        )
-        return ends
-
-    async def _rebuild(self, start: int, committed: int) -> None:
-        engine = self.engine
-        assert engine is not None  # noqa: S101
-        self.consumer.seek(self.log_tp, start)
-        while committed > start and (
-            await self._kafka(self.consumer.position(self.log_tp), "position") < committed
-        ):
-            batch = await self._kafka(
-                self.consumer.getmany(self.log_tp, timeout_ms=500, max_records=50_000), "getmany"
-            )
-            for record in batch.get(self.log_tp, ()):
-                if record.offset >= committed:
-                    self.consumer.seek(self.log_tp, committed)
-                    break
-                self._apply_log_record(engine, record, None)
-            engine.discard_outputs()  # published before the crash
-            if self.consumer.assignment() and record_past(batch.get(self.log_tp, ()), committed):
-                break
-
-    def _apply_log_record(self, engine: Engine, record: Any, out: list[OutRecord] | None) -> None:
-        kind, source = kind_and_source(record.headers)
-        if kind == EVENT:
-            raw = record.value or b""
-            outcome, rejected = engine.accept_raw(raw, source)
-            if out is not None and outcome is not APPLIED and outcome is not DUPLICATE:
-                offset = open_envelope(raw, record.headers).offset
-                out.append(self._diverted(engine, raw, source, offset, outcome, rejected))
-        elif kind == DECISION:
-            raise RuntimeError(
-                f"{self.log_tp.topic} was written by a direct-ingest engine; "
-                "run with SELLERWATCH_INGEST=direct, or use a fresh topic prefix"
-            )
-        else:
-            self._apply_marker(engine, kind, source)
-
-    async def _process(self, records: Sequence[Any]) -> None:
-        engine = self.engine
-        assert engine is not None  # noqa: S101
-        out: list[OutRecord] = []
-        for record in records:
-            self._apply_log_record(engine, record, out)
-        await self._publish(out, {self.log_tp: records[-1].offset + 1}, len(records))

@@ -1,8 +1,7 @@
 """When an input partition stops holding the watermark back: idle (live) or read to its end.
 
-Both ways of reading the inputs use it: the sequencer writes its decisions into the engine log as
-markers, the direct engine applies them and records them in its decision log. Either way the
-decision is logged, so a restarted engine replays it instead of asking the wall clock again.
+The engine applies these decisions and records them in its decision log, so a restarted engine
+replays them instead of asking the wall clock again.
 """
 
 from __future__ import annotations

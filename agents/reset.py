@@ -22,7 +22,8 @@ from typing import Any
 from agents.kafka_security import client_options
 from agents.topics import ENGINE_LOG, ENGINE_STATE, Topics, ensure_topics
 
-#: The consumer groups whose offsets describe the engine's progress.
+#: The consumer groups whose offsets describe the engine's progress (the sequencer's, of the
+#: removed sequenced feed, so that a reset also clears what an old deployment left).
 ENGINE_GROUPS = ("sellerwatch-engine", "sellerwatch-sequencer")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from streams.policy import Policy, load_policy
 
-INGEST_MODES = ("direct", "sequenced")
+INGEST_MODES = ("direct",)
 #: Most state partitions one engine splits into (each costs a shard's setup per evaluation).
 MAX_PARTITIONS = 256
 
@@ -67,13 +67,13 @@ class Settings:
         default_factory=lambda: _env_number("IDLE_TIMEOUT_MS", "10000", int)
     )
     #: Seconds between engine snapshots (state + log offset, committed with the outputs).
-    #: A forked child pickles the state, so the engine pauses only for the fork (~10 ms); a
+    #: A forked child writes the snapshot, so the engine pauses only for the fork (~10 ms); a
     #: restart replays about this much of the log.
     snapshot_interval_s: float = field(
         default_factory=lambda: _env_number("SNAPSHOT_INTERVAL_S", "300", float)
     )
-    #: ``direct``: the engine owner reads the inputs itself (fast; other workers stand by);
-    #: ``sequenced``: every worker copies its share of the inputs into the engine log.
+    #: ``direct``, the only way left: the engine owner reads the inputs itself (other workers
+    #: stand by). ``sequenced`` was removed (docs/decisions.md #23).
     ingest: str = field(default_factory=lambda: _env("INGEST", "direct"))
     web_port: int = field(default_factory=lambda: _env_number("WEB_PORT", "6066", int))
     input_partitions: int = field(default_factory=lambda: _env_number("INPUT_PARTITIONS", "4", int))
@@ -116,8 +116,13 @@ class Settings:
         for name, flag in (("EVIDENCE", self.evidence_flag), ("WARNINGS", self.warnings_flag)):
             if flag not in ("0", "1"):
                 raise SettingsError(f"SELLERWATCH_{name} is 0 or 1, not {flag!r}")
+        if self.ingest == "sequenced":
+            raise SettingsError(
+                "SELLERWATCH_INGEST=sequenced was removed (it was slower than direct ingest and "
+                "split no work); unset it, and use SELLERWATCH_PARTITIONS to split the state"
+            )
         if self.ingest not in INGEST_MODES:
-            raise SettingsError(f"SELLERWATCH_INGEST is one of {INGEST_MODES}, not {self.ingest!r}")
+            raise SettingsError(f"SELLERWATCH_INGEST is 'direct' if set, not {self.ingest!r}")
         if self.liveness_s <= 0:
             raise SettingsError(f"SELLERWATCH_LIVENESS_S must be positive, not {self.liveness_s}")
         if not 1 <= self.partitions <= MAX_PARTITIONS:

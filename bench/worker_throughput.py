@@ -1,9 +1,8 @@
 """Issue 4's benchmark, in one run, on the real broker (deploy/local/up.sh):
 
 1. bare aiokafka: ``getmany`` + ``orjson.loads`` over the input topics (the ceiling);
-2. the sellerwatch worker, both ways of feeding the engine (``direct``: the engine owner reads
-   the inputs; ``sequenced``: sequencer -> engine log -> engine), each on its own copy of the
-   topics: events/s from its first committed batch to the engine having applied the last record;
+2. the sellerwatch worker (the engine owner reads the inputs): events/s from its first
+   committed batch to the engine having applied the last record;
    For the ceiling, the same events through the core alone: ``sellerwatch backtest
    --from-topics`` (same topics, no transactions or outputs) and the file replay (no Kafka);
 3. the naive Faust agent (bench/faust_naive.py) on the first 100k events, as the peer;
@@ -133,12 +132,8 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def worker_run(
-    prefix: str, total: int, port: int, log: Path, ingest: str = "direct"
-) -> dict[str, float]:
-    process = start_worker(
-        prefix, port, log, SELLERWATCH_SNAPSHOT_INTERVAL_S="60", SELLERWATCH_INGEST=ingest
-    )
+def worker_run(prefix: str, total: int, port: int, log: Path) -> dict[str, float]:
+    process = start_worker(prefix, port, log, SELLERWATCH_SNAPSHOT_INTERVAL_S="60")
     first = None
     try:
         while True:
@@ -301,13 +296,7 @@ def main() -> int:
     replay_rate = float(orjson.loads(measured.stdout)["events_per_s"])
     print(f"file replay (core alone): {replay_rate:,.0f} events/s", flush=True)
     worker = worker_run(prefix, total, 16500, work / "worker.log")
-    print(f"sellerwatch worker (direct): {worker['events_per_s']:,.0f} events/s", flush=True)
-    sequenced_prefix = f"bench{uuid.uuid4().hex[:6]}."
-    sh("sellerwatch", "produce", "--topic-prefix", sequenced_prefix, str(source))
-    sequenced = worker_run(
-        sequenced_prefix, total, 16502, work / "worker-sequenced.log", ingest="sequenced"
-    )
-    print(f"sellerwatch worker (sequenced): {sequenced['events_per_s']:,.0f} events/s", flush=True)
+    print(f"sellerwatch worker: {worker['events_per_s']:,.0f} events/s", flush=True)
     naive = naive_run(prefix, 100_000, work / "naive.log")
     print(f"naive Faust agent: {naive:,.0f} events/s", flush=True)
 
@@ -339,8 +328,6 @@ def main() -> int:
         "backtest_vs_bare": round(backtest_rate / bare, 3),
         "file_replay_events_per_s": round(replay_rate),
         "replay_vs_bare": round(replay_rate / bare, 3),
-        "sequenced_worker_events_per_s": round(sequenced["events_per_s"]),
-        "sequenced_vs_bare": round(sequenced["events_per_s"] / bare, 3),
         "naive_faust_events_per_s": round(naive),
         "naive_vs_bare": round(naive / bare, 4),
         "latency_p50_ms": round(p50 * 1000),

@@ -1,4 +1,5 @@
-"""``SELLERWATCH_PARTITIONS``: how many state partitions the worker's engine splits into."""
+"""``SELLERWATCH_PARTITIONS``: how many state partitions the worker's engine splits into; and
+the removed ``SELLERWATCH_INGEST=sequenced``."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def test_a_partition_count_no_engine_can_run_is_refused_naming_the_variable(
     monkeypatch.setenv("SELLERWATCH_PARTITIONS", value)
     with pytest.raises(SettingsError, match="SELLERWATCH_PARTITIONS"):
         Settings()
+
+
+def test_the_removed_sequenced_ingest_is_refused_saying_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SELLERWATCH_INGEST", "sequenced")
+    with pytest.raises(SettingsError, match="sequenced was removed.*unset it.*PARTITIONS"):
+        Settings()
+    monkeypatch.setenv("SELLERWATCH_INGEST", "direct")  # the one way left, still accepted
+    assert Settings().ingest == "direct"

@@ -1,4 +1,4 @@
-"""The worker's pure parts, without a broker: snapshots, engine-log envelopes, routing, outputs."""
+"""The worker's pure parts, without a broker: snapshots, routing, outputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.envelope import EOF, EVENT, headers, kind_and_source, open_envelope, source_id
 from agents.outputs import dead_letter_record, verdict_record
 from agents.produce import route
 from agents.snapshots import CHUNK_BYTES, ForkedSnapshot, Snapshot, from_records, to_records
@@ -69,19 +68,6 @@ async def test_a_forked_snapshot_is_the_state_when_it_started_not_when_it_finish
     snapshot = from_records(dict(forked.records()))
     assert snapshot is not None and snapshot.log_offset == 7
     _finish_from(snapshot.engine_blob, events)
-
-
-def test_envelopes_carry_kind_and_source_through_headers() -> None:
-    entry = headers(EVENT, source_id("payments", 3), 17)
-    assert kind_and_source(entry) == (EVENT, "payments:3")
-    envelope = open_envelope(b"{}", entry)
-    assert (envelope.kind, envelope.source, envelope.offset, envelope.raw) == (
-        EVENT,
-        "payments:3",
-        17,
-        b"{}",
-    )
-    assert kind_and_source(headers(EOF, "refunds:0", -1)) == (EOF, "refunds:0")
 
 
 def test_records_are_routed_to_their_topic_with_the_spec_key() -> None:

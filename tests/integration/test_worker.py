@@ -104,32 +104,10 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
     assert some["verdict_id"] in status.stdout or "figures:" in status.stdout
 
 
-def test_two_workers_sharing_the_partitions_match_replay(
-    workload: tuple[Path, list[bytes]], prefix: str, workers
-) -> None:
-    """``ingest = sequenced``: both workers copy their share of the inputs into the engine log."""
-    path, expected = workload
-    run_cli("produce", "--topic-prefix", prefix, str(path))
-    pair = [workers(prefix, name, SELLERWATCH_INGEST="sequenced") for name in "ab"]
-    wait_for(lambda: _engine_done(pair, _records(path), _tick_ts(path)), 240, "the engine")
-    forwarded = [w.stats()["forwarded"] for w in pair]  # type: ignore[index]
-    got = read_verdicts(prefix)
-    assert sorted(got) == sorted(expected)
-    assert sum(forwarded) >= _records(path)
-    # /stats/ shows the split: each worker's share of the inputs, together all of them once
-    every = sorted(f"{prefix}{t}-{p}" for t in INPUT_TOPICS for p in range(4))
-
-    def split() -> bool:  # waited for: a rebalance may be under way for a moment
-        shares = [(w.stats() or {}).get("partitions") or [] for w in pair]
-        return sorted(shares[0] + shares[1]) == every and all(shares)
-
-    wait_for(split, 60, "each worker's share of the inputs in /stats/")
-
-
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
     big_workload: tuple[Path, list[bytes]], prefix: str, workers
 ) -> None:
-    """``ingest = direct``: one worker reads everything, the other waits; kill -9 the first."""
+    """One worker reads everything, the other waits; kill -9 the first."""
     path, expected = big_workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
     pair = [workers(prefix, "a")]
@@ -164,11 +142,9 @@ def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[b
     return path, replay_verdicts(path, folder / "replay.jsonl")
 
 
-@pytest.mark.parametrize(
-    ("ingest", "partitions"), [("direct", "1"), ("sequenced", "1"), ("direct", "4")]
-)
+@pytest.mark.parametrize("partitions", ["1", "4"])
 def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
-    big_workload: tuple[Path, list[bytes]], prefix: str, workers, ingest: str, partitions: str
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers, partitions: str
 ) -> None:
     """With evidence and warnings on, their topics too hold each record exactly once; with
     the state in partitions, the restart restores them from the partitioned snapshot."""
@@ -179,7 +155,7 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
         "SELLERWATCH_WARNINGS": "1",
         "SELLERWATCH_PARTITIONS": partitions,
     }
-    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
+    worker = workers(prefix, "a", **on)
     total = _records(path)
 
     def snapshot_and_verdicts() -> bool:
@@ -191,7 +167,7 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     worker.kill9()  # mid-stream, most likely inside a transaction
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
-    restarted = workers(prefix, "a", SELLERWATCH_INGEST=ingest, **on)
+    restarted = workers(prefix, "a", **on)
     wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
     after = restarted.stats() or {}
     assert after["restored_from_snapshot"] is not None  # the restart began from the snapshot
@@ -333,10 +309,9 @@ def test_the_worker_survives_a_broker_restart_and_loses_nothing(
     assert sorted(got) == sorted(expected)
 
 
-@pytest.mark.parametrize("ingest", ["direct", "sequenced"])
-def test_the_worker_exits_cleanly_on_sigterm(prefix: str, workers, ingest: str) -> None:
+def test_the_worker_exits_cleanly_on_sigterm(prefix: str, workers) -> None:
     """Kubernetes and Compose stop a worker with SIGTERM; it must not need SIGKILL."""
-    worker = workers(prefix, "a", SELLERWATCH_INGEST=ingest)
+    worker = workers(prefix, "a")
     wait_for(lambda: (worker.stats() or {}).get("engine_active", False), 90, "the engine")
     assert worker.process is not None
     worker.process.send_signal(signal.SIGTERM)
