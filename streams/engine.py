@@ -107,6 +107,7 @@ class Engine:
         self.verdicts: list[Verdict] = []
         self.evidence: list[Evidence] = []
         self.warnings: list[EarlyWarning] = []
+        self.ship48 = ship48_pickup24.BucketCounts()
         self.tags = pickup48.TagState()
         self.quality = quality_refund.QualityState()
         self.state.book.watch = self.quality.window
@@ -333,6 +334,7 @@ class Engine:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore and rebuild the dispatch table (a snapshot from before campaigns has none)."""
         state.setdefault("campaigns", campaign_fulfilment.CampaignState())
+        state.setdefault("ship48", ship48_pickup24.BucketCounts())
         state.setdefault("evidence", [])  # a snapshot from before evidence has none
         state.setdefault("warnings", [])
         core = state.get("state")

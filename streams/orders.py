@@ -123,20 +123,19 @@ def _first_at_or_after(kept: int | list[int] | None, ts: int) -> int | None:
 
 
 class Bucket:
-    """The orders of one item paid on one local day, with a cache of the ship48 counts.
+    """The orders of one item paid on one local day.
 
-    ``stale`` is set whenever a fact of one of its orders changes, so a bucket that sits in
-    seven consecutive ship48 windows is recounted only when something happened to it.
+    ``changes`` counts the facts of its orders that arrived (a payment, a shipment, a pickup, a
+    refund): a rule that keeps figures per bucket recounts them only when it moved
+    (:class:`streams.rules.ship48_pickup24.BucketCounts`).
     """
 
-    __slots__ = ("orders", "stale", "s48_d", "s48_n")
+    __slots__ = ("orders", "changes")
 
     def __init__(self) -> None:
         """An empty bucket."""
         self.orders: list[Order] = []
-        self.stale = True
-        self.s48_d = 0
-        self.s48_n = 0
+        self.changes = 0
 
 
 class ItemOrders:
@@ -264,7 +263,7 @@ class OrderBook:
         order.shop_id = shop_id
         order.category_id = category_id
         bucket.orders.append(order)
-        bucket.stale = True
+        bucket.changes += 1
         self.orders[event.order_id] = order
         if order.taote:
             self.taote_weeks.setdefault(monday, {}).setdefault(shop_id, []).append(order)
@@ -311,7 +310,7 @@ class OrderBook:
         for order in shipped if type(shipped) is list else (shipped,):
             if order.pickup_ts is None and order.ship_ts - ts <= self.retention_ms:  # type: ignore[operator,union-attr]
                 order.pickup_ts = ts  # type: ignore[union-attr]
-                order.bucket.stale = True  # type: ignore[union-attr]
+                order.bucket.changes += 1  # type: ignore[union-attr]
                 if type(order) is CampaignOrder:
                     order.update_ts = _first_at_or_after(self.updates.get(tracking), ts)
 
@@ -389,7 +388,7 @@ class OrderBook:
             ):
                 order.quality = True
                 self.watch.refunded_for_quality(order)
-        bucket.stale = True
+        bucket.changes += 1
 
     # -- retention ----------------------------------------------------------------------
     def evict_before(self, day: int) -> None:

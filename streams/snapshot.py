@@ -72,6 +72,7 @@ STATE_MODULES = (
     "streams.rules.pickup48",
     "streams.rules.quality_refund",
     "streams.rules.same_day_ship",
+    "streams.rules.ship48_pickup24",
     "streams.state",
 )
 

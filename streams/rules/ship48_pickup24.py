@@ -58,10 +58,36 @@ def judge(
     return d, n
 
 
-def _count(state: State, bucket: Bucket, decided_at: int) -> None:
-    bucket.s48_d, bucket.s48_n = judge(state, bucket.orders, decided_at)
-    # An exemption can still be filed in time for the last order: count again next time.
-    bucket.stale = decided_at <= bucket.orders[-1].paid_ts + state.exemptions.report_within_ms
+class BucketCounts:
+    """This rule's ``(d, n)`` of each (paid day, item) bucket as last counted, with the
+    bucket's ``changes`` then. A bucket sits in seven consecutive windows and is recounted only
+    when a fact of its orders arrived since, or while an exemption can still be filed for its
+    last order (then its count is kept as ``-1`` changes: never current)."""
+
+    def __init__(self) -> None:
+        """Nothing counted."""
+        self.by_day: dict[int, dict[str, tuple[int, int, int]]] = {}
+
+    def counted(
+        self, state: State, paid_day: int, item_id: str, bucket: Bucket, decided_at: int
+    ) -> tuple[int, int, int]:
+        """``(changes, d, n)`` of the bucket, recounted by :func:`judge` if out of date."""
+        day = self.by_day.get(paid_day)
+        if day is None:
+            day = self.by_day[paid_day] = {}
+        entry = day.get(item_id)
+        if entry is None or entry[0] != bucket.changes:
+            d, n = judge(state, bucket.orders, decided_at)
+            open_to_reports = (
+                decided_at <= bucket.orders[-1].paid_ts + state.exemptions.report_within_ms
+            )
+            entry = day[item_id] = (-1 if open_to_reports else bucket.changes, d, n)
+        return entry
+
+    def forget_before(self, paid_day: int) -> None:
+        """Drop the counts of days no later window reads (windows only move forward)."""
+        for old in [d for d in self.by_day if d < paid_day]:
+            del self.by_day[old]
 
 
 def _evidence(state: State, verdict: Verdict, first: int, last: int, decided_at: int) -> None:
@@ -83,24 +109,25 @@ def _evidence(state: State, verdict: Verdict, first: int, last: int, decided_at:
     state.evidenced(verdict, counted, kept, limits)
 
 
-def evaluate(state: State, day: int, decided_at: int) -> list[Verdict]:
+def evaluate(state: State, counts: BucketCounts, day: int, decided_at: int) -> list[Verdict]:
     """Judge every item in the activity that has orders in the window; returns delists."""
     settings = state.policy.ship48_pickup24
     first, last = window(state, day)
     active = state.subsidies.active
+    counted = counts.counted
     totals: dict[str, list[int]] = {}
     for paid_day in range(first, last + 1):
         for item_id, bucket in state.book.days.get(paid_day, {}).items():
             if not active(item_id):
                 continue
-            if bucket.stale:
-                _count(state, bucket, decided_at)
+            _, bucket_d, bucket_n = counted(state, paid_day, item_id, bucket, decided_at)
             total = totals.get(item_id)
             if total is None:
-                totals[item_id] = [bucket.s48_d, bucket.s48_n]
+                totals[item_id] = [bucket_d, bucket_n]
             else:
-                total[0] += bucket.s48_d
-                total[1] += bucket.s48_n
+                total[0] += bucket_d
+                total[1] += bucket_n
+    counts.forget_before(first)
     verdicts = []
     period = state.calendar.iso(day)
     for item_id in sorted(totals):
@@ -172,7 +199,7 @@ def warn(state: State, day: int, decided_at: int) -> None:
 
 
 def _decide(partition: Partition, day: int, decided_at: int, totals: None) -> list[Verdict]:
-    return evaluate(partition.state, day, decided_at)
+    return evaluate(partition.state, partition.ship48, day, decided_at)
 
 
 #: Per item: decided in the item's partition alone.

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from streams.rules.campaign_fulfilment import CampaignState
     from streams.rules.pickup48 import TagState
     from streams.rules.quality_refund import QualityState
+    from streams.rules.ship48_pickup24 import BucketCounts
     from streams.state import State
 
 
@@ -39,6 +40,7 @@ class Partition(Protocol):
     """One partition's state as the rules read it: the orders and each rule's own state."""
 
     state: State
+    ship48: BucketCounts
     tags: TagState
     quality: QualityState
     campaigns: CampaignState
