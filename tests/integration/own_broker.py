@@ -13,22 +13,16 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
+from tests.integration.ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 _REPLACED = ("log.dirs", "listeners", "advertised.listeners", "controller.quorum.voters")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kafka_libs() -> Path:
@@ -43,8 +37,7 @@ class OwnBroker:
     def __init__(self, folder: Path, advertised_port: int) -> None:
         """Ports chosen now; nothing runs until :meth:`start`."""
         self.folder = folder
-        self.client_port, self.internal_port = free_port(), free_port()
-        self.controller_port = free_port()
+        self.client_port, self.internal_port, self.controller_port = free_ports(3)
         self.advertised_port = advertised_port
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -20,34 +19,13 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROOT, Worker, run_cli, wait_for
+from tests.integration.ports import free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"
 EXPECTED = ROOT / "examples" / "sample-verdicts.jsonl"
 DEFAULT_CACHE = Path(os.environ.get("SELLERWATCH_CACHE", Path.home() / ".cache" / "sellerwatch"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _free_block(size: int) -> int:
-    """A base port with ``size`` consecutive free ports (up.sh uses base, base+1, base+2)."""
-    for _ in range(50):
-        base = _free_port()
-        ports = range(base, base + size)
-        if base + size < 65_000 and all(_port_free(p) for p in ports):
-            return base
-    raise RuntimeError("no block of free ports")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +37,37 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     cache = tmp_path_factory.mktemp("sasl-broker")
     (cache / "kafka-3.9.1").mkdir()
     (cache / "kafka-3.9.1" / "libs").symlink_to(libs)
-    base = _free_block(3)
-    env = {
-        **os.environ,
-        "SELLERWATCH_LOCAL_SASL": "1",
-        "SELLERWATCH_CACHE": str(cache),
-        "KAFKA_PORT": str(base),
-        "KAFKA_CONTROLLER_PORT": str(base + 1),
-        "KAFKA_SASL_PORT": str(base + 2),
-        "REDIS_PORT": str(_free_port()),
-    }
-    up = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "local" / "up.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # Up to three tries, each on fresh ports: a port can still be taken between the check and
+    # the broker's bind (tests/integration/ports.py), and then Kafka exits during startup.
+    for attempt in range(3):
+        base = free_ports(3, consecutive=True)[0]
+        redis_port = free_port()
+        while base <= redis_port <= base + 2:
+            redis_port = free_port()
+        env = {
+            **os.environ,
+            "SELLERWATCH_LOCAL_SASL": "1",
+            "SELLERWATCH_CACHE": str(cache),
+            "KAFKA_PORT": str(base),
+            "KAFKA_CONTROLLER_PORT": str(base + 1),
+            "KAFKA_SASL_PORT": str(base + 2),
+            "REDIS_PORT": str(redis_port),
+        }
+        up = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "local" / "up.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if up.returncode == 0 or "Address already in use" not in up.stderr or attempt == 2:
+            break
+        subprocess.run(
+            ["bash", str(ROOT / "deploy" / "local" / "down.sh"), "--wipe"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
     try:
         assert up.returncode == 0, up.stderr
         tls = cache / "kafka-3.9.1" / "tls"
@@ -182,7 +174,7 @@ def test_a_worker_over_sasl_ssl_serves_its_probes_behind_a_token(
     run_cli("produce", "--topic-prefix", prefix, str(SAMPLE), **sasl_broker)
     token_file = tmp_path / "token"
     token_file.write_text("s3cret\n")
-    port = _free_port()
+    port = free_port()
     worker = Worker(
         prefix,
         "sasl-a",
