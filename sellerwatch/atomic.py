@@ -22,8 +22,13 @@ from types import FrameType, TracebackType
 from typing import IO, Protocol
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM during a run that writes files: nothing is renamed into place."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a run that writes files: nothing is renamed into place.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: the signal handler raises it wherever the
+    run happens to be, and the record decoder turns every ``Exception`` into a dead letter, so a
+    SIGTERM that landed there was once booked as a rejected record while the replay read on.
+    """
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:

@@ -146,6 +146,23 @@ def _sigint_as_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def test_a_sigterm_inside_the_decoder_is_not_booked_as_a_rejected_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler raises where the run is; the decoder dead-letters every ``Exception``. A
+    SIGTERM landing there used to become one ``internal_error`` record and the replay read on
+    (the fresh-clone CI caught it as a replay that never exited)."""
+    from schemas import validation
+    from sellerwatch.atomic import Interrupted
+
+    def interrupted(raw: bytes) -> None:
+        raise Interrupted
+
+    monkeypatch.setattr(validation, "_decode", interrupted)
+    with pytest.raises(Interrupted):
+        validation.decode_event(b'{"type":"payment"}')
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupt_writes_no_output_and_exits_130(tmp_path: Path, signum: int) -> None:
     fifo = tmp_path / "slow.fifo"
