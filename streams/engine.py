@@ -14,7 +14,7 @@ per record, :meth:`Engine.finish` at the end of a finite input, and take the out
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from heapq import heappush
 from typing import Any
 
@@ -36,6 +36,7 @@ from streams import snapshot as snapshot_codec
 from streams.accounting import Accounting, Outcome
 from streams.clock import EventClock
 from streams.ids import IdMemory
+from streams.instant import Ask
 from streams.policy import Policy
 from streams.rules import (
     campaign_fulfilment,
@@ -393,80 +394,91 @@ class Engine:
         return per_shard[0]
 
     def _evaluate(self) -> None:
-        """Run the four rules at ``E_T`` for ``T = next day``, the campaigns last (SPEC §4.5);
-        then housekeeping.
+        """Run the instant ``E_T`` for ``T = next day`` to its end, answering each of its
+        asks from this engine's partitions in turn (:mod:`streams.instant`)."""
+        conversation = self._instant()
+        shards = self._shards()
+        ask = next(conversation)
+        while True:
+            pairs = zip(shards, ask.args, strict=True)
+            answers = [getattr(shard, ask.step)(*args) for shard, args in pairs]
+            try:
+                ask = conversation.send(answers)
+            except StopIteration:
+                return
 
-        Each rule's steps (:mod:`streams.rules.steps`): ``partial`` and ``decide`` per shard,
-        ``combine`` and ``settle`` here, where the shards meet (a shop's week, the categories'
-        quality-refund counts).
+    def _instant(self) -> Generator[Ask, list[Any], None]:
+        """The four rules at ``E_T``, the campaigns last (SPEC §4.5), then housekeeping.
+
+        Each rule's steps (:mod:`streams.rules.steps`): ``partial`` and ``decide`` run in the
+        partitions (asked in three steps, :mod:`streams.instant`), ``combine`` and ``settle``
+        here, where the partitions meet (a shop's week, the categories' refund counts).
         """
         day, decided_at = self._next_day, self._next_eval_ts
         assert day is not None and decided_at is not None  # noqa: S101 - set by _start
-        shards = self._shards()
-        decided: dict[str, list[Verdict]] = {}
-        totals_of: dict[str, Any] = {}
-        by_shard: dict[str, list[list[Verdict]]] = {}
+        watermark = self.clock.watermark
+        count = len(self._shards())
+        warn = self.state.collect_warnings
+        opened = yield Ask("open_instant", [(day, decided_at)] * count)
+        totals_of: dict[str, Any] = {
+            steps.rule: steps.combine([figures[steps.rule] for figures in opened])
+            for steps in RUN_ORDER
+            if steps.partial is not None and steps.combine is not None
+        }
+        decided = yield Ask("decide_instant", [(day, decided_at, totals_of, warn)] * count)
+        by_rule: dict[str, list[Verdict]] = {}
         for steps in RUN_ORDER:
-            totals = None
-            if steps.partial is not None and steps.combine is not None:
-                partials = [s.partial(steps.rule, day, decided_at) for s in shards]
-                totals = totals_of[steps.rule] = steps.combine(partials)
+            totals = totals_of.get(steps.rule)
             out = [] if steps.settle is None else steps.settle(self.state, day, decided_at, totals)
             if steps.decide is not None:
-                per_shard = [s.decide(steps.rule, day, decided_at, totals) for s in shards]
-                by_shard[steps.rule] = per_shard
-                out += self._merge(per_shard)
-            decided[steps.rule] = out
-        verdicts = [v for steps in PUBLISHED_ORDER for v in decided[steps.rule]]
-        categories = totals_of[quality_refund.RULE]
-        delists_by_shard = by_shard[ship48_pickup24.RULE]
-        for shard, shard_delists in zip(shards, delists_by_shard, strict=True):
-            if shard_delists:
-                shard.delist([v.item_id for v in shard_delists if v.item_id], decided_at)
+                shares = [answer[0][steps.rule] for answer in decided]
+                figures = self._merge_figures([share[1] for share in shares])
+                if figures:
+                    self.state.evaluations += figures
+                out += self._merge([share[0] for share in shares])
+            by_rule[steps.rule] = out
+        verdicts = [v for steps in PUBLISHED_ORDER for v in by_rule[steps.rule]]
         self.verdicts += verdicts
         if self.state.collect_evidence:
-            self._file_evidence(verdicts)
-        if self.state.collect_warnings:
-            self._warn(day, decided_at, categories)
-        self._housekeep(day, decided_at)
+            self._file_evidence(verdicts, [answer[1] for answer in decided])
+        categories = totals_of[quality_refund.RULE]
+        leaving = quality_refund.merge_leaving([answer[2] for answer in decided]) if warn else None
+        asked, expiring = self._retention_questions(decided_at, count)
+        closed = yield Ask(
+            "close_instant",
+            [(day, decided_at, watermark, categories, leaving, waybills) for waybills in asked],
+        )
+        if warn:
+            found = [w for answer in closed for w in answer[0]]
+            found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
+            self.warnings += found
+        self._conclude(decided_at, watermark, closed, expiring)
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
 
-    def _holders(self) -> list[Engine]:
-        """The engines whose states collect the rules' evidence and warnings: this one and
-        its shards, each once (one engine: itself alone)."""
-        return [self, *(s for s in self._shards() if s is not self)]
+    def _merge_figures(self, per_shard: list[list[Evaluation]]) -> list[Evaluation]:
+        """One rule's evaluation figures at one instant from every shard (one: its own)."""
+        return per_shard[0]
 
-    def _warn(self, day: int, decided_at: int, categories: Any) -> None:
-        """Early warnings at ``E_day``, after its verdicts took effect and before the windows
-        move on: each shard's :meth:`warn`, the categories' leaving counts summed over shards
-        as their totals are."""
-        shards = self._shards()
-        leaving = [s.leaving(day) for s in shards]
-        leaving_categories = quality_refund.merge_leaving([c for _, c in leaving])
-        found: list[EarlyWarning] = []
-        for shard, (items, _) in zip(shards, leaving, strict=True):
-            found += shard.warn(day, decided_at, categories, (items, leaving_categories))
-        found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
-        self.warnings += found
-
-    def _file_evidence(self, verdicts: list[Verdict]) -> None:
-        """Move the rules' evidence of one instant, from every shard, into the outputs in the
-        order of its verdicts."""
+    def _file_evidence(self, verdicts: list[Verdict], shards: list[list[Evidence]]) -> None:
+        """Move the rules' evidence of one instant, from here and every shard, into the
+        outputs in the order of its verdicts."""
         by_id: dict[str, list[Evidence]] = {}
-        for holder in self._holders():
-            for record in holder.take_rule_evidence():
+        for found in (self.take_rule_evidence(), *shards):
+            for record in found:
                 by_id.setdefault(record.verdict_id, []).append(record)
         self.evidence += [by_id[v.verdict_id].pop(0) for v in verdicts]
 
-    def _housekeep(self, day: int, decided_at: int) -> None:
-        """Bounded retention (SPEC §5): forget what no later evaluation can read."""
-        watermark = self.clock.watermark
-        shards = self._shards()
-        for shard in shards:
-            shard.housekeep_partition(day, decided_at, watermark)
-        if shards[0] is not self:  # a coordinator keeps its own plan and exemptions
-            self._forget_programs(decided_at)
+    def _retention_questions(self, decided_at: int, count: int) -> tuple[list[list[str]], Any]:
+        """Per partition, the waybills whose scans expire at ``decided_at`` that it holds
+        copies of: it says which it ships under (one engine's book knows: none asked); and
+        what :meth:`_conclude` needs of the questions."""
+        return [[] for _ in range(count)], None
+
+    def _conclude(
+        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+    ) -> None:
+        """What is left of the instant's retention here, once every partition did its own."""
         if watermark is not None:
             self.ids.forget(watermark)
 
@@ -478,6 +490,64 @@ class Engine:
     # -- as a partition: what the evaluation asks of the state that holds the orders -------
     # One engine is its own only partition; a partitioned engine's coordinator sends these to
     # each :class:`streams.partitioned.Shard` and reads only what they return.
+    def open_instant(self, day: int, decided_at: int) -> dict[str, Any]:
+        """Step 1 of an instant: this partition's share of each rule's figures that span
+        partitions (the rules with a ``partial``)."""
+        return {
+            steps.rule: steps.partial(self, day, decided_at)
+            for steps in RUN_ORDER
+            if steps.partial is not None
+        }
+
+    def decide_instant(
+        self, day: int, decided_at: int, totals: dict[str, Any], leaving: bool
+    ) -> tuple[dict[str, tuple[list[Verdict], list[Evaluation]]], list[Evidence], Any]:
+        """Step 2: per rule this partition's verdicts and figures, given the totals; then its
+        delisted items leave the subsidy. Also the rules' evidence, and with ``leaving`` the
+        categories' counts that leave the window (the engine sums them for warnings)."""
+        by_rule: dict[str, tuple[list[Verdict], list[Evaluation]]] = {}
+        figures = self.state.evaluations
+        for steps in RUN_ORDER:
+            if steps.decide is None:
+                continue
+            mark = len(figures)
+            verdicts = self.decide(steps.rule, day, decided_at, totals.get(steps.rule))
+            by_rule[steps.rule] = (verdicts, figures[mark:])
+            del figures[mark:]
+        delisted = [v.item_id for v in by_rule[ship48_pickup24.RULE][0] if v.item_id]
+        if delisted:
+            self.delist(delisted, decided_at)
+        categories = self.leaving(day)[1] if leaving else None
+        return by_rule, self.take_rule_evidence(), categories
+
+    def close_instant(
+        self,
+        day: int,
+        decided_at: int,
+        watermark: int | None,
+        categories: Any,
+        leaving: Any,
+        waybills: list[str],
+    ) -> tuple[list[EarlyWarning], list[str], list[str], int, int]:
+        """Step 3: this partition's warnings (given every partition's categories, when the
+        engine collects them), its retention, which of ``waybills`` it ships under, which
+        waybills it let go of, and its open orders and orphans."""
+        found: list[EarlyWarning] = []
+        if leaving is not None:
+            found = self.warn(day, decided_at, categories, (self.leaving(day)[0], leaving))
+        self.housekeep_partition(day, decided_at, watermark)
+        shipped = self.ships_under(waybills) if waybills else []
+        return found, shipped, self.let_go_waybills(), self.open_orders, self.orphans_dropped
+
+    def ships_under(self, waybills: list[str]) -> list[str]:
+        """Those of ``waybills`` that an order held here was shipped under."""
+        by_tracking = self.state.book.by_tracking
+        return [tracking for tracking in waybills if tracking in by_tracking]
+
+    def let_go_waybills(self) -> list[str]:
+        """The waybills whose scans a partition no longer needs (one engine: none to say)."""
+        return []
+
     def move_windows(self, day: int) -> None:
         """Put the running window counts at the window evaluated at ``E_day``."""
         first, last = quality_refund.window(self.state, day)

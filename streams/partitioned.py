@@ -200,39 +200,46 @@ class PartitionedEngine(Engine):
         return self.shards
 
     def _merge(self, per_shard: list[list[Verdict]]) -> list[Verdict]:
-        """Concatenate and restore SPEC §4.5 order; the shards' evaluation figures move here,
-        in the order one engine would have written them."""
+        """Concatenate and restore SPEC §4.5 order."""
         verdicts = [v for shard_verdicts in per_shard for v in shard_verdicts]
         verdicts.sort(key=_verdict_order)
-        evaluations: list[Evaluation] = []
-        for shard in self.shards:
-            evaluations += shard.take_evaluations()
-        if evaluations:
-            self.state.evaluations += _merge_evaluations(evaluations)
         return verdicts
 
-    def _housekeep(self, day: int, decided_at: int) -> None:
-        """The shards' retention, then the waybill stage's; shards keep a waybill's scans only
-        while they ship under it or hold a copy of them.
+    def _merge_figures(self, per_shard: list[list[Evaluation]]) -> list[Evaluation]:
+        """The shards' figures of one rule, in the order one engine would have written them."""
+        figures = [e for shard_figures in per_shard for e in shard_figures]
+        return _merge_evaluations(figures) if figures else []
 
-        A shard can stop needing a waybill only when it was just associated with it or its
-        book let go of the waybill's order, scans or updates, so only those waybills
-        (``released_waybills``) are re-checked: the same holders go as in a walk over all.
-        """
-        super()._housekeep(day, decided_at)
-        stage, holders_of = self.waybills, self.shipped_in
-        asked: list[list[str]] = [[] for _ in self.shards]
-        expiring = stage.expiring_scans(decided_at)
+    def _retention_questions(self, decided_at: int, count: int) -> tuple[list[list[str]], Any]:
+        """The waybill stage's scans that expire now, asked of the shards holding copies."""
+        asked: list[list[str]] = [[] for _ in range(count)]
+        holders_of = self.shipped_in
+        expiring = self.waybills.expiring_scans(decided_at)
         for tracking in expiring:
             for index in holders_of.get(tracking, ()):
                 asked[index].append(tracking)
+        return asked, expiring
+
+    def _conclude(
+        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+    ) -> None:
+        """After the shards' retention: the coordinator's plan and exemptions, its id memory,
+        and the waybill stage's — its expiring scans are orphans unless a shard ships under
+        the waybill, and a shard that let go of a waybill is no longer sent its scans.
+
+        A shard can stop needing a waybill only when it was just associated with it or its
+        book let go of the waybill's order, scans or updates, so only those waybills (its
+        ``let_go_waybills``) are re-checked: the same holders go as in a walk over all.
+        """
+        self._forget_programs(decided_at)
+        super()._conclude(decided_at, watermark, closed, expiring)
         shipped: set[str] = set()
-        for shard, waybills in zip(self.shards, asked, strict=True):
-            if waybills:
-                shipped.update(shard.ships_under(waybills))
-        stage.expire_orphans(decided_at, shipped, expiring)
-        for index, shard in enumerate(self.shards):
-            for tracking in shard.let_go_waybills():
+        for answer in closed:
+            shipped.update(answer[1])
+        self.waybills.expire_orphans(decided_at, shipped, expiring)
+        holders_of = self.shipped_in
+        for index, answer in enumerate(closed):
+            for tracking in answer[2]:
                 holders = holders_of.get(tracking)
                 if holders is not None and index in holders:
                     holders.discard(index)
@@ -362,11 +369,6 @@ class Shard(Engine):
     def take_subsidy(self, event: Subsidy) -> None:
         """Apply a subsidy record of one of this partition's items."""
         self.state.subsidies.apply(event)
-
-    def ships_under(self, waybills: list[str]) -> list[str]:
-        """Those of ``waybills`` that an order held here was shipped under."""
-        by_tracking = self.state.book.by_tracking
-        return [tracking for tracking in waybills if tracking in by_tracking]
 
     def let_go_waybills(self) -> list[str]:
         """The waybills this partition no longer needs the scans of (no order shipped under

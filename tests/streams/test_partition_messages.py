@@ -37,19 +37,11 @@ MESSAGES = frozenset(
         "take_waybill",
         "take_subsidy",
         "take_broadcast",
-        # the waybill stage's questions at retention
-        "ships_under",
-        "let_go_waybills",
-        # one evaluation instant
+        # one evaluation instant, in three steps (streams.instant), after the first event
         "move_windows",
-        "partial",
-        "decide",
-        "delist",
-        "take_evaluations",
-        "take_rule_evidence",
-        "leaving",
-        "warn",
-        "housekeep_partition",
+        "open_instant",
+        "decide_instant",
+        "close_instant",
         # settings, figures and the partition's own snapshot
         "collect",
         "open_orders",

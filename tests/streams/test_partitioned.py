@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,8 +149,10 @@ class _CheckedPrune(PartitionedEngine):
 
     passes = 0
 
-    def _housekeep(self, day: int, decided_at: int) -> None:
-        super()._housekeep(day, decided_at)
+    def _conclude(
+        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+    ) -> None:
+        super()._conclude(decided_at, watermark, closed, expiring)
         self.passes += 1
         for tracking, holders in self.shipped_in.items():
             assert holders, tracking
