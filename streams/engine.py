@@ -79,6 +79,10 @@ def second_payment(event: Event) -> Rejected:
 class Engine:
     """Turns events into verdicts under one policy (SPEC §1–§5)."""
 
+    #: The step of an instant waiting for partitions held elsewhere (never, in one process:
+    #: :class:`streams.remote.RemoteCoordinator`).
+    asking: Ask | None = None
+
     def __init__(
         self,
         policy: Policy | None = None,
@@ -348,20 +352,30 @@ class Engine:
 
     # -- time ----------------------------------------------------------------------------
     def _advance(self) -> None:
-        """Apply queued events with ``ts < W`` and fire evaluations ``E <= W``, interleaved."""
+        """Apply queued events with ``ts < W`` and fire evaluations ``E <= W``, interleaved.
+
+        An evaluation whose partitions answer elsewhere parks (:attr:`asking`): nothing at or
+        after its instant is applied until it is resumed.
+        """
         watermark = self.clock.watermark
-        if watermark is None:
+        if watermark is None or self.asking is not None:
             return
         pending, apply_by_type = self._pending, self._apply_by_type
         while pending and pending[0][0] < watermark:
-            ts, _, event = heapq.heappop(pending)
+            ts = pending[0][0]
             if self._next_eval_ts is None:
                 self._start(ts)
-            while ts >= self._next_eval_ts:  # type: ignore[operator]
+            if ts >= self._next_eval_ts:  # type: ignore[operator]
                 self._evaluate()
+                if self.asking is not None:
+                    return
+                continue
+            event = heapq.heappop(pending)[2]
             apply_by_type[type(event)](event)
         while self._next_eval_ts is not None and self._next_eval_ts <= watermark:
             self._evaluate()
+            if self.asking is not None:
+                return
         self._drain_at = len(pending) + _DRAIN_BATCH
 
     def _start(self, first_ts: int) -> None:
@@ -419,7 +433,9 @@ class Engine:
         watermark = self.clock.watermark
         count = len(self._shards())
         warn = self.state.collect_warnings
-        opened = yield Ask("open_instant", [(day, decided_at)] * count)
+        state = self.state
+        collecting = (state.collect_evaluations, state.collect_evidence, state.collect_warnings)
+        opened = yield Ask("open_instant", [(day, decided_at, collecting)] * count)
         totals_of: dict[str, Any] = {
             steps.rule: steps.combine([figures[steps.rule] for figures in opened])
             for steps in RUN_ORDER
@@ -490,9 +506,14 @@ class Engine:
     # -- as a partition: what the evaluation asks of the state that holds the orders -------
     # One engine is its own only partition; a partitioned engine's coordinator sends these to
     # each :class:`streams.partitioned.Shard` and reads only what they return.
-    def open_instant(self, day: int, decided_at: int) -> dict[str, Any]:
+    def open_instant(
+        self, day: int, decided_at: int, collecting: tuple[bool, bool, bool]
+    ) -> dict[str, Any]:
         """Step 1 of an instant: this partition's share of each rule's figures that span
-        partitions (the rules with a ``partial``)."""
+        partitions (the rules with a ``partial``). ``collecting``: whether the engine keeps
+        figures, evidence and warnings, which the partition then produces too."""
+        state = self.state
+        state.collect_evaluations, state.collect_evidence, state.collect_warnings = collecting
         return {
             steps.rule: steps.partial(self, day, decided_at)
             for steps in RUN_ORDER

@@ -5,8 +5,9 @@ shop's week, a category's refund rate, the categories' leaving counts, which way
 still shipped under). The engine therefore writes the instant as a generator of :class:`Ask`
 requests, each sent to every partition, whose answers it combines before asking the next:
 
-1. ``open_instant(day, E)``: each partition answers its share of the figures of every rule
-   with a ``partial`` (a shop's week, category counts); the engine ``combine``\ s the totals.
+1. ``open_instant(day, E, collecting)``: each partition answers its share of the figures of
+   every rule with a ``partial`` (a shop's week, category counts), collecting what the engine
+   collects (figures, evidence, warnings); the engine ``combine``\ s the totals.
 2. ``decide_instant(day, E, totals, leaving)``: per rule the partition's verdicts and figures,
    the rules' evidence, and the categories' counts leaving the window (for warnings); the
    engine ``settle``\ s the shops' weeks, puts the verdicts in SPEC §4.5 order, files evidence.

@@ -434,9 +434,14 @@ def _merge_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
 
 
 def restore(blob: bytes, policy: Policy | None = None) -> Engine:
-    """The engine a snapshot holds, one engine or a partitioned one, whichever wrote it
+    """The engine a snapshot holds, one engine, a partitioned one or the coordinator of remote
+    partitions, whichever wrote it
     (refusals as :meth:`Engine.restore`)."""
     document = snapshot_codec.loads(blob, policy)
     if isinstance(document, dict) and "partitioned" in document:
         return PartitionedEngine.from_document(document, policy)
+    if isinstance(document, dict) and "remote" in document:
+        from streams.remote import RemoteCoordinator  # noqa: PLC0415 - it builds on this module
+
+        return RemoteCoordinator.from_document(document, policy)
     return Engine.from_snapshot_state(document)

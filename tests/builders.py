@@ -24,6 +24,7 @@ from streams.calendar import Calendar
 from streams.engine import Engine
 from streams.partitioned import PartitionedEngine
 from streams.policy import Policy
+from tests.loopback import remote_outputs
 
 CAL = Calendar("Asia/Shanghai")
 _ids = itertools.count(1)
@@ -140,8 +141,10 @@ def exemption(
     )
 
 
-#: Every scenario also runs partitioned over this many shards, and must not see a difference.
+#: Every scenario also runs partitioned over this many shards, and must not see a difference;
+#: for some, also with the shards behind a loopback that answers late (``tests/loopback.py``).
 PARTITIONS = range(1, 9)
+REMOTE_PARTITIONS = (1, 3)
 
 
 def run(events: list[Event], policy: Policy | None = None, **kw: Any) -> list[Verdict]:
@@ -191,6 +194,16 @@ def assert_partitions_agree(
     got = outputs(PartitionedEngine(policy, partitions=partitions, **kw), records)
     for what, mine, theirs in zip(OUTPUTS, got, expected, strict=True):
         assert mine == theirs, f"{partitions} partitions: {what} differ from one engine's"
+    if partitions in REMOTE_PARTITIONS:  # and as separate workers would run them
+        coordinator, _ = remote_outputs(records, policy, partitions, seed=partitions, **kw)
+        got = (
+            coordinator.take_verdicts(),
+            coordinator.take_evaluations(),
+            coordinator.accounting.as_dict(),
+            coordinator.orphans_dropped,
+        )
+        for what, mine, theirs in zip(OUTPUTS, got, expected, strict=True):
+            assert mine == theirs, f"{partitions} remote partitions: {what} differ"
 
 
 def run_sorted(events: list[Event], policy: Policy | None = None) -> list[Verdict]:

@@ -1,0 +1,234 @@
+"""The partitioned engine with its partitions in other processes, as plain data.
+
+A :class:`RemoteCoordinator` is a :class:`streams.partitioned.PartitionedEngine` whose shards
+are :class:`RemoteShard` stubs: what it sends a partition — the events routed to it, and at an
+evaluation instant the three asks of :mod:`streams.instant` — goes into a per-partition
+*outbox* that a driver carries to the process holding the partition (a Kafka topic with one
+partition per state partition, :mod:`agents.partitions`). At an instant the coordinator
+*parks* after each ask: it goes on classifying records (duplicate, late, second payment: none
+of that reads the partitions), but applies no event at or after the instant until every
+partition's answer is back (:meth:`RemoteCoordinator.answer`). A partition is a plain
+:class:`streams.partitioned.Shard` that takes each message with :meth:`receive` and returns the
+answer to an ask.
+
+Nothing here waits or does I/O, so the dataflow of separate workers runs in one process too
+(``tests/streams/test_remote.py``, answers delivered at random later records), and gives one
+engine's outputs. Messages and answers are bytes in the snapshots' no-pickle format
+(:func:`streams.snapshot.dumps_message`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from schemas.events import Enrollment, Exemption, Payment, PickupScan, Refund, Shipment, Subsidy
+from streams import snapshot as snapshot_codec
+from streams.instant import Ask
+from streams.partitioned import PartitionedEngine, Shard, WaybillStage
+from streams.policy import Policy
+from streams.snapshot import SnapshotError
+
+#: What a coordinator sends a partition besides asks: each is a :class:`Shard` method.
+TAKES = frozenset(
+    {
+        "take_payment",
+        "take_order_event",
+        "take_scan",
+        "take_waybill",
+        "take_subsidy",
+        "take_broadcast",
+        "move_windows",
+    }
+)
+#: The steps of an instant a partition answers (:mod:`streams.instant`).
+STEPS = frozenset({"open_instant", "decide_instant", "close_instant"})
+ASK = "ask"
+
+#: A message: ``(take, args)``, or ``("ask", seq, step, args)``.
+Message = tuple[Any, ...]
+
+
+class RemoteShard:
+    """A partition held elsewhere: every message goes into its coordinator's outbox."""
+
+    def __init__(self, coordinator: RemoteCoordinator, index: int) -> None:
+        self.coordinator = coordinator
+        self.index = index
+
+    def _post(self, take: str, *args: Any) -> None:
+        self.coordinator.outbox[self.index].append((take, args))
+
+    def take_payment(self, event: Payment, early: list[Shipment | Refund] | None) -> None:
+        self._post("take_payment", event, early)
+
+    def take_order_event(self, event: Shipment | Refund) -> None:
+        self._post("take_order_event", event)
+
+    def take_scan(self, event: PickupScan) -> None:
+        self._post("take_scan", event)
+
+    def take_waybill(self, tracking_no: str, scans: Any, updates: Any) -> None:
+        self._post("take_waybill", tracking_no, scans, updates)
+
+    def take_subsidy(self, event: Subsidy) -> None:
+        self._post("take_subsidy", event)
+
+    def take_broadcast(self, event: Exemption | Enrollment) -> None:
+        self._post("take_broadcast", event)
+
+    def move_windows(self, day: int) -> None:
+        self._post("move_windows", day)
+
+    def collect(self, *, evidence: bool, warnings: bool) -> None:
+        """A partition's worker has its own settings: nothing to send."""
+
+    @property
+    def open_orders(self) -> int:
+        """As the partition said at its last instant."""
+        return int(self.coordinator.figures[self.index][0])
+
+    @property
+    def orphans_dropped(self) -> int:
+        """As the partition said at its last instant."""
+        return int(self.coordinator.figures[self.index][1])
+
+
+class RemoteCoordinator(PartitionedEngine):
+    """The coordinator of partitions held elsewhere: it routes, asks and waits, never blocks.
+
+    After each batch of records a driver takes the :attr:`outbox` (:meth:`take_messages`);
+    while :attr:`asking` is set it collects every partition's answer to the ask numbered
+    :attr:`asks` and hands them over with :meth:`answer`.
+    """
+
+    asking: Ask | None = None
+
+    def __init__(self, policy: Policy | None = None, *, partitions: int = 2, **options: Any):
+        """A fresh coordinator of ``partitions`` remote partitions (options as the engine's)."""
+        super().__init__(policy, partitions=partitions, **options)
+        self._go_remote(partitions)
+        #: Per partition, ``(open_orders, orphans_dropped)`` as of its last instant.
+        self.figures: list[tuple[int, int]] = [(0, 0)] * partitions
+        #: How many asks were sent: the number of the one being answered.
+        self.asks = 0
+
+    def _go_remote(self, partitions: int) -> None:
+        self.shards = [RemoteShard(self, i) for i in range(partitions)]  # type: ignore[misc]
+        self.outbox: list[list[Message]] = [[] for _ in range(partitions)]
+        self._conversation: Generator[Ask, list[Any], None] | None = None
+        self.asking = None
+
+    # -- the driver's side --------------------------------------------------------------------
+    def take_messages(self) -> list[list[Message]]:
+        """Per partition, the messages since the last call, in the order to apply them."""
+        out = self.outbox
+        self.outbox = [[] for _ in out]
+        return out
+
+    def answer(self, answers: list[Any]) -> None:
+        """Every partition's answer to the ask in flight (index = partition): the instant goes
+        on to its next ask, or ends and the engine applies what waited for it."""
+        conversation = self._conversation
+        if conversation is None or len(answers) != len(self.shards):
+            raise ValueError("answers to no ask, or not one per partition")
+        try:
+            ask = conversation.send(answers)
+        except StopIteration:
+            self._conversation = None
+            self.asking = None
+            self._advance()
+            return
+        self._ask(ask)
+
+    def discard_outputs(self) -> None:
+        """As the engine's; the messages too (a rebuild re-derives what was already sent)."""
+        super().discard_outputs()
+        self.take_messages()
+
+    # -- the engine's side --------------------------------------------------------------------
+    def _evaluate(self) -> None:
+        """Start the instant and park at its first ask."""
+        self._conversation = self._instant()
+        self._ask(next(self._conversation))
+
+    def _ask(self, ask: Ask) -> None:
+        self.asking = ask
+        self.asks += 1
+        for messages, args in zip(self.outbox, ask.args, strict=True):
+            messages.append((ASK, self.asks, ask.step, args))
+
+    def _conclude(
+        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+    ) -> None:
+        self.figures = [(answer[3], answer[4]) for answer in closed]
+        super()._conclude(decided_at, watermark, closed, expiring)
+
+    # -- snapshots: the coordinator's own state -----------------------------------------------
+    def snapshot(self) -> bytes:
+        """The coordinator's state alone (each partition snapshots its own, elsewhere);
+        refused in the middle of an instant, which a driver never snapshots."""
+        if self.asking is not None or any(self.outbox):
+            raise SnapshotError("a coordinator is snapshotted between instants, with no messages")
+        coordinator = self.__getstate__()
+        for transient in ("shards", "waybills", "outbox", "_conversation", "asking"):
+            coordinator.pop(transient, None)
+        document = {
+            "remote": len(self.shards),
+            "coordinator": coordinator,
+            "waybills": dict(vars(self.waybills)),
+        }
+        return snapshot_codec.dumps(document, self.policy)
+
+    @classmethod
+    def from_document(cls, document: Any, policy: Policy | None = None) -> RemoteCoordinator:
+        """The coordinator of a decoded :meth:`snapshot`."""
+        if not (isinstance(document, dict) and "remote" in document):
+            raise SnapshotError("the snapshot holds no coordinator of remote partitions")
+        partitions, coordinator, stage_fields = (
+            document.get("remote"),
+            document.get("coordinator"),
+            document.get("waybills"),
+        )
+        if not (
+            isinstance(partitions, int)
+            and partitions >= 1
+            and isinstance(coordinator, dict)
+            and isinstance(stage_fields, dict)
+        ):
+            raise SnapshotError("damaged snapshot (its coordinator is missing)")
+        engine = cls.__new__(cls)
+        engine.__setstate__(dict(coordinator))
+        stage = WaybillStage.__new__(WaybillStage)
+        vars(stage).update(stage_fields)
+        engine.waybills = stage
+        engine._go_remote(partitions)
+        return engine
+
+
+def receive(shard: Shard, message: Message) -> tuple[int, Any] | None:
+    """Apply one coordinator message to ``shard``; an ask returns ``(its number, answer)``.
+
+    Only the messages of :data:`TAKES` and :data:`STEPS` are run: a message names a method,
+    and no other method of the partition may be reached from a topic.
+    """
+    if message[0] == ASK:
+        _, number, step, args = message
+        if step not in STEPS:
+            raise ValueError(f"not a step of an instant: {step!r}")
+        return number, getattr(shard, step)(*args)
+    take, args = message
+    if take not in TAKES:
+        raise ValueError(f"not a message a partition takes: {take!r}")
+    getattr(shard, take)(*args)
+    return None
+
+
+def encode(value: Any) -> bytes:
+    """Messages or answers as bytes (:func:`streams.snapshot.dumps_message`)."""
+    return snapshot_codec.dumps_message(value)
+
+
+def decode(blob: bytes) -> Any:
+    """What :func:`encode` wrote (refusing any class outside the core, as snapshots do)."""
+    return snapshot_codec.loads_message(blob)

@@ -1,0 +1,120 @@
+"""A coordinator of remote partitions and its partitions in one process, joined by a loopback
+that carries every message and answer as bytes and delivers the answers late.
+
+The live dataflow (:mod:`agents.partitions`) puts a Kafka topic between them; here a seeded
+random number decides after how many more records each step's answers arrive, so the
+coordinator keeps classifying records while an instant is parked, as it does live.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from schemas.events import Event
+from schemas.validation import Rejected
+from streams import remote
+from streams.engine import Engine
+from streams.partitioned import Shard, restore
+from streams.policy import Policy
+from streams.remote import RemoteCoordinator
+
+
+class Loopback:
+    """Partitions answering a :class:`RemoteCoordinator` through bytes, late."""
+
+    def __init__(
+        self,
+        coordinator: RemoteCoordinator,
+        *,
+        seed: int = 0,
+        late: float = 0.7,
+        snapshots: float = 0.0,
+        **options: Any,
+    ) -> None:
+        """``late``: the chance that answers wait one more record; ``snapshots``: the chance
+        that the coordinator is snapshotted and restored between instants, per record."""
+        self.coordinator = coordinator
+        self.shards = [Shard(coordinator.policy, **options) for _ in coordinator.shards]
+        self.answers: list[bytes] = []
+        self.random = random.Random(seed)
+        self.late = late
+        self.snapshots = snapshots
+        self.restored = 0
+
+    def carry(self) -> None:
+        """Each partition's messages as one record, applied; the answers wait to be read."""
+        for index, messages in enumerate(self.coordinator.take_messages()):
+            if not messages:
+                continue
+            for message in remote.decode(remote.encode(messages)):
+                reply = remote.receive(self.shards[index], message)
+                if reply is not None:
+                    self.answers.append(remote.encode((index, *reply)))
+
+    def deliver(self) -> None:
+        """Hand the coordinator every partition's answer to its ask in flight."""
+        coordinator = self.coordinator
+        by_partition: dict[int, Any] = {}
+        for blob in self.answers:
+            index, number, answer = remote.decode(blob)
+            assert number == coordinator.asks, "an answer to another ask"
+            assert index not in by_partition, "two answers from one partition"
+            by_partition[index] = answer
+        self.answers = []
+        assert sorted(by_partition) == list(range(len(self.shards)))
+        coordinator.answer([by_partition[i] for i in range(len(self.shards))])
+
+    def step(self) -> None:
+        """After a record: carry the messages; maybe deliver answers; maybe snapshot."""
+        self.carry()
+        while self.coordinator.asking is not None and self.random.random() >= self.late:
+            self.deliver()
+            self.carry()
+        if (
+            self.coordinator.asking is None
+            and self.snapshots
+            and self.random.random() < self.snapshots
+        ):
+            collect = self.coordinator.state
+            restored = restore(self.coordinator.snapshot(), self.coordinator.policy)
+            assert isinstance(restored, RemoteCoordinator)
+            restored.collect(evidence=collect.collect_evidence, warnings=collect.collect_warnings)
+            self.coordinator = restored
+            self.restored += 1
+
+    def drain(self) -> None:
+        """Deliver until no instant waits."""
+        self.carry()
+        while self.coordinator.asking is not None:
+            self.deliver()
+            self.carry()
+
+
+def remote_outputs(
+    records: Sequence[Event | Rejected],
+    policy: Policy | None,
+    partitions: int,
+    *,
+    seed: int = 0,
+    snapshots: float = 0.0,
+    **options: Any,
+) -> tuple[Engine, Loopback]:
+    """Feed ``records`` to a coordinator of ``partitions`` remote partitions and finish; the
+    coordinator (which holds the outputs) and its loopback."""
+    network = Loopback(
+        RemoteCoordinator(policy, partitions=partitions, **options),
+        seed=seed,
+        snapshots=snapshots,
+        **options,
+    )
+    for record in records:
+        if isinstance(record, Rejected):
+            network.coordinator.reject(record)
+        else:
+            network.coordinator.accept(record)
+        network.step()
+    network.coordinator.finish()
+    network.drain()
+    return network.coordinator, network

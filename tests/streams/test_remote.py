@@ -1,0 +1,103 @@
+"""A coordinator whose partitions answer elsewhere, late, gives one engine's outputs.
+
+The partitions sit behind :class:`tests.loopback.Loopback`: every message and answer crosses
+as bytes, the answers to each step of an instant arrive a random number of records later (so
+the coordinator keeps classifying records while an instant is parked, as it does live), and
+the coordinator is snapshotted and restored between instants at random.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.validation import decode_event
+from sellerwatch.cli import main
+from streams import remote
+from streams.engine import Engine
+from streams.partitioned import Shard
+from streams.policy import Policy, load_policy
+from streams.remote import RemoteCoordinator
+from streams.snapshot import SnapshotError
+from tests.builders import payment
+from tests.loopback import remote_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "sample.jsonl.gz"
+CAMPAIGN = ROOT / "examples" / "policies" / "618-2022.toml"
+COLLECT: dict[str, Any] = {
+    "collect_evaluations": True,
+    "collect_evidence": True,
+    "collect_warnings": True,
+}
+
+
+def _world(name: str, tmp_path: Path) -> tuple[Policy, list[Any]]:
+    if name == "sample":
+        with gzip.open(SAMPLE, "rb") as fh:
+            return Policy(), [decode_event(line.rstrip(b"\n")) for line in fh]
+    policy = load_policy(CAMPAIGN)
+    events = tmp_path / "events.jsonl"
+    options = ["--profile", "small", "--seed", "2", "--start", "2022-05-28"]
+    assert main(["generate", *options, "--campaign", str(CAMPAIGN), "--out", str(events)]) == 0
+    return policy, [decode_event(line) for line in events.read_bytes().splitlines()]
+
+
+def _outputs(engine: Engine) -> tuple[Any, ...]:
+    return (
+        engine.take_verdicts(),
+        engine.take_evaluations(),
+        engine.take_evidence(),
+        engine.take_warnings(),
+        engine.accounting.as_dict(),
+        engine.orphans_dropped,
+        engine.open_orders,
+    )
+
+
+@pytest.mark.parametrize("world", ["sample", "campaign"])
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_remote_partitions_answering_late_give_one_engines_outputs(
+    world: str, partitions: int, tmp_path: Path
+) -> None:
+    policy, records = _world(world, tmp_path)
+    single = Engine(policy, **COLLECT)
+    for record in records:
+        single.accept(record)
+    single.finish()
+    expected = _outputs(single)
+    assert expected[0] and expected[2] and expected[3], "verdicts, evidence and warnings"
+    coordinator, network = remote_outputs(
+        records, policy, partitions, seed=partitions, snapshots=0.002, **COLLECT
+    )
+    # open orders: the coordinator knows the partitions' counts as of their last instant
+    assert _outputs(coordinator)[:-1] == expected[:-1]
+    assert network.restored > 3, "the coordinator was restored from its snapshot mid-stream"
+    assert coordinator.asks % 3 == 0 and coordinator.asks >= 3 * 15, "three asks an instant"
+    # the coordinator holds no order: they are all in the partitions
+    assert sum(s.open_orders for s in network.shards) == expected[-1] > 0
+
+
+def test_a_parked_coordinator_keeps_classifying_but_applies_nothing_past_the_instant() -> None:
+    coordinator = RemoteCoordinator(Policy(), partitions=2)
+    coordinator.accept(payment("O1", "2024-06-03 10:00"))
+    coordinator.accept(payment("O2", "2024-06-04 10:00"))  # W passes E of 06-04: an instant
+    first = coordinator.take_messages()
+    assert coordinator.asking is not None and coordinator.asking.step == "open_instant"
+    assert sum(m[0] == "take_payment" for messages in first for m in messages) == 1
+    assert coordinator.accept(payment("O1", "2024-06-04 11:00")).name == "REJECTED"  # second
+    assert coordinator.accept(payment("O3", "2024-06-05 10:00")).name == "APPLIED"
+    assert not any(coordinator.take_messages()), "nothing applied while the instant waits"
+    with pytest.raises(SnapshotError, match="between instants"):
+        coordinator.snapshot()
+
+
+def test_a_partition_runs_only_the_messages_of_the_dataflow() -> None:
+    shard = Shard(Policy())
+    with pytest.raises(ValueError, match="not a message a partition takes"):
+        remote.receive(shard, ("snapshot", ()))
+    with pytest.raises(ValueError, match="not a step of an instant"):
+        remote.receive(shard, ("ask", 1, "housekeep_partition", (1, 2, 3)))
