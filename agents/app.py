@@ -23,12 +23,14 @@ from typing import Any
 
 import faust
 
+from agents.coordinator import CoordinatorRunner
 from agents.deadlines import StageGaveUp, describe, exit_nonzero
 from agents.direct import DirectRunner
 from agents.engine_runner import EngineRunner
 from agents.health import BrokerProbe, kafka_check, liveness, readiness, token_middleware
 from agents.kafka_security import faust_credentials
 from agents.metrics import CONTENT_TYPE, Metrics
+from agents.partitions import PartitionRunner
 from agents.readmodel import ReadModel
 from agents.settings import Settings, web_token
 from agents.stage_health import PROGRESS
@@ -54,6 +56,7 @@ async def create_topics_until_done(settings: Settings, topics: Topics, stop: asy
                 settings.input_partitions,
                 input_retention_ms=settings.input_retention_ms(),
                 replication_factor=settings.replication_factor,
+                state_partitions=settings.partitions,
             )
             return True
         except asyncio.CancelledError:
@@ -133,9 +136,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         PROGRESS.listeners.append(metrics.listen)
         if not await create_topics_until_done(settings, topics, stop):
             return
-        await supervise(
-            "runner", lambda: DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
-        )
+        await supervise("runner", lambda: make_runner(settings, on_commit, stop_at_end))
 
     app.task(run_stages)  # called, not decorated: faust's decorator is untyped
 
@@ -161,10 +162,13 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
 
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
-        runner: EngineRunner | None = state.get("runner")
+        runner = state.get("runner")
+        if isinstance(runner, PartitionRunner):
+            return web.json(partition_stats(settings, runner, state.get("restarts", 0)))
         engine = runner.engine if runner else None
         return web.json(
             {
+                "role": settings.role,
                 "ingest": settings.ingest,
                 "engine_active": bool(runner and runner.active),
                 # the input partitions this worker reads (issue #9: operators see the split)
@@ -177,8 +181,9 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,
+                # a coordinator holds none: its partitions' counts at their last instant
                 "open_orders": engine.open_orders if engine else None,
-                # the engine's state partitions, all held by this worker's engine
+                # the engine's state partitions (in it, or held by partition workers)
                 "state_partitions": engine.partitions if engine else None,
                 "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
@@ -198,6 +203,31 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
             await readmodel.close()
 
     return app
+
+
+def make_runner(settings: Settings, on_commit: Any, stop_at_end: bool) -> Any:
+    """The stage of this worker's role (``SELLERWATCH_ROLE``)."""
+    if settings.role == "coordinator":
+        return CoordinatorRunner(settings, on_commit)
+    if settings.role == "partitions":
+        return PartitionRunner(settings)
+    return DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
+
+
+def partition_stats(settings: Settings, runner: PartitionRunner, restarts: int) -> dict[str, Any]:
+    """``/stats/`` of a partition worker: the state partitions it holds and their orders."""
+    return {
+        "role": settings.role,
+        "engine_active": False,
+        "partitions": [f"{runner.log_topic}-{index}" for index in runner.partitions],
+        "state_partitions": runner.partitions,
+        "open_orders": runner.open_orders,
+        "messages_applied": runner.messages,
+        "answers_committed": runner.answers,
+        "snapshots_committed": runner.snapshots_committed,
+        "restored_from_snapshot": runner.restored_from,
+        "restarts": restarts,
+    }
 
 
 def reading(runner: EngineRunner | None) -> list[str]:

@@ -199,11 +199,15 @@ class DirectRunner(EngineRunner):
             else:
                 self._apply_marker(engine, kind, source)
 
-    async def _replay_range(self, tp: TopicPartition, start: int, end: int) -> AsyncIterator[Any]:
-        """The input records of ``tp`` with ``start <= offset < end``, as first read."""
+    async def _replay_range(
+        self, tp: TopicPartition, start: int, end: int, reader: AIOKafkaConsumer | None = None
+    ) -> AsyncIterator[Any]:
+        """The records of ``tp`` with ``start <= offset < end``, as first read (by the input
+        reader unless told)."""
+        reader = reader or self.inputs
         buffer = self._replay_buffers.setdefault(tp, deque())
         if self._replay_next.get(tp) != start:
-            self.inputs.seek(tp, start)
+            reader.seek(tp, start)
             buffer.clear()
         self._replay_next[tp] = end
         empty = 0
@@ -212,12 +216,10 @@ class DirectRunner(EngineRunner):
                 buffer.popleft()
             while buffer and buffer[0].offset < end:
                 yield buffer.popleft()
-            if buffer or await self._kafka(self.inputs.position(tp), "position") >= end:
+            if buffer or await self._kafka(reader.position(tp), "position") >= end:
                 return
             fetched = (
-                await self._kafka(
-                    self.inputs.getmany(tp, timeout_ms=500, max_records=20_000), "getmany"
-                )
+                await self._kafka(reader.getmany(tp, timeout_ms=500, max_records=20_000), "getmany")
             ).get(tp)
             if fetched:
                 buffer.extend(fetched)

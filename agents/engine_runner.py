@@ -295,17 +295,19 @@ class EngineRunner(ABC):
             "collect_evidence": self.settings.evidence,
             "collect_warnings": self.settings.warnings,
         }
-        partitions = self.settings.partitions
-        engine = (
-            PartitionedEngine(self.settings.policy(), partitions=partitions, **options)
-            if partitions > 1
-            else Engine(self.settings.policy(), **options)
-        )
+        engine = self._new_engine(options)
         found = await self._kafka(
             input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
         )
         engine.assign([source_id(self.topics.unprefixed(t), p) for t, p in found])
         return engine
+
+    def _new_engine(self, options: dict[str, Any]) -> Engine:
+        """An empty engine of the kind this runner drives."""
+        partitions = self.settings.partitions
+        if partitions > 1:
+            return PartitionedEngine(self.settings.policy(), partitions=partitions, **options)
+        return Engine(self.settings.policy(), **options)
 
     async def _load_snapshot(self) -> Snapshot | None:
         reader = AIOKafkaConsumer(
@@ -426,7 +428,13 @@ class EngineRunner(ABC):
         await producer.begin_transaction()
         self.txn_step = "send"
         deliveries = [
-            await producer.send(item.topic, value=item.value, key=item.key, headers=item.headers)
+            await producer.send(
+                item.topic,
+                value=item.value,
+                key=item.key,
+                headers=item.headers,
+                partition=item.partition,
+            )
             for item in out
         ]
         if evaluations:

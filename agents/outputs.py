@@ -20,6 +20,8 @@ class OutRecord:
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
+    #: An explicit partition (the partition log's records); ``None``: by key.
+    partition: int | None = None
 
 
 def verdict_record(topics: Topics, verdict: Verdict) -> OutRecord:

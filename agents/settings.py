@@ -10,6 +10,9 @@ from typing import Any
 from streams.policy import Policy, load_policy
 
 INGEST_MODES = ("direct",)
+#: What a worker process runs: the whole engine (its state partitions in it), the coordinator
+#: of partitions held by partition workers, or some of those partitions (issue #9).
+ROLES = ("engine", "coordinator", "partitions")
 #: Most state partitions one engine splits into (each costs a shard's setup per evaluation).
 MAX_PARTITIONS = 256
 
@@ -100,6 +103,10 @@ class Settings:
     #: The engine's state split over this many partitions by item (``PartitionedEngine``;
     #: the verdicts are the same for every value). Read when the state is first built.
     partitions: int = field(default_factory=lambda: _env_number("PARTITIONS", "1", int))
+    #: ``engine`` (one process holds every state partition), ``coordinator`` (reads the
+    #: inputs, classifies, routes, asks and publishes; holds no order) or ``partitions``
+    #: (holds the state partitions the group assigns it): :data:`ROLES`.
+    role: str = field(default_factory=lambda: _env("ROLE", "engine"))
 
     @property
     def evidence(self) -> bool:
@@ -129,6 +136,8 @@ class Settings:
             raise SettingsError(
                 f"SELLERWATCH_PARTITIONS is 1 to {MAX_PARTITIONS}, not {self.partitions}"
             )
+        if self.role not in ROLES:
+            raise SettingsError(f"SELLERWATCH_ROLE is one of {', '.join(ROLES)}, not {self.role!r}")
         if self.replication_factor < 1:
             raise SettingsError(
                 f"SELLERWATCH_REPLICATION_FACTOR must be at least 1, not {self.replication_factor}"

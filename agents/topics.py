@@ -9,6 +9,13 @@ seller-programs                       days by default, ``SELLERWATCH_INPUT_RETEN
 sellerwatch.engine-log    1           every input record in the one order the engine applied
                                       it, plus idle/end-of-partition markers (7 days)
 sellerwatch.engine-state  1, compact  engine snapshots: chunks + manifest, per transaction
+sellerwatch.partition-    N (state    with partition workers (``SELLERWATCH_ROLE``): the
+  log                     partitions) coordinator's messages to each state partition, one
+                                      record per partition per transaction (7 days)
+sellerwatch.partition-    1           the partitions' answers to the coordinator's asks
+  answers                             (7 days)
+sellerwatch.partition-    1, compact  each partition's snapshots, keys prefixed ``<i>/``
+  state
 verdicts.tag, .delist,    4           verdicts keyed by subject id (shop or item)
 .fine, .watch,
 .incentive
@@ -38,6 +45,9 @@ INPUT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_TYPE.values()))
 VERDICT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_KIND.values()))
 ENGINE_LOG = "sellerwatch.engine-log"
 ENGINE_STATE = "sellerwatch.engine-state"
+PARTITION_LOG = "sellerwatch.partition-log"
+PARTITION_ANSWERS = "sellerwatch.partition-answers"
+PARTITION_STATE = "sellerwatch.partition-state"
 DEAD_LETTER = "sellerwatch.dead-letter"
 LATE = "sellerwatch.late"
 METRICS = "sellerwatch.metrics"
@@ -57,14 +67,19 @@ class TopicSpec:
 
 
 def topic_specs(
-    input_partitions: int = 4, input_retention_ms: int = 36 * 86_400_000
+    input_partitions: int = 4,
+    input_retention_ms: int = 36 * 86_400_000,
+    state_partitions: int = 1,
 ) -> list[TopicSpec]:
-    """Every topic the worker reads or writes."""
+    """Every topic the worker reads or writes (``state_partitions``: the partition log's)."""
     retention = {"retention.ms": str(input_retention_ms)}
     specs = [TopicSpec(t, input_partitions, dict(retention)) for t in INPUT_TOPICS]
     specs += [
         TopicSpec(ENGINE_LOG, 1, {"retention.ms": str(WEEK_MS)}),
         TopicSpec(ENGINE_STATE, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(PARTITION_LOG, state_partitions, {"retention.ms": str(WEEK_MS)}),
+        TopicSpec(PARTITION_ANSWERS, 1, {"retention.ms": str(WEEK_MS)}),
+        TopicSpec(PARTITION_STATE, 1, {"cleanup.policy": "compact"}),
         TopicSpec(DEAD_LETTER, 1, {"retention.ms": str(4 * WEEK_MS)}),
         TopicSpec(LATE, 1, {"retention.ms": str(4 * WEEK_MS)}),
         TopicSpec(METRICS, 1, {"retention.ms": str(WEEK_MS)}),
@@ -107,6 +122,7 @@ async def ensure_topics(
     *,
     input_retention_ms: int | None = None,
     replication_factor: int | None = None,
+    state_partitions: int | None = None,
 ) -> None:
     """Create missing topics with their partition counts and config (idempotent).
 
@@ -117,19 +133,21 @@ async def ensure_topics(
 
     from agents.settings import Settings
 
-    if input_retention_ms is None or replication_factor is None:
+    if input_retention_ms is None or replication_factor is None or state_partitions is None:
         settings = Settings()
         if input_retention_ms is None:
             input_retention_ms = settings.input_retention_ms()
         if replication_factor is None:
             replication_factor = settings.replication_factor
+        if state_partitions is None:
+            state_partitions = settings.partitions
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await start_client(admin, bootstrap)
     try:
         existing = set(await admin.list_topics())
         new = [
             NewTopic(topics(s.name), s.partitions, replication_factor, topic_configs=s.config)
-            for s in topic_specs(input_partitions, input_retention_ms)
+            for s in topic_specs(input_partitions, input_retention_ms, state_partitions)
             if topics(s.name) not in existing
         ]
         if new:

@@ -1,0 +1,321 @@
+"""A partition worker: it holds the state partitions the group assigns it, and only those.
+
+``SELLERWATCH_ROLE=partitions``. The workers of a deployment form the consumer group
+``sellerwatch-partitions`` over ``sellerwatch.partition-log``, whose partition ``i`` carries
+everything the coordinator (:mod:`agents.coordinator`) sends state partition ``i``: its events
+and the asks of each evaluation instant (:mod:`streams.instant`). For each partition it holds,
+a worker keeps a :class:`streams.partitioned.Shard` — the same core as every other driver —
+applies the log in order and answers each ask on ``sellerwatch.partition-answers``.
+
+Exactly once, per partition: every batch of a partition's log is one transaction of that
+partition's own transactional producer (``sellerwatch-partition-<i>``, so whoever takes the
+partition over fences the worker that held it): its answers, sometimes its snapshot, and its
+log offset. A partition's state is recovered on its own: its newest snapshot
+(``sellerwatch.partition-state``, keys ``<i>/...``, the no-pickle format of
+:mod:`streams.snapshot`, written by a forked child as the engine's are) and a silent replay of
+its log from the snapshot's offset up to the committed one. A shard is a deterministic
+function of its log, so the replayed answers are the ones already committed, and none is sent
+twice. Adding a worker, stopping one (SIGTERM) or killing one (-9) moves partitions; the
+coordinator only waits longer for their answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from agents.clients import group_consumer, transactional_producer
+from agents.deadlines import (
+    Deadlines,
+    RebuildBudget,
+    StateRefused,
+    keep_rebuilding,
+    stop_client,
+    within,
+)
+from agents.kafka_security import client_options
+from agents.settings import Settings
+from agents.snapshots import ForkedSnapshot, from_records
+from agents.stage_health import PROGRESS
+from agents.topics import PARTITION_ANSWERS, PARTITION_LOG, PARTITION_STATE, Topics
+from streams import remote
+from streams.partitioned import Shard
+from streams.snapshot import SnapshotError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Held:
+    """One state partition this worker holds: its shard, producer and progress in its log."""
+
+    index: int
+    shard: Shard
+    producer: AIOKafkaProducer
+    #: The next log offset to apply.
+    next_offset: int
+    #: Below this offset the log was applied and answered before: replayed silently.
+    replay_until: int
+    last_snapshot: float = field(default_factory=time.monotonic)
+    pending_snapshot: ForkedSnapshot | None = None
+
+
+class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: PartitionRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.runner.let_go(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.due.update(assigned)
+
+
+class PartitionRunner:
+    """Holds, applies and answers the state partitions assigned to this worker."""
+
+    #: No engine of its own (the web views and metrics ask).
+    engine = None
+    active = False
+
+    def __init__(self, settings: Settings, deadlines: Deadlines | None = None) -> None:
+        """A partition worker for ``settings``."""
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.group_id = self.topics("sellerwatch-partitions")
+        self.log_topic = self.topics(PARTITION_LOG)
+        self.answers_topic = self.topics(PARTITION_ANSWERS)
+        self.state_topic = self.topics(PARTITION_STATE)
+        self.policy = settings.policy()
+        self.deadlines = deadlines or Deadlines.from_env()
+        self.budget = RebuildBudget(
+            self.deadlines.give_up_after, min_s=self.deadlines.give_up_min_s
+        )
+        self.progress = PROGRESS
+        self.consumer = group_consumer(settings.bootstrap, self.group_id)
+        self.held: dict[TopicPartition, Held] = {}
+        self.due: set[TopicPartition] = set()
+        self.messages = 0
+        self.answers = 0
+        self.snapshots_committed = 0
+        self.restored_from: dict[int, int | None] = {}
+        self.batches = 0
+
+    # -- what operators see -------------------------------------------------------------------
+    @property
+    def partitions(self) -> list[int]:
+        """The state partitions this worker holds now."""
+        return sorted(held.index for held in self.held.values())
+
+    @property
+    def open_orders(self) -> int:
+        """The orders held by this worker's partitions."""
+        return sum(held.shard.open_orders for held in self.held.values())
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold the assigned partitions until ``stop``; rebuild from committed state on a
+        failure (:func:`agents.deadlines.keep_rebuilding`)."""
+        first = True
+
+        async def attempt() -> None:
+            nonlocal first
+            if not first:
+                self.consumer = group_consumer(self.settings.bootstrap, self.group_id)
+                self.held, self.due = {}, set()
+            first = False
+            await self._run_once(stop)
+
+        await keep_rebuilding(
+            "partitions",
+            attempt,
+            stop,
+            self.budget,
+            on_restart=lambda: self.progress.emit("restart"),
+        )
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        try:
+            await within(self.deadlines.client_s, self.consumer.start(), "starting the consumer")
+            self.consumer.subscribe([self.log_topic], listener=_Assignment(self))
+            while not stop.is_set():
+                if self.due:
+                    await self._take_due()
+                await self._step()
+        finally:
+            await self.let_go(list(self.held))
+            await stop_client(self.consumer, self.deadlines.stop_s, "the partition-log consumer")
+
+    async def _kafka(self, step: Any, what: str, seconds: float | None = None) -> Any:
+        return await within(seconds or self.deadlines.step_s, step, what)
+
+    async def _step(self) -> None:
+        batch = await self._kafka(
+            self.consumer.getmany(timeout_ms=100, max_records=2000), "getmany (partition log)"
+        )
+        for tp, records in batch.items():
+            held = self.held.get(tp)
+            if held is not None and tp not in self.due:
+                await self._apply(tp, held, records)
+        if not batch:
+            self.budget.ok()
+            self.progress.progressed()
+
+    async def _apply(self, tp: TopicPartition, held: Held, records: list[Any]) -> None:
+        """Apply a batch of one partition's log; answer its asks in one transaction."""
+        answers: list[bytes] = []
+        shard, index = held.shard, held.index
+        for record in records:
+            if record.offset < held.next_offset:
+                continue  # fetched before a seek
+            for message in remote.decode(record.value):
+                reply = remote.receive(shard, message)
+                if reply is not None and record.offset >= held.replay_until:
+                    answers.append(remote.encode((index, *reply)))
+            self.messages += 1
+            held.next_offset = record.offset + 1
+        if held.next_offset <= held.replay_until:
+            return  # replayed: committed before
+        await self._commit(tp, held, answers)
+        self.answers += len(answers)
+
+    async def _commit(self, tp: TopicPartition, held: Held, answers: list[bytes]) -> None:
+        step = "begin_transaction"
+
+        async def transaction() -> None:
+            nonlocal step
+            producer = held.producer
+            await producer.begin_transaction()
+            step = "send (answers)"
+            deliveries = [
+                await producer.send(self.answers_topic, value=a, partition=0) for a in answers
+            ]
+            step = "send (snapshot)"
+            deliveries += await self._snapshot_step(held)
+            step = "delivery"
+            await asyncio.gather(*deliveries)
+            step = "send_offsets_to_transaction"
+            await producer.send_offsets_to_transaction({tp: held.next_offset}, self.group_id)
+            step = "commit_transaction"
+            await producer.commit_transaction()
+
+        started = time.perf_counter()
+        await within(
+            self.deadlines.step_s,
+            transaction(),
+            lambda: f"partition {held.index}: {step}",
+            held.producer,
+        )
+        self.budget.ok()
+        self.batches += 1
+        self.progress.emit("commit", time.perf_counter() - started)
+
+    async def _snapshot_step(self, held: Held) -> list[Any]:
+        """Inside a transaction: commit a finished snapshot of the partition, or fork one."""
+        pending = held.pending_snapshot
+        if pending is not None and pending.data.done():
+            held.pending_snapshot = None
+            prefix = f"{held.index}/".encode()
+            deliveries = [
+                await held.producer.send(self.state_topic, key=prefix + key, value=value)
+                for key, value in pending.records()  # raises if the child failed: rebuild
+            ]
+            self.snapshots_committed += 1
+            return deliveries
+        if pending is None and (
+            time.monotonic() - held.last_snapshot >= self.settings.snapshot_interval_s
+        ):
+            held.pending_snapshot = ForkedSnapshot(held.shard, held.next_offset)
+            held.last_snapshot = time.monotonic()
+        return []
+
+    # -- taking partitions over and letting them go ---------------------------------------------
+    async def _take_due(self) -> None:
+        assigned = self.consumer.assignment()
+        due = sorted((tp for tp in self.due if tp in assigned), key=lambda tp: tp.partition)
+        self.due.clear()
+        if not due:
+            return
+        snapshots = await self._kafka(
+            self._load_snapshots(), "loading the partitions' snapshots", self.deadlines.snapshot_s
+        )
+        for tp in due:
+            await self._take(tp, snapshots.get(tp.partition))
+
+    async def _take(self, tp: TopicPartition, records: dict[bytes, bytes] | None) -> None:
+        index = tp.partition
+        producer = transactional_producer(
+            self.settings.bootstrap, self.topics(f"sellerwatch-partition-{index}"), linger_ms=2
+        )
+        # Fences the worker that held the partition before, and aborts its open transaction.
+        await self._kafka(
+            producer.start(), "starting a partition's producer", self.deadlines.client_s
+        )
+        snapshot = from_records(records) if records else None
+        if snapshot is None:
+            shard = Shard(self.policy, collect_evaluations=True)
+            start = (await self._kafka(self.consumer.beginning_offsets([tp]), "offsets"))[tp]
+        else:
+            try:
+                shard = Shard.restore(snapshot.engine_blob, self.policy)  # type: ignore[assignment]
+            except SnapshotError as exc:
+                await stop_client(producer, self.deadlines.stop_s, "a partition's producer")
+                raise StateRefused(
+                    f"cannot restore state partition {index} from {self.state_topic}: {exc}. "
+                    "Stop every worker and run `sellerwatch reset`, or start the workers "
+                    "with the snapshot's policy"
+                ) from None
+            start = snapshot.log_offset
+        committed = await self._kafka(self.consumer.committed(tp), "committed offsets")
+        self.consumer.seek(tp, start)
+        self.held[tp] = Held(index, shard, producer, start, max(start, committed or 0))
+        self.restored_from[index] = None if snapshot is None else start
+        log.info(
+            "partitions: holding state partition %d (snapshot at %s, replaying to %s)",
+            index,
+            "none" if snapshot is None else start,
+            committed,
+        )
+
+    async def _load_snapshots(self) -> dict[int, dict[bytes, bytes]]:
+        """The latest record per key of the partitions' snapshot topic, by partition."""
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            **client_options(),
+        )
+        await reader.start()
+        try:
+            tp = TopicPartition(self.state_topic, 0)
+            reader.assign([tp])
+            await reader.seek_to_beginning(tp)
+            end = (await reader.end_offsets([tp]))[tp]
+            by_partition: dict[int, dict[bytes, bytes]] = {}
+            while await reader.position(tp) < end:
+                batch = await reader.getmany(tp, timeout_ms=500)
+                for record in batch.get(tp, ()):
+                    if record.key is None or record.value is None or b"/" not in record.key:
+                        continue
+                    index, key = record.key.split(b"/", 1)
+                    if index.isdigit():
+                        by_partition.setdefault(int(index), {})[key] = record.value
+            return by_partition
+        finally:
+            await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
+
+    async def let_go(self, partitions: list[TopicPartition]) -> None:
+        """Stop holding ``partitions`` (revoked, or the worker stops): their state goes; the
+        next holder rebuilds it from the snapshot and the log."""
+        for tp in partitions:
+            self.due.discard(tp)
+            held = self.held.pop(tp, None)
+            if held is not None:
+                held.pending_snapshot = None
+                await stop_client(held.producer, self.deadlines.stop_s, "a partition's producer")
+                log.info("partitions: let go of state partition %d", held.index)
