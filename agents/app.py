@@ -185,6 +185,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "open_orders": engine.open_orders if engine else None,
                 # the engine's state partitions (in it, or held by partition workers)
                 "state_partitions": engine.partitions if engine else None,
+                # the step of an instant waiting for the partition workers' answers
+                "waiting_for": engine.asking.step if engine and engine.asking else None,
                 "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
             }

@@ -29,6 +29,7 @@ from agents.deadlines import stop_client, within
 from agents.direct import DirectRunner
 from agents.engine_runner import OnCommit
 from agents.envelope import source_id
+from agents.framing import Joiner, frames
 from agents.kafka_security import client_options
 from agents.outputs import OutRecord
 from agents.settings import Settings
@@ -40,7 +41,6 @@ from streams.remote import RemoteCoordinator
 log = logging.getLogger(__name__)
 
 ANSWERS = "answers"
-MESSAGES_HEADERS = [("sw-kind", b"messages")]
 #: Seconds between the log lines naming the partitions an instant still waits for.
 WAITING_REPORT_S = 10.0
 
@@ -57,6 +57,7 @@ class CoordinatorRunner(DirectRunner):
         self.answer_reader = self._answer_reader()
         self.received: dict[int, Any] = {}
         self.received_from: int | None = None
+        self.joiner = Joiner()
         self.waiting_since = time.monotonic()
         self.waiting_reported = 0.0
         self.messages_sent = 0
@@ -79,6 +80,7 @@ class CoordinatorRunner(DirectRunner):
         super()._reconnect()
         self.answer_reader = self._answer_reader()
         self.received, self.received_from = {}, None
+        self.joiner = Joiner()
 
     async def _open(self) -> None:
         await super()._open()
@@ -118,7 +120,7 @@ class CoordinatorRunner(DirectRunner):
         for record in batch.get(self.answers_tp, ()):
             if self.received_from is None:
                 self.received_from = record.offset
-            self._receive(engine, record.value or b"")
+            self._receive(engine, record)
             if len(self.received) == len(engine.shards):
                 end = record.offset + 1
                 self.answer_reader.seek(self.answers_tp, end)  # nothing else can follow
@@ -127,7 +129,10 @@ class CoordinatorRunner(DirectRunner):
         self._idle_poll()
         self._report_waiting(engine)
 
-    def _receive(self, engine: RemoteCoordinator, blob: bytes) -> None:
+    def _receive(self, engine: RemoteCoordinator, record: Any) -> None:
+        blob = self.joiner.add(record.key, record.value or b"", list(record.headers or ()))
+        if blob is None:
+            return  # more frames to come
         index, number, answer = remote.decode(blob)
         if number != engine.asks or index in self.received:
             raise RuntimeError(
@@ -170,11 +175,8 @@ class CoordinatorRunner(DirectRunner):
         engine = self._remote()
         for index, messages in enumerate(engine.take_messages()):
             if messages:
-                out.append(
-                    OutRecord(
-                        self.log_topic, None, remote.encode(messages), MESSAGES_HEADERS, index
-                    )
-                )
+                for value, headers in frames(remote.encode(messages)):
+                    out.append(OutRecord(self.log_topic, None, value, headers, index))
                 self.messages_sent += len(messages)
         if engine.asking is not None:
             self.waiting_since = time.monotonic()
@@ -195,6 +197,7 @@ class CoordinatorRunner(DirectRunner):
         else:
             self.answer_reader.seek(self.answers_tp, position)
         self.received, self.received_from = {}, None
+        self.joiner = Joiner()
         self._remote().take_messages()  # sent before the take-over
         self.waiting_since = time.monotonic()
 
@@ -207,7 +210,7 @@ class CoordinatorRunner(DirectRunner):
             async for message in self._replay_range(
                 self.answers_tp, entry[2], entry[3], self.answer_reader
             ):
-                self._receive(coordinator, message.value or b"")
+                self._receive(coordinator, message)
             if len(self.received) != len(coordinator.shards):
                 raise RuntimeError(
                     f"the logged answers {entry[2]}..{entry[3] - 1} hold "

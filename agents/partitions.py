@@ -38,6 +38,7 @@ from agents.deadlines import (
     stop_client,
     within,
 )
+from agents.framing import Joiner, frames
 from agents.kafka_security import client_options
 from agents.settings import Settings
 from agents.snapshots import ForkedSnapshot, from_records
@@ -61,6 +62,9 @@ class Held:
     next_offset: int
     #: Below this offset the log was applied and answered before: replayed silently.
     replay_until: int
+    #: The offset after the last whole blob of messages (a snapshot starts there).
+    whole_offset: int
+    joiner: Joiner = field(default_factory=Joiner)
     last_snapshot: float = field(default_factory=time.monotonic)
     pending_snapshot: ForkedSnapshot | None = None
 
@@ -100,6 +104,10 @@ class PartitionRunner:
         self.consumer = group_consumer(settings.bootstrap, self.group_id)
         self.held: dict[TopicPartition, Held] = {}
         self.due: set[TopicPartition] = set()
+        #: Held while a batch is applied and committed, or partitions are taken over: a
+        #: revocation waits for it, so a partition is let go of between transactions (as
+        #: Kafka Streams commits a task before giving it up).
+        self.busy = asyncio.Lock()
         self.messages = 0
         self.answers = 0
         self.snapshots_committed = 0
@@ -127,7 +135,7 @@ class PartitionRunner:
             nonlocal first
             if not first:
                 self.consumer = group_consumer(self.settings.bootstrap, self.group_id)
-                self.held, self.due = {}, set()
+                self.held, self.due, self.busy = {}, set(), asyncio.Lock()
             first = False
             await self._run_once(stop)
 
@@ -145,10 +153,11 @@ class PartitionRunner:
             self.consumer.subscribe([self.log_topic], listener=_Assignment(self))
             while not stop.is_set():
                 if self.due:
-                    await self._take_due()
+                    async with self.busy:
+                        await self._take_due()
                 await self._step()
         finally:
-            await self.let_go(list(self.held))
+            await self._let_go(list(self.held))
             await stop_client(self.consumer, self.deadlines.stop_s, "the partition-log consumer")
 
     async def _kafka(self, step: Any, what: str, seconds: float | None = None) -> Any:
@@ -158,10 +167,11 @@ class PartitionRunner:
         batch = await self._kafka(
             self.consumer.getmany(timeout_ms=100, max_records=2000), "getmany (partition log)"
         )
-        for tp, records in batch.items():
-            held = self.held.get(tp)
-            if held is not None and tp not in self.due:
-                await self._apply(tp, held, records)
+        async with self.busy:
+            for tp, records in batch.items():
+                held = self.held.get(tp)
+                if held is not None and tp not in self.due:
+                    await self._apply(tp, held, records)
         if not batch:
             self.budget.ok()
             self.progress.progressed()
@@ -173,12 +183,16 @@ class PartitionRunner:
         for record in records:
             if record.offset < held.next_offset:
                 continue  # fetched before a seek
-            for message in remote.decode(record.value):
+            held.next_offset = record.offset + 1
+            blob = held.joiner.add(tp, record.value or b"", list(record.headers or ()))
+            if blob is None:
+                continue  # more frames to come
+            for message in remote.decode(blob):
                 reply = remote.receive(shard, message)
                 if reply is not None and record.offset >= held.replay_until:
                     answers.append(remote.encode((index, *reply)))
             self.messages += 1
-            held.next_offset = record.offset + 1
+            held.whole_offset = held.next_offset
         if held.next_offset <= held.replay_until:
             return  # replayed: committed before
         await self._commit(tp, held, answers)
@@ -192,8 +206,13 @@ class PartitionRunner:
             producer = held.producer
             await producer.begin_transaction()
             step = "send (answers)"
+            key = str(held.index).encode()
             deliveries = [
-                await producer.send(self.answers_topic, value=a, partition=0) for a in answers
+                await producer.send(
+                    self.answers_topic, key=key, value=value, headers=headers, partition=0
+                )
+                for answer in answers
+                for value, headers in frames(answer)
             ]
             step = "send (snapshot)"
             deliveries += await self._snapshot_step(held)
@@ -230,7 +249,8 @@ class PartitionRunner:
         if pending is None and (
             time.monotonic() - held.last_snapshot >= self.settings.snapshot_interval_s
         ):
-            held.pending_snapshot = ForkedSnapshot(held.shard, held.next_offset)
+            # at a whole blob: the restore reads the log from there
+            held.pending_snapshot = ForkedSnapshot(held.shard, held.whole_offset)
             held.last_snapshot = time.monotonic()
         return []
 
@@ -273,7 +293,7 @@ class PartitionRunner:
             start = snapshot.log_offset
         committed = await self._kafka(self.consumer.committed(tp), "committed offsets")
         self.consumer.seek(tp, start)
-        self.held[tp] = Held(index, shard, producer, start, max(start, committed or 0))
+        self.held[tp] = Held(index, shard, producer, start, max(start, committed or 0), start)
         self.restored_from[index] = None if snapshot is None else start
         log.info(
             "partitions: holding state partition %d (snapshot at %s, replaying to %s)",
@@ -310,11 +330,16 @@ class PartitionRunner:
             await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
 
     async def let_go(self, partitions: list[TopicPartition]) -> None:
-        """Stop holding ``partitions`` (revoked, or the worker stops): their state goes; the
-        next holder rebuilds it from the snapshot and the log."""
+        """The group revoked ``partitions``: once the batch in flight is committed, stop
+        holding them; the next holder rebuilds each from its snapshot and log."""
+        async with self.busy:
+            await self._let_go(partitions)
+
+    async def _let_go(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.due.discard(tp)
             held = self.held.pop(tp, None)
+            self.restored_from.pop(tp.partition, None)
             if held is not None:
                 held.pending_snapshot = None
                 await stop_client(held.producer, self.deadlines.stop_s, "a partition's producer")

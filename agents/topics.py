@@ -153,8 +153,23 @@ async def ensure_topics(
         if new:
             response = await admin.create_topics(new)
             _raise_for_errors(response)
+        await _grow_partition_log(admin, topics(PARTITION_LOG), state_partitions, existing)
     finally:
         await admin.close()
+
+
+async def _grow_partition_log(admin: Any, log: str, partitions: int, existing: set[str]) -> None:
+    """Give the partition log a partition per state partition, if it was created with fewer
+    (by a command run without ``SELLERWATCH_PARTITIONS``): its records name their partition,
+    so adding partitions moves none of them."""
+    from aiokafka.admin import NewPartitions
+
+    if log not in existing:
+        return
+    described = await admin.describe_topics([log])
+    have = len(described[0]["partitions"]) if described else 0
+    if 0 < have < partitions:
+        _raise_for_errors(await admin.create_partitions({log: NewPartitions(partitions)}))
 
 
 class TopicCreationError(SettingsError):

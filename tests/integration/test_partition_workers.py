@@ -1,0 +1,146 @@
+"""Scale-out on the real broker: a coordinator and partition workers, each holding only the
+state partitions assigned to it, give the replay's verdicts — with 1, 2 or 3 workers, and with
+workers added, stopped (SIGTERM) and killed (-9) mid-stream, the coordinator killed too:
+every verdict, evidence record and warning exactly once (``read_committed``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.evidence import Evidence, decode_evidence, join
+from schemas.verdict import encode
+from sellerwatch.cli import main
+from tests.integration.conftest import Worker, read_topics, read_verdicts, run_cli, wait_for
+from tests.integration.workload import make_workload, replay_verdicts
+
+pytestmark = pytest.mark.integration
+L_MS = 5 * 60_000
+STATE_PARTITIONS = 4
+
+
+def _as(role: str, **env: str) -> dict[str, str]:
+    return {"SELLERWATCH_ROLE": role, "SELLERWATCH_PARTITIONS": str(STATE_PARTITIONS), **env}
+
+
+def _records(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def _tick_ts(path: Path) -> int:
+    return orjson.loads(path.read_bytes().splitlines()[-1])["ts"]
+
+
+def _done(coordinator: Worker, path: Path) -> bool:
+    stats = coordinator.stats() or {}
+    books, watermark = stats.get("accounting"), stats.get("watermark")
+    return bool(
+        stats.get("engine_active")
+        and stats.get("waiting_for") is None  # every instant due has its answers
+        and books
+        and books["in"] >= _records(path)
+        and watermark is not None
+        and watermark >= _tick_ts(path) - L_MS
+    )
+
+
+def _held(worker: Worker) -> list[int]:
+    return list((worker.stats() or {}).get("state_partitions") or [])
+
+
+def _exactly_once(prefix: str, expected: list[bytes]) -> None:
+    got = read_verdicts(prefix)
+    ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sorted(got) == sorted(expected)
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    folder = tmp_path_factory.mktemp("workload")
+    path = make_workload(folder / "events.jsonl")
+    return path, replay_verdicts(path, folder / "replay.jsonl")
+
+
+@pytest.fixture(scope="module")
+def big_workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    """~310k events over ~6 weeks: long enough for workers to come and go in the middle."""
+    folder = tmp_path_factory.mktemp("big")
+    path = make_workload(folder / "events.jsonl", 5, "--profile", "medium")
+    return path, replay_verdicts(path, folder / "replay.jsonl")
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_partition_workers_give_the_replays_verdicts(
+    workload: tuple[Path, list[bytes]], prefix: str, workers: Any, count: int
+) -> None:
+    path, expected = workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    coordinator = workers(prefix, "coordinator", **_as("coordinator"))
+    held = [workers(prefix, f"p{i}", **_as("partitions")) for i in range(count)]
+    wait_for(lambda: _done(coordinator, path), 240, "the coordinator")
+    _exactly_once(prefix, expected)
+
+    def split() -> bool:  # each state partition held by exactly one worker
+        return sorted(p for worker in held for p in _held(worker)) == list(range(4))
+
+    wait_for(split, 60, "every state partition held once")
+    stats = [worker.stats() or {} for worker in held]
+    assert all(s["role"] == "partitions" and s["open_orders"] > 0 for s in stats)
+    if count > 1:  # no worker holds everything
+        assert all(len(s["state_partitions"]) < STATE_PARTITIONS for s in stats)
+    top = coordinator.stats() or {}
+    assert top["role"] == "coordinator" and top["state_partitions"] == STATE_PARTITIONS
+    assert top["accounting"]["applied"] == _records(path)
+
+
+def test_workers_come_and_go_mid_stream_and_each_output_is_committed_once(
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers: Any
+) -> None:
+    """Added, SIGTERM, kill -9 — of partition workers and of the coordinator."""
+    path, expected = big_workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    on = {"SELLERWATCH_EVIDENCE": "1", "SELLERWATCH_WARNINGS": "1"}
+    coordinator = workers(prefix, "coordinator", **_as("coordinator", **on))
+    first, second = (workers(prefix, name, **_as("partitions", **on)) for name in ("a", "b"))
+
+    def snapshots_and_verdicts() -> bool:
+        top = coordinator.stats() or {}
+        held = [w.stats() or {} for w in (first, second)]
+        return top.get("verdicts_committed", 0) > 0 and all(
+            s.get("snapshots_committed", 0) > 0 for s in held if s.get("state_partitions")
+        )
+
+    wait_for(snapshots_and_verdicts, 240, "verdicts and the partitions' snapshots")
+    added = workers(prefix, "c", **_as("partitions", **on))
+    wait_for(lambda: bool(_held(added)), 90, "the added worker to take partitions over")
+    assert 0 < len(read_verdicts(prefix)) < len(expected), "mid-stream"
+    first.kill9()
+    assert second.process is not None
+    os.killpg(second.process.pid, signal.SIGTERM)
+    assert second.process.wait(timeout=30) is not None  # no SIGKILL needed
+    wait_for(lambda: coordinator.stats() is not None, 10, "the coordinator")
+    coordinator.kill9()
+    assert len(read_verdicts(prefix)) < len(expected), "still mid-stream"
+    workers(prefix, "d", **_as("partitions", **on))
+    restarted = workers(prefix, "coordinator", **_as("coordinator", **on))
+    wait_for(lambda: _done(restarted, path), 300, "the restarted coordinator")
+    assert (restarted.stats() or {})["restored_from_snapshot"] is not None
+    _exactly_once(prefix, expected)
+    parts: dict[str, list[Evidence]] = {}
+    for _, _, value, _ in read_topics([f"{prefix}sellerwatch.evidence"]):
+        record = decode_evidence(value)
+        parts.setdefault(record.verdict_id, []).append(record)
+    evidence = [encode(join(p)) for p in parts.values()]
+    replayed, warned = path.with_suffix(".evidence.jsonl"), path.with_suffix(".warnings.jsonl")
+    argv = ["replay", str(path), "--out", os.devnull, "--evidence", str(replayed)]
+    assert main([*argv, "--warnings", str(warned)]) == 0
+    assert sorted(evidence) == sorted(replayed.read_bytes().splitlines())
+    warnings = [value for _, _, value, _ in read_topics([f"{prefix}sellerwatch.warnings"])]
+    assert warnings and sorted(warnings) == sorted(warned.read_bytes().splitlines())
