@@ -1,8 +1,9 @@
 """``sellerwatch reset``: forget the engine's state so the next worker rebuilds it from the inputs.
 
 Like Kafka Streams' application reset tool: the workers of the prefix must be stopped; the
-engine's internal topics (snapshots and the engine log) are deleted and created empty, and the
-engine's consumer groups are moved back to the start of the input and log partitions. The next
+engine's internal topics (snapshots, the engine log, and the partition workers' log, answers and
+snapshots) are deleted and created empty, and the engine's consumer groups are moved back to
+the start of the input and log partitions. The next
 worker replays the inputs that retention still holds (default 35 days, ``docs/operations.md``)
 under the policy it is given. Verdict topics are kept: the rebuilt verdicts carry the same
 ``verdict_id``s, so downstream consumers that apply them idempotently see no change.
@@ -20,11 +21,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from agents.kafka_security import client_options
-from agents.topics import ENGINE_LOG, ENGINE_STATE, Topics, ensure_topics
+from agents.topics import (
+    ENGINE_LOG,
+    ENGINE_STATE,
+    PARTITION_ANSWERS,
+    PARTITION_LOG,
+    PARTITION_STATE,
+    Topics,
+    ensure_topics,
+)
 
-#: The consumer groups whose offsets describe the engine's progress (the sequencer's, of the
-#: removed sequenced feed, so that a reset also clears what an old deployment left).
-ENGINE_GROUPS = ("sellerwatch-engine", "sellerwatch-sequencer")
+#: The consumer groups whose offsets describe the engine's progress: the engine owner's (or
+#: coordinator's), the partition workers', and the sequencer's of the removed sequenced feed,
+#: so that a reset also clears what an old deployment left.
+ENGINE_GROUPS = ("sellerwatch-engine", "sellerwatch-sequencer", "sellerwatch-partitions")
 
 
 class ResetError(RuntimeError):
@@ -84,7 +94,8 @@ async def _wait_deleted(admin: Any, names: list[str], timeout_s: float = 60.0) -
 
 
 async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
-    """Commit the beginning of every input partition and of the engine log for ``group_id``."""
+    """Commit the beginning of every input partition, of the engine log and of the partition
+    log and answers for ``group_id``."""
     from aiokafka import TopicPartition
     from aiokafka.structs import OffsetAndMetadata
 
@@ -94,6 +105,10 @@ async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
         found = await input_partitions(bootstrap, topics)
         partitions = [TopicPartition(t, p) for t, p in found]
         partitions.append(TopicPartition(topics(ENGINE_LOG), 0))
+        partitions.append(TopicPartition(topics(PARTITION_ANSWERS), 0))
+        metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
+        log = topics(PARTITION_LOG)
+        partitions += [TopicPartition(log, p) for p in metadata.partitions_for_topic(log) or ()]
         consumer.assign(partitions)
         beginnings = await consumer.beginning_offsets(partitions)
         await consumer.commit({tp: OffsetAndMetadata(beginnings[tp], "") for tp in partitions})
@@ -106,7 +121,13 @@ async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]
 
     topics = Topics(prefix)
     groups = [topics(g) for g in ENGINE_GROUPS]
-    internal = [topics(ENGINE_STATE), topics(ENGINE_LOG)]
+    internal = [
+        topics(ENGINE_STATE),
+        topics(ENGINE_LOG),
+        topics(PARTITION_LOG),
+        topics(PARTITION_ANSWERS),
+        topics(PARTITION_STATE),
+    ]
     done: list[str] = []
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
