@@ -88,6 +88,7 @@ def test_worker_environments_use_only_settings_the_worker_reads() -> None:
 def _k8s() -> list[dict[str, Any]]:
     docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "worker.yaml").read_text()))
     docs += list(yaml.safe_load_all((DEPLOY / "k8s" / "servicemonitor.yaml").read_text()))
+    docs += list(yaml.safe_load_all((DEPLOY / "k8s" / "scale-out.yaml").read_text()))
     return [d for d in docs if d]
 
 
@@ -163,3 +164,19 @@ def test_dashboard_and_alerts_use_only_metrics_the_worker_exports() -> None:
     used = set().union(*(_names_in(e) for e in expressions))
     assert used, "no sellerwatch metric in the dashboard"
     assert used <= exported, used - exported
+
+
+def test_the_scale_out_manifest_runs_a_coordinator_and_partition_workers_alike() -> None:
+    sets = {d["metadata"]["name"]: d for d in _k8s() if d["kind"] == "StatefulSet"}
+    roles, counts = {}, set()
+    for name in ("sellerwatch-coordinator", "sellerwatch-partitions"):
+        container = sets[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        roles[name] = Settings(role=env["SELLERWATCH_ROLE"]).role  # a role the worker accepts
+        counts.add(env["SELLERWATCH_PARTITIONS"])
+        assert set(env) <= KNOWN_ENV
+    assert roles == {
+        "sellerwatch-coordinator": "coordinator",
+        "sellerwatch-partitions": "partitions",
+    }
+    assert len(counts) == 1, "every worker of a deployment has the same SELLERWATCH_PARTITIONS"

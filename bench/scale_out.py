@@ -1,0 +1,221 @@
+"""Issue 9's benchmark, in one run, on the real broker (deploy/local/up.sh): the same topics
+through one engine worker and through a coordinator with 1, 2 and 4 partition workers.
+
+For each deployment, on its own copy of the topics: the CPU seconds of every process (user +
+system, forked snapshot children included, less each process's start-up cost measured on an
+empty topic set) summed and divided by the events, the peak RSS (``VmHWM``) of each process,
+and the wall time to the last verdict. Then the latency from an evaluation instant passing to
+its verdict being readable, at 4 partition workers. On 2 cores the wall time says little
+(six processes share two cores); CPU per event and RSS per worker do not depend on that.
+
+    python -m bench.scale_out [--events 300000] [--workers 1,2,4] [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.replay_throughput import RESULTS, generated, machine
+from bench.worker_throughput import latency_trials, sh, start_worker, stats, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "data"
+STATE_PARTITIONS = "4"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU of ``pid`` and its waited-for children (snapshot forks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Process:
+    """One worker process of a deployment."""
+
+    role: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    samples: list[float] = field(default_factory=list)
+
+
+def launch(prefix: str, role: str, port: int, name: str, **env: str) -> Process:
+    settings = {"SELLERWATCH_ROLE": role, "SELLERWATCH_PARTITIONS": STATE_PARTITIONS}
+    settings |= {"SELLERWATCH_SNAPSHOT_INTERVAL_S": "60", "SELLERWATCH_REDIS_URL": "", **env}
+    log = WORK / f"scale-{name}.log"
+    return Process(role, start_worker(prefix, port, log, **settings), port)
+
+
+def wait_ready(processes: list[Process], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not all(stats(p.port) for p in processes):
+        if time.monotonic() > deadline:
+            raise RuntimeError("workers did not start")
+        time.sleep(0.2)
+
+
+def start_cost(roles: list[str]) -> dict[str, tuple[float, float]]:
+    """CPU seconds and peak RSS of a worker of each role that starts and idles 5 s."""
+    prefix = f"idle{uuid.uuid4().hex[:6]}."
+    sh("sellerwatch", "topics", "--topic-prefix", prefix, env=_env())
+    out = {}
+    for n, role in enumerate(roles):
+        process = launch(prefix, role, 16600 + n, f"idle-{role}")
+        try:
+            wait_ready([process])
+            time.sleep(5)
+            out[role] = (cpu_s(process.popen.pid), peak_rss_mb(process.popen.pid))
+        finally:
+            stop(process.popen)
+    return out
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "SELLERWATCH_PARTITIONS": STATE_PARTITIONS}
+
+
+def run(source: Path, total: int, roles: list[str], base: dict[str, tuple[float, float]]):
+    """One deployment over a fresh copy of the topics: CPU, RSS, wall time, verdicts."""
+    prefix = f"scale{uuid.uuid4().hex[:6]}."
+    sh("sellerwatch", "produce", "--topic-prefix", prefix, str(source), env=_env())
+    processes = [
+        launch(prefix, role, 16610 + n, f"{len(roles)}-{n}-{role}") for n, role in enumerate(roles)
+    ]
+    head = processes[0]
+    try:
+        started = time.perf_counter()
+        last_change, verdicts = time.perf_counter(), -1
+        while True:
+            top = stats(head.port) or {}
+            books = top.get("accounting") or {}
+            if top.get("verdicts_committed", 0) != verdicts:
+                verdicts, last_change = top.get("verdicts_committed", 0), time.perf_counter()
+            settled = time.perf_counter() - last_change > 5
+            if books.get("in", 0) >= total and top.get("waiting_for") is None and settled:
+                break
+            if any(p.popen.poll() is not None for p in processes):
+                raise RuntimeError(f"a worker died: see {WORK}/scale-*.log")
+            time.sleep(0.2)
+        wall = last_change - started
+        cpu = [cpu_s(p.popen.pid) - base[p.role][0] for p in processes]
+        rss = [peak_rss_mb(p.popen.pid) for p in processes]
+        held = [(stats(p.port) or {}).get("state_partitions") for p in processes]
+    finally:
+        for p in processes:
+            stop(p.popen)
+    return {
+        "roles": roles,
+        "cpu_s": [round(c, 2) for c in cpu],
+        "cpu_us_per_event": round(sum(cpu) / total * 1e6, 2),
+        "peak_rss_mb": [round(r, 1) for r in rss],
+        "wall_s_to_last_verdict": round(wall, 1),
+        "verdicts": verdicts,
+        "state_partitions_held": held,
+    }
+
+
+def latency(trials: int, workers: int) -> tuple[float, float, int]:
+    """p50 and p99 seconds from E passing to the verdict, coordinator + ``workers``."""
+    prefix = f"lat{uuid.uuid4().hex[:6]}."
+    sh("sellerwatch", "topics", "--topic-prefix", prefix, env=_env())
+    fast = {"SELLERWATCH_IDLE_TIMEOUT_MS": "1500"}
+    processes = [launch(prefix, "coordinator", 16620, "lat-coordinator", **fast)]
+    processes += [
+        launch(prefix, "partitions", 16621 + n, f"lat-p{n}", **fast) for n in range(workers)
+    ]
+    try:
+        wait_ready(processes)
+        time.sleep(12)  # the partition group settles
+        found = asyncio.run(latency_trials(prefix, 16620, trials))
+    finally:
+        for p in processes:
+            stop(p.popen)
+    good = sorted(x for x in found if x == x)
+    p50 = statistics.median(good) if good else float("nan")
+    p99 = good[min(len(good) - 1, int(0.99 * len(good)))] if good else float("nan")
+    return p50, p99, len(good)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    sh("bash", "deploy/local/up.sh")
+    WORK.mkdir(parents=True, exist_ok=True)
+    source = WORK / f"scale-{args.events}.jsonl"
+    if not source.exists():
+        full = generated(max(1, round(args.events / 58_000)), 3)
+        with full.open("rb") as lines, source.open("wb") as out:
+            for n, line in enumerate(lines):
+                if n >= args.events:
+                    break
+                out.write(line)
+    total = sum(1 for _ in source.open("rb"))
+    counts = [int(x) for x in args.workers.split(",")]
+    print(f"{total:,} events; start-up cost per role ...", flush=True)
+    base = start_cost(["engine", "coordinator", "partitions"])
+    print(f"  {base}", flush=True)
+    deployments = [["engine"]] + [["coordinator"] + ["partitions"] * n for n in counts]
+    runs = []
+    for roles in deployments:
+        print(f"{' + '.join(roles)} ...", flush=True)
+        result = run(source, total, roles, base)
+        print(f"  {result}", flush=True)
+        runs.append(result)
+    p50, p99, good = latency(args.trials, max(counts))
+    print(f"latency at {max(counts)} workers: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    one = runs[1]
+    summary: dict[str, Any] = {
+        "machine": machine(),
+        "events": total,
+        "state_partitions": int(STATE_PARTITIONS),
+        "start_cost_cpu_s_rss_mb": base,
+        "runs": runs,
+        "latency_p50_ms": round(p50 * 1000),
+        "latency_p99_ms": round(p99 * 1000),
+        "latency_trials": good,
+    }
+    for run_ in runs[2:]:
+        n = len(run_["roles"]) - 1
+        summary[f"cpu_ratio_{n}_vs_1"] = round(
+            run_["cpu_us_per_event"] / one["cpu_us_per_event"], 3
+        )
+        worker_base = base["partitions"][1]
+        top = max(run_["peak_rss_mb"][1:]) - worker_base
+        summary[f"rss_ratio_{n}_vs_1"] = round(top / (one["peak_rss_mb"][1] - worker_base), 3)
+    summary["cpu_ratio_1_worker_vs_engine"] = round(
+        one["cpu_us_per_event"] / runs[0]["cpu_us_per_event"], 3
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+    (RESULTS / "scale_out.json").write_bytes(text)
+    print(text.decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
