@@ -43,7 +43,6 @@ from agents.envelope import (
     IDLE,
     source_id,
 )
-from agents.kafka_security import client_options
 from agents.outputs import (
     OutRecord,
     dead_letter_record,
@@ -54,7 +53,7 @@ from agents.outputs import (
     warning_record,
 )
 from agents.settings import Settings
-from agents.snapshots import ForkedSnapshot, Snapshot, from_records
+from agents.snapshots import ForkedSnapshot, Snapshot, from_records, latest_per_key
 from agents.stage_health import PROGRESS
 from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
 from schemas.validation import Rejected
@@ -310,32 +309,16 @@ class EngineRunner(ABC):
         return Engine(self.settings.policy(), **options)
 
     async def _load_snapshot(self) -> Snapshot | None:
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            **client_options(),
+        latest = await latest_per_key(
+            self.settings.bootstrap, self.topics(ENGINE_STATE), self._stop_reader
         )
-        await reader.start()
         try:
-            tp = TopicPartition(self.topics(ENGINE_STATE), 0)
-            reader.assign([tp])
-            await reader.seek_to_beginning(tp)
-            end = (await reader.end_offsets([tp]))[tp]
-            latest: dict[bytes, bytes] = {}
-            while await reader.position(tp) < end:
-                batch = await reader.getmany(tp, timeout_ms=500)
-                for record in batch.get(tp, ()):
-                    if record.key is not None and record.value is not None:
-                        latest[record.key] = record.value
-            try:
-                return from_records(latest)
-            except Exception as exc:  # noqa: BLE001 - a stranger's record: refuse, never run it
-                raise self._refused(
-                    f"its records are damaged ({type(exc).__name__}: {exc})"
-                ) from None
-        finally:
-            await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
+            return from_records(latest)
+        except Exception as exc:  # noqa: BLE001 - a stranger's record: refuse, never run it
+            raise self._refused(f"its records are damaged ({type(exc).__name__}: {exc})") from None
+
+    async def _stop_reader(self, reader: Any) -> None:
+        await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
 
     # -- applying records (the same calls live and when rebuilding) -------------------------
     def _diverted(

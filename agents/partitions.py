@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from agents.clients import group_consumer, transactional_producer
 from agents.deadlines import (
@@ -39,9 +39,8 @@ from agents.deadlines import (
     within,
 )
 from agents.framing import Joiner, frames
-from agents.kafka_security import client_options
 from agents.settings import Settings
-from agents.snapshots import ForkedSnapshot, from_records
+from agents.snapshots import ForkedSnapshot, from_records, latest_per_key
 from agents.stage_health import PROGRESS
 from agents.topics import PARTITION_ANSWERS, PARTITION_LOG, PARTITION_STATE, Topics
 from streams import remote
@@ -304,30 +303,17 @@ class PartitionRunner:
 
     async def _load_snapshots(self) -> dict[int, dict[bytes, bytes]]:
         """The latest record per key of the partitions' snapshot topic, by partition."""
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            **client_options(),
-        )
-        await reader.start()
-        try:
-            tp = TopicPartition(self.state_topic, 0)
-            reader.assign([tp])
-            await reader.seek_to_beginning(tp)
-            end = (await reader.end_offsets([tp]))[tp]
-            by_partition: dict[int, dict[bytes, bytes]] = {}
-            while await reader.position(tp) < end:
-                batch = await reader.getmany(tp, timeout_ms=500)
-                for record in batch.get(tp, ()):
-                    if record.key is None or record.value is None or b"/" not in record.key:
-                        continue
-                    index, key = record.key.split(b"/", 1)
-                    if index.isdigit():
-                        by_partition.setdefault(int(index), {})[key] = record.value
-            return by_partition
-        finally:
+
+        async def stop(reader: Any) -> None:
             await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
+
+        latest = await latest_per_key(self.settings.bootstrap, self.state_topic, stop)
+        by_partition: dict[int, dict[bytes, bytes]] = {}
+        for prefixed, value in latest.items():
+            index, _, key = prefixed.partition(b"/")
+            if key and index.isdigit():
+                by_partition.setdefault(int(index), {})[key] = value
+        return by_partition
 
     async def let_go(self, partitions: list[TopicPartition]) -> None:
         """The group revoked ``partitions``: once the batch in flight is committed, stop

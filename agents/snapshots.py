@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +108,35 @@ def from_records(latest: dict[bytes, bytes]) -> Snapshot | None:
     return Snapshot(
         zlib.decompress(b"".join(parts)), manifest["log_offset"], manifest["snapshot_id"]
     )
+
+
+async def latest_per_key(
+    bootstrap: str, topic: str, stop: Callable[[Any], Any]
+) -> dict[bytes, bytes]:
+    """The latest committed value of every key of a compacted one-partition ``topic``: what a
+    snapshot topic holds. ``stop`` stops the reader (with the caller's deadline)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from agents.kafka_security import client_options
+
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        **client_options(),
+    )
+    await reader.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        end = (await reader.end_offsets([tp]))[tp]
+        latest: dict[bytes, bytes] = {}
+        while await reader.position(tp) < end:
+            batch = await reader.getmany(tp, timeout_ms=500)
+            for record in batch.get(tp, ()):
+                if record.key is not None and record.value is not None:
+                    latest[record.key] = record.value
+        return latest
+    finally:
+        await stop(reader)

@@ -36,6 +36,19 @@ def generated(days: int, seed: int, *extra: str) -> Path:
     return path
 
 
+def first_events(path: Path, events: int, seed: int) -> Path:
+    """``path``, made once: the first ``events`` events of a generated large-profile file."""
+    if not path.exists():
+        full = generated(max(1, round(events / 66_000)), seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with full.open("rb") as lines, path.open("wb") as out:
+            for n, line in enumerate(lines):
+                if n >= events:
+                    break
+                out.write(line)
+    return path
+
+
 def generate(events: int, seed: int = 1) -> Path:
     """A generated file of about ``events`` events."""
     return generated(max(1, round(events / EVENTS_PER_DAY_LARGE)), seed)

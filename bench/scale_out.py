@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench.replay_throughput import RESULTS, generated, machine
+from bench.replay_throughput import RESULTS, first_events, machine
 from bench.worker_throughput import latency_trials, sh, start_worker, stats, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,14 +166,7 @@ def main() -> int:
     args = parser.parse_args()
     sh("bash", "deploy/local/up.sh")
     WORK.mkdir(parents=True, exist_ok=True)
-    source = WORK / f"scale-{args.events}.jsonl"
-    if not source.exists():
-        full = generated(max(1, round(args.events / 58_000)), 3)
-        with full.open("rb") as lines, source.open("wb") as out:
-            for n, line in enumerate(lines):
-                if n >= args.events:
-                    break
-                out.write(line)
+    source = first_events(WORK / f"scale-{args.events}.jsonl", args.events, 3)
     total = sum(1 for _ in source.open("rb"))
     counts = [int(x) for x in args.workers.split(",")]
     print(f"{total:,} events; start-up cost per role ...", flush=True)

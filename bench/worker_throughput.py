@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.replay_throughput import RESULTS, generated, machine
+from bench.replay_throughput import RESULTS, first_events, machine
 from streams.calendar import Calendar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,14 +275,7 @@ def main() -> int:
     args = parser.parse_args()
     sh("bash", "deploy/local/up.sh")
     work = ROOT / "bench" / "data"
-    source = work / f"worker-{args.events}.jsonl"
-    if not source.exists():
-        full = generated(max(1, round(args.events / 66_000)), 2)
-        with full.open("rb") as lines, source.open("wb") as out:
-            for n, line in enumerate(lines):
-                if n >= args.events:
-                    break
-                out.write(line)
+    source = first_events(work / f"worker-{args.events}.jsonl", args.events, 2)
     total = sum(1 for _ in source.open("rb"))
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     print(f"loading {total:,} events into topics {prefix}* ...", flush=True)

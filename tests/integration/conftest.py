@@ -282,3 +282,21 @@ def faulty_broker(
     finally:
         broker.stop()
         proxy.stop()
+
+
+def reset_when_stopped(prefix: str, seconds: float = 60) -> subprocess.CompletedProcess[str]:
+    """``sellerwatch reset``, retried while a killed member's session runs out (until then it
+    refuses, naming the group)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = subprocess.run(
+            ["sellerwatch", "reset", "--topic-prefix", prefix],
+            capture_output=True,
+            text=True,
+            timeout=150,
+            cwd=ROOT,
+        )
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        assert "stop every worker" in result.stderr, result.stderr
+        time.sleep(2)

@@ -4,36 +4,17 @@ group, so the coordinator and the partitions rebuild from the inputs."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.integration.conftest import ROOT, read_verdicts, run_cli, wait_for
+from tests.integration.conftest import read_verdicts, reset_when_stopped, run_cli, wait_for
 from tests.integration.test_partition_workers import _as, _done
 from tests.integration.workload import make_workload
 
 pytestmark = pytest.mark.integration
-
-
-def _reset(prefix: str) -> subprocess.CompletedProcess[str]:
-    """``sellerwatch reset``, retried while killed members' sessions run out."""
-    deadline = time.monotonic() + 60
-    while True:
-        result = subprocess.run(
-            ["sellerwatch", "reset", "--topic-prefix", prefix],
-            capture_output=True,
-            text=True,
-            timeout=150,
-            cwd=ROOT,
-        )
-        if result.returncode == 0 or time.monotonic() > deadline:
-            return result
-        assert "stop every worker" in result.stderr, result.stderr
-        time.sleep(2)
 
 
 def test_another_policy_is_refused_by_a_partition_until_reset(
@@ -55,7 +36,7 @@ def test_another_policy_is_refused_by_a_partition_until_reset(
     log = refused.log_path.read_text()
     assert "cannot restore state partition" in log and "sellerwatch reset" in log, log[-3000:]
 
-    result = _reset(prefix)
+    result = reset_when_stopped(prefix)
     assert result.returncode == 0, result.stderr
     assert "sellerwatch.partition-state" in result.stderr
 

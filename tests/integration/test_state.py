@@ -7,7 +7,6 @@ import asyncio
 import os
 import pickle
 import subprocess
-import time
 import zlib
 from pathlib import Path
 
@@ -15,7 +14,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import BOOTSTRAP, Worker, read_verdicts, run_cli, wait_for
+from tests.integration.conftest import (
+    BOOTSTRAP,
+    Worker,
+    read_verdicts,
+    reset_when_stopped,
+    run_cli,
+    wait_for,
+)
 from tests.integration.workload import make_workload
 
 pytestmark = pytest.mark.integration
@@ -108,19 +114,7 @@ def test_a_new_policy_is_refused_over_an_old_snapshot_until_reset(
 
     # A member that exited without leaving the group is dropped after the session timeout;
     # until then reset refuses, naming the group.
-    deadline = time.monotonic() + 60
-    while True:
-        result = subprocess.run(
-            ["sellerwatch", "reset", "--topic-prefix", prefix],
-            capture_output=True,
-            text=True,
-            timeout=150,
-            cwd=ROOT,
-        )
-        if result.returncode == 0 or time.monotonic() > deadline:
-            break
-        assert "stop every worker" in result.stderr, result.stderr
-        time.sleep(2)
+    result = reset_when_stopped(prefix)
     assert result.returncode == 0, result.stderr
     assert "rebuilds the state from the input topics" in result.stderr
 

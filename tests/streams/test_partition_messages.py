@@ -82,6 +82,11 @@ def _outputs(engine: Engine, lines: list[bytes]) -> tuple[Any, ...]:
     for line in lines:
         engine.accept_raw(line)
     engine.finish()
+    return taken(engine)
+
+
+def taken(engine: Engine) -> tuple[Any, ...]:
+    """Everything an engine produced, its books and its open orders."""
     return (
         engine.take_verdicts(),
         engine.take_evaluations(),

@@ -24,6 +24,7 @@ from streams.remote import RemoteCoordinator
 from streams.snapshot import SnapshotError
 from tests.builders import payment
 from tests.loopback import remote_outputs
+from tests.streams.test_partition_messages import taken
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"
@@ -46,18 +47,6 @@ def _world(name: str, tmp_path: Path) -> tuple[Policy, list[Any]]:
     return policy, [decode_event(line) for line in events.read_bytes().splitlines()]
 
 
-def _outputs(engine: Engine) -> tuple[Any, ...]:
-    return (
-        engine.take_verdicts(),
-        engine.take_evaluations(),
-        engine.take_evidence(),
-        engine.take_warnings(),
-        engine.accounting.as_dict(),
-        engine.orphans_dropped,
-        engine.open_orders,
-    )
-
-
 @pytest.mark.parametrize("world", ["sample", "campaign"])
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_remote_partitions_answering_late_give_one_engines_outputs(
@@ -68,13 +57,13 @@ def test_remote_partitions_answering_late_give_one_engines_outputs(
     for record in records:
         single.accept(record)
     single.finish()
-    expected = _outputs(single)
+    expected = taken(single)
     assert expected[0] and expected[2] and expected[3], "verdicts, evidence and warnings"
     coordinator, network = remote_outputs(
         records, policy, partitions, seed=partitions, snapshots=0.002, **COLLECT
     )
     # open orders: the coordinator knows the partitions' counts as of their last instant
-    assert _outputs(coordinator)[:-1] == expected[:-1]
+    assert taken(coordinator)[:-1] == expected[:-1]
     assert network.restored > 3, "the coordinator was restored from its snapshot mid-stream"
     assert coordinator.asks % 3 == 0 and coordinator.asks >= 3 * 15, "three asks an instant"
     # the coordinator holds no order: they are all in the partitions
