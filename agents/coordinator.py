@@ -133,7 +133,7 @@ class CoordinatorRunner(DirectRunner):
         blob = self.joiner.add(record.key, record.value or b"", list(record.headers or ()))
         if blob is None:
             return  # more frames to come
-        index, number, answer = remote.decode(blob)
+        index, number, answer = remote.decode_answer(blob)
         if number != engine.asks or index in self.received:
             raise RuntimeError(
                 f"partition {index} answered ask {number} while ask {engine.asks} waits "
@@ -175,7 +175,7 @@ class CoordinatorRunner(DirectRunner):
         engine = self._remote()
         for index, messages in enumerate(engine.take_messages()):
             if messages:
-                for value, headers in frames(remote.encode(messages)):
+                for value, headers in frames(remote.encode_messages(messages)):
                     out.append(OutRecord(self.log_topic, None, value, headers, index))
                 self.messages_sent += len(messages)
         if engine.asking is not None:

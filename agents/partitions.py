@@ -186,10 +186,9 @@ class PartitionRunner:
             blob = held.joiner.add(tp, record.value or b"", list(record.headers or ()))
             if blob is None:
                 continue  # more frames to come
-            for message in remote.decode(blob):
-                reply = remote.receive(shard, message)
-                if reply is not None and record.offset >= held.replay_until:
-                    answers.append(remote.encode((index, *reply)))
+            replies = remote.apply_messages(shard, blob)
+            if record.offset >= held.replay_until:
+                answers += [remote.encode_answer(index, *reply) for reply in replies]
             self.messages += 1
             held.whole_offset = held.next_offset
         if held.next_offset <= held.replay_until:

@@ -8,8 +8,8 @@ partition per state partition, :mod:`agents.partitions`). At an instant the coor
 *parks* after each ask: it goes on classifying records (duplicate, late, second payment: none
 of that reads the partitions), but applies no event at or after the instant until every
 partition's answer is back (:meth:`RemoteCoordinator.answer`). A partition is a plain
-:class:`streams.partitioned.Shard` that takes each message with :meth:`receive` and returns the
-answer to an ask.
+:class:`streams.partitioned.Shard` to which :func:`apply_messages` applies each batch, returning
+the answers to its asks.
 
 Nothing here waits or does I/O, so the dataflow of separate workers runs in one process too
 (``tests/streams/test_remote.py``, answers delivered at random later records), and gives one
@@ -19,8 +19,10 @@ engine's outputs. Messages and answers are bytes in the snapshots' no-pickle for
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
+
+import msgspec
 
 from schemas.events import Enrollment, Exemption, Payment, PickupScan, Refund, Shipment, Subsidy
 from streams import snapshot as snapshot_codec
@@ -206,29 +208,109 @@ class RemoteCoordinator(PartitionedEngine):
         return engine
 
 
-def receive(shard: Shard, message: Message) -> tuple[int, Any] | None:
-    """Apply one coordinator message to ``shard``; an ask returns ``(its number, answer)``.
-
-    Only the messages of :data:`TAKES` and :data:`STEPS` are run: a message names a method,
-    and no other method of the partition may be reached from a topic.
-    """
-    if message[0] == ASK:
-        _, number, step, args = message
-        if step not in STEPS:
-            raise ValueError(f"not a step of an instant: {step!r}")
-        return number, getattr(shard, step)(*args)
-    take, args = message
-    if take not in TAKES:
-        raise ValueError(f"not a message a partition takes: {take!r}")
-    getattr(shard, take)(*args)
-    return None
+# -- on the wire ------------------------------------------------------------------------------
+# The events routed to a partition are most of what crosses, one message per event: they go as
+# the schemas' own msgspec event records, a batch encoded and decoded in one C call each
+# (typed, validated on reading).
+# An ask's arguments and an answer are the core's own objects (shop weeks, verdicts, evidence)
+# once per instant: they go in the snapshots' no-pickle tree (streams.snapshot.dumps_message).
 
 
-def encode(value: Any) -> bytes:
-    """Messages or answers as bytes (:func:`streams.snapshot.dumps_message`)."""
-    return snapshot_codec.dumps_message(value)
+class _Batch(msgspec.Struct, array_like=True, frozen=True):
+    """A partition's messages of one transaction: per kind, its arguments in order, and the
+    kinds' order (one byte a message). Encoded and decoded in one call each, in C."""
+
+    kinds: bytes
+    payments: list[tuple[Payment, list[Shipment | Refund] | None]]
+    order_events: list[Shipment | Refund]
+    scans: list[PickupScan]
+    waybills: list[tuple[str, int | list[int] | None, int | list[int] | None]]
+    subsidies: list[Subsidy]
+    broadcasts: list[Exemption | Enrollment]
+    windows: list[int]
+    #: ``(number, step, arguments in the snapshots' tree)``
+    asks: list[tuple[int, str, bytes]]
 
 
-def decode(blob: bytes) -> Any:
-    """What :func:`encode` wrote (refusing any class outside the core, as snapshots do)."""
-    return snapshot_codec.loads_message(blob)
+#: The message of each kind, by its code; the messages whose arguments are one value.
+_KINDS = (
+    "take_payment",
+    "take_order_event",
+    "take_scan",
+    "take_waybill",
+    "take_subsidy",
+    "take_broadcast",
+    "move_windows",
+    ASK,
+)
+_CODE = {name: code for code, name in enumerate(_KINDS)}
+_ASK_CODE = _CODE[ASK]
+_WHOLE_ARGS = {_CODE["take_payment"], _CODE["take_waybill"]}
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(_Batch)
+
+
+def encode_messages(messages: list[Message]) -> bytes:
+    """A partition's messages as one blob."""
+    kinds = bytearray()
+    lists: list[list[Any]] = [[] for _ in _KINDS]
+    code_of, whole = _CODE, _WHOLE_ARGS
+    for message in messages:
+        code = code_of[message[0]]
+        kinds.append(code)
+        if code == _ASK_CODE:
+            _, number, step, args = message
+            lists[code].append((number, step, snapshot_codec.dumps_message(args)))
+        else:
+            lists[code].append(message[1] if code in whole else message[1][0])
+    return _ENCODER.encode(_Batch(bytes(kinds), *lists))
+
+
+def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
+    """Apply a blob of :func:`encode_messages` to ``shard`` in order; the answers to its asks,
+    ``(ask number, answer)``. Only the dataflow's methods can be reached: the kinds of
+    :data:`TAKES` and the steps of :data:`STEPS`; a malformed blob raises
+    :class:`streams.snapshot.SnapshotError` (nothing in it is ever run)."""
+    try:
+        batch = _DECODER.decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(f"damaged messages ({exc})") from None
+    parts: list[Iterator[Any]] = [
+        iter(batch.payments),
+        iter(batch.order_events),
+        iter(batch.scans),
+        iter(batch.waybills),
+        iter(batch.subsidies),
+        iter(batch.broadcasts),
+        iter(batch.windows),
+        iter(batch.asks),
+    ]
+    methods = [getattr(shard, take) for take in _KINDS[:_ASK_CODE]]
+    answers: list[tuple[int, Any]] = []
+    whole, ask_code = _WHOLE_ARGS, _ASK_CODE
+    try:
+        for code in batch.kinds:
+            item = next(parts[code])
+            if code == ask_code:
+                number, step, args = item
+                if step not in STEPS:
+                    raise SnapshotError(f"damaged messages (not a step of an instant: {step!r})")
+                answers.append((number, getattr(shard, step)(*snapshot_codec.loads_message(args))))
+            elif code in whole:
+                methods[code](*item)
+            else:
+                methods[code](item)
+    except (StopIteration, IndexError):
+        raise SnapshotError("damaged messages (their kinds and arguments disagree)") from None
+    return answers
+
+
+def encode_answer(index: int, number: int, answer: Any) -> bytes:
+    """Partition ``index``'s answer to ask ``number``."""
+    return snapshot_codec.dumps_message((index, number, answer))
+
+
+def decode_answer(blob: bytes) -> tuple[int, int, Any]:
+    """``(partition, ask number, answer)`` as :func:`encode_answer` wrote them."""
+    index, number, answer = snapshot_codec.loads_message(blob)
+    return index, number, answer

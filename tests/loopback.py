@@ -48,17 +48,15 @@ class Loopback:
         for index, messages in enumerate(self.coordinator.take_messages()):
             if not messages:
                 continue
-            for message in remote.decode(remote.encode(messages)):
-                reply = remote.receive(self.shards[index], message)
-                if reply is not None:
-                    self.answers.append(remote.encode((index, *reply)))
+            replies = remote.apply_messages(self.shards[index], remote.encode_messages(messages))
+            self.answers += [remote.encode_answer(index, *reply) for reply in replies]
 
     def deliver(self) -> None:
         """Hand the coordinator every partition's answer to its ask in flight."""
         coordinator = self.coordinator
         by_partition: dict[int, Any] = {}
         for blob in self.answers:
-            index, number, answer = remote.decode(blob)
+            index, number, answer = remote.decode_answer(blob)
             assert number == coordinator.asks, "an answer to another ask"
             assert index not in by_partition, "two answers from one partition"
             by_partition[index] = answer

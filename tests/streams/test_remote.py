@@ -12,6 +12,7 @@ import gzip
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas.validation import decode_event
@@ -86,7 +87,13 @@ def test_a_parked_coordinator_keeps_classifying_but_applies_nothing_past_the_ins
 
 def test_a_partition_runs_only_the_messages_of_the_dataflow() -> None:
     shard = Shard(Policy())
-    with pytest.raises(ValueError, match="not a message a partition takes"):
-        remote.receive(shard, ("snapshot", ()))
-    with pytest.raises(ValueError, match="not a step of an instant"):
-        remote.receive(shard, ("ask", 1, "housekeep_partition", (1, 2, 3)))
+    with pytest.raises(KeyError):
+        remote.encode_messages([("snapshot", ())])
+    asked = remote.encode_messages([("ask", 1, "housekeep_partition", (1, 2, 3))])
+    with pytest.raises(SnapshotError, match="not a step of an instant"):
+        remote.apply_messages(shard, asked)
+    with pytest.raises(SnapshotError, match="kinds and arguments disagree"):
+        # one payment announced, none carried
+        remote.apply_messages(shard, msgspec.msgpack.encode([b"\x00", *[[]] * 8]))
+    with pytest.raises(SnapshotError, match="damaged messages"):
+        remote.apply_messages(shard, b"not msgpack")
