@@ -88,9 +88,26 @@ class EngineCollector(Collector):
                 "seconds since the last committed engine snapshot",
                 now - progress.last_snapshot,
             )
+        held = getattr(runner, "held", None)
+        if isinstance(held, dict):  # a partition worker
+            yield _gauge(
+                "sellerwatch_state_partitions_held",
+                "state partitions this partition worker holds",
+                len(held),
+            )
+            yield _gauge(
+                "sellerwatch_partition_open_orders",
+                "orders held by this partition worker's state partitions",
+                runner.open_orders,
+            )
         engine = runner.engine if runner is not None else None
         if engine is None:
             return
+        yield _gauge(
+            "sellerwatch_waiting_for_partitions",
+            "1 while an evaluation instant waits for the partition workers' answers",
+            engine.asking is not None,
+        )
         yield from self._engine(engine)
 
     def _engine(self, engine: Any) -> Iterator[Metric]:

@@ -109,3 +109,18 @@ def test_two_apps_in_one_process_keep_separate_registries() -> None:
     first.verdicts([SimpleNamespace(kind="tag")])
     assert ("sellerwatch_verdicts_total", (("kind", "tag"),)) not in _samples(second)
     assert REGISTRY.get_sample_value("sellerwatch_verdicts_total", {"kind": "tag"}) is None
+
+
+def test_a_partition_worker_exports_what_it_holds_and_a_coordinator_what_it_waits_for() -> None:
+    from streams.remote import RemoteCoordinator
+
+    worker = SimpleNamespace(active=False, engine=None, held={0: None, 2: None}, open_orders=7)
+    got = _samples(_metrics(worker, StageProgress()))
+    assert got[("sellerwatch_state_partitions_held", ())] == 2
+    assert got[("sellerwatch_partition_open_orders", ())] == 7
+    coordinator = RemoteCoordinator(partitions=2)
+    coordinator.accept(payment("O1", "2021-07-05 10:00"))
+    coordinator.accept(payment("O2", "2021-07-06 10:00"))  # passes E of 07-06: it asks and waits
+    owner = SimpleNamespace(active=True, engine=coordinator)
+    got = _samples(_metrics(owner, StageProgress()))
+    assert got[("sellerwatch_waiting_for_partitions", ())] == 1
