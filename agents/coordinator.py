@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.deadlines import stop_client, within
+from agents.deadlines import StateRefused, stop_client, within
 from agents.direct import DirectRunner
 from agents.engine_runner import OnCommit
 from agents.envelope import source_id
@@ -37,6 +37,7 @@ from agents.topics import PARTITION_ANSWERS, PARTITION_LOG
 from streams import remote
 from streams.engine import Engine
 from streams.remote import RemoteCoordinator
+from streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,13 @@ class CoordinatorRunner(DirectRunner):
         blob = self.joiner.add(record.key, record.value or b"", list(record.headers or ()))
         if blob is None:
             return  # more frames to come
-        index, number, answer = remote.decode_answer(blob)
+        try:
+            index, number, answer = remote.decode_answer(blob)
+        except SnapshotError as exc:  # not ours to run: say so once, never retry it
+            raise StateRefused(
+                f"cannot read the answer at {self.answers_tp.topic} offset {record.offset} "
+                f"({exc}). Stop every worker and run `sellerwatch reset`"
+            ) from None
         if number != engine.asks or index in self.received:
             raise RuntimeError(
                 f"partition {index} answered ask {number} while ask {engine.asks} waits "

@@ -186,7 +186,13 @@ class PartitionRunner:
             blob = held.joiner.add(tp, record.value or b"", list(record.headers or ()))
             if blob is None:
                 continue  # more frames to come
-            replies = remote.apply_messages(shard, blob)
+            try:
+                replies = remote.apply_messages(shard, blob)
+            except SnapshotError as exc:  # not ours to run: say so once, never retry it
+                raise StateRefused(
+                    f"state partition {index}: cannot apply {self.log_topic} offset "
+                    f"{record.offset}: {exc}. Stop every worker and run `sellerwatch reset`"
+                ) from None
             if record.offset >= held.replay_until:
                 answers += [remote.encode_answer(index, *reply) for reply in replies]
             self.messages += 1

@@ -216,10 +216,15 @@ class RemoteCoordinator(PartitionedEngine):
 # once per instant: they go in the snapshots' no-pickle tree (streams.snapshot.dumps_message).
 
 
+#: The partition log's format; a batch of another is refused (``sellerwatch reset``).
+WIRE_VERSION = 1
+
+
 class _Batch(msgspec.Struct, array_like=True, frozen=True):
     """A partition's messages of one transaction: per kind, its arguments in order, and the
     kinds' order (one byte a message). Encoded and decoded in one call each, in C."""
 
+    version: int
     kinds: bytes
     payments: list[tuple[Payment, list[Shipment | Refund] | None]]
     order_events: list[Shipment | Refund]
@@ -263,7 +268,7 @@ def encode_messages(messages: list[Message]) -> bytes:
             lists[code].append((number, step, snapshot_codec.dumps_message(args)))
         else:
             lists[code].append(message[1] if code in whole else message[1][0])
-    return _ENCODER.encode(_Batch(bytes(kinds), *lists))
+    return _ENCODER.encode(_Batch(WIRE_VERSION, bytes(kinds), *lists))
 
 
 def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
@@ -275,6 +280,8 @@ def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
         batch = _DECODER.decode(blob)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise SnapshotError(f"damaged messages ({exc})") from None
+    if batch.version != WIRE_VERSION:
+        raise SnapshotError(f"messages in format {batch.version}, not {WIRE_VERSION}")
     parts: list[Iterator[Any]] = [
         iter(batch.payments),
         iter(batch.order_events),

@@ -1,12 +1,15 @@
 """Scale-out on the real broker: a coordinator and partition workers, each holding only the
 state partitions assigned to it, give the replay's verdicts — with 1, 2 or 3 workers, and with
-workers added, stopped (SIGTERM) and killed (-9) mid-stream, the coordinator killed too:
-every verdict, evidence record and warning exactly once (``read_committed``)."""
+workers added, stopped (SIGTERM) and killed (-9) mid-stream, the coordinator killed too, and
+the broker restarted under them: every verdict, evidence record and warning exactly once
+(``read_committed``)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,15 @@ import pytest
 from schemas.evidence import Evidence, decode_evidence, join
 from schemas.verdict import encode
 from sellerwatch.cli import main
-from tests.integration.conftest import Worker, read_topics, read_verdicts, run_cli, wait_for
+from tests.integration.conftest import (
+    ROOT,
+    Worker,
+    deploy_env,
+    read_topics,
+    read_verdicts,
+    run_cli,
+    wait_for,
+)
 from tests.integration.workload import make_workload, replay_verdicts
 
 pytestmark = pytest.mark.integration
@@ -144,3 +155,24 @@ def test_workers_come_and_go_mid_stream_and_each_output_is_committed_once(
     assert sorted(evidence) == sorted(replayed.read_bytes().splitlines())
     warnings = [value for _, _, value, _ in read_topics([f"{prefix}sellerwatch.warnings"])]
     assert warnings and sorted(warnings) == sorted(warned.read_bytes().splitlines())
+
+
+def test_a_broker_restart_under_a_coordinator_and_partition_workers_loses_nothing(
+    big_workload: tuple[Path, list[bytes]], prefix: str, workers: Any
+) -> None:
+    path, expected = big_workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    coordinator = workers(prefix, "coordinator", **_as("coordinator"))
+    held = [workers(prefix, name, **_as("partitions")) for name in ("a", "b")]
+    total = _records(path)
+    wait_for(
+        lambda: (coordinator.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress"
+    )
+    env = deploy_env()  # the broker the tests use, not necessarily 9092
+    subprocess.run(["bash", str(ROOT / "deploy/local/down.sh")], check=True, timeout=120, env=env)
+    time.sleep(2)
+    subprocess.run(["bash", str(ROOT / "deploy/local/up.sh")], check=True, timeout=300, env=env)
+    wait_for(lambda: _done(coordinator, path), 300, "the coordinator")
+    for worker in (coordinator, *held):  # each rode the restart out
+        assert worker.process is not None and worker.process.poll() is None
+    _exactly_once(prefix, expected)

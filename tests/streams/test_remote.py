@@ -94,6 +94,8 @@ def test_a_partition_runs_only_the_messages_of_the_dataflow() -> None:
         remote.apply_messages(shard, asked)
     with pytest.raises(SnapshotError, match="kinds and arguments disagree"):
         # one payment announced, none carried
-        remote.apply_messages(shard, msgspec.msgpack.encode([b"\x00", *[[]] * 8]))
+        remote.apply_messages(shard, msgspec.msgpack.encode([1, b"\x00", *[[]] * 8]))
+    with pytest.raises(SnapshotError, match="in format 0, not 1"):
+        remote.apply_messages(shard, msgspec.msgpack.encode([0, b"", *[[]] * 8]))
     with pytest.raises(SnapshotError, match="damaged messages"):
         remote.apply_messages(shard, b"not msgpack")
