@@ -54,6 +54,10 @@ class DirectRunner(EngineRunner):
         self.by_source: dict[str, TopicPartition] = {}
         self._replay_buffers: dict[TopicPartition, deque[Any]] = {}
         self._replay_next: dict[TopicPartition, int] = {}
+        #: Records read but not taken, and the markers after them: an engine whose instant
+        #: waits for its partitions (``engine.asking``) takes no record until it is answered.
+        self.backlog: dict[TopicPartition, list[Any]] = {}
+        self.backlog_markers: list[tuple[bytes, TopicPartition]] = []
 
     def _input_reader(self) -> AIOKafkaConsumer:
         # No group: the engine group's ownership of the log decides who reads, and the input
@@ -72,6 +76,7 @@ class DirectRunner(EngineRunner):
 
     def _reconnect(self) -> None:
         super()._reconnect()
+        self.backlog, self.backlog_markers = {}, []
         self.inputs = self._input_reader()
         self.watch = PartitionWatch(self.settings.idle_timeout_ms, stop_at_end=self.stop_at_end)
 
@@ -91,6 +96,11 @@ class DirectRunner(EngineRunner):
             return
         # paused: a heartbeat
         await self._kafka(self.consumer.getmany(self.log_tp, timeout_ms=0), "getmany (log)")
+        if self.backlog or self.backlog_markers:  # read before an instant stopped the engine
+            batch, markers = self.backlog, self.backlog_markers
+            self.backlog, self.backlog_markers = {}, []
+            await self._process(batch, markers)
+            return
         batch = await self._kafka(
             self.inputs.getmany(timeout_ms=100, max_records=50_000), "getmany (inputs)"
         )
@@ -132,17 +142,29 @@ class DirectRunner(EngineRunner):
         offsets: dict[TopicPartition, int] = {}
         count = 0
         for tp, messages in batch.items():
+            if engine.asking is not None:  # an instant waits: the rest is taken after it
+                self.backlog[tp] = messages
+                continue
             source = self.sources[tp]
+            taken = 0
             for message in messages:
+                if engine.asking is not None:
+                    break
                 raw = message.value or b""
                 outcome, rejected = accept_raw(raw, source)
                 if outcome is not APPLIED and outcome is not DUPLICATE:
                     offset = message.offset
                     out.append(self._diverted(engine, raw, source, offset, outcome, rejected))
-            end = messages[-1].offset + 1
+                taken += 1
+            end = messages[taken - 1].offset + 1
             decision.append([EVENT.decode(), source, messages[0].offset, end])
             offsets[tp] = end
-            count += len(messages)
+            count += taken
+            if taken < len(messages):
+                self.backlog[tp] = messages[taken:]
+        if self.backlog:  # markers come after the records read before them
+            self.backlog_markers = markers
+            markers = []
         for kind, tp in markers:
             self._apply_marker(engine, kind, self.sources[tp])
             decision.append([kind.decode(), self.sources[tp]])

@@ -5,16 +5,17 @@ are :class:`RemoteShard` stubs: what it sends a partition — the events routed 
 evaluation instant the three asks of :mod:`streams.instant` — goes into a per-partition
 *outbox* that a driver carries to the process holding the partition (a Kafka topic with one
 partition per state partition, :mod:`agents.partitions`). At an instant the coordinator
-*parks* after each ask: it goes on classifying records (duplicate, late, second payment: none
-of that reads the partitions), but applies no event at or after the instant until every
-partition's answer is back (:meth:`RemoteCoordinator.answer`). A partition is a plain
-:class:`streams.partitioned.Shard` to which :func:`apply_messages` applies each batch, returning
-the answers to its asks.
+*parks* after each ask until every partition's answer is back (:meth:`RemoteCoordinator.answer`),
+and takes no record meanwhile: one engine would have applied the events before the instant by
+the time it classifies the next record, and a second payment is judged against the payments
+applied (SPEC §7), so a record classified while events wait would be judged otherwise (found
+by the differential streams: an order id paid again past the horizon, while its first payment
+still waited, was taken for a second payment). Markers (idle, end of input) may come. A
+partition is a plain :class:`streams.partitioned.Shard` to which :func:`apply_messages` applies
+each batch, returning the answers to its asks.
 
 Nothing here waits or does I/O, so the dataflow of separate workers runs in one process too
-(``tests/streams/test_remote.py``, answers delivered at random later records), and gives one
-engine's outputs. Messages and answers are bytes in the snapshots' no-pickle format
-(:func:`streams.snapshot.dumps_message`).
+(``tests/streams/test_remote.py``, ``tests/loopback.py``), and gives one engine's outputs.
 """
 
 from __future__ import annotations
@@ -24,8 +25,18 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import Enrollment, Exemption, Payment, PickupScan, Refund, Shipment, Subsidy
+from schemas.events import (
+    Enrollment,
+    Event,
+    Exemption,
+    Payment,
+    PickupScan,
+    Refund,
+    Shipment,
+    Subsidy,
+)
 from streams import snapshot as snapshot_codec
+from streams.accounting import Outcome
 from streams.instant import Ask
 from streams.partitioned import PartitionedEngine, Shard, WaybillStage
 from streams.policy import Policy
@@ -142,6 +153,15 @@ class RemoteCoordinator(PartitionedEngine):
             self._advance()
             return
         self._ask(ask)
+
+    def accept(self, event: Event, partition: object = 0) -> Outcome:
+        """As the engine's, between instants only: a driver holds records while one waits."""
+        if self.asking is not None:
+            raise RuntimeError(
+                f"ask {self.asks} ({self.asking.step}) waits for the partitions: "
+                "a coordinator takes no record until it is answered"
+            )
+        return super().accept(event, partition)
 
     def discard_outputs(self) -> None:
         """As the engine's; the messages too (a rebuild re-derives what was already sent)."""

@@ -1,9 +1,10 @@
 """A coordinator of remote partitions and its partitions in one process, joined by a loopback
 that carries every message and answer as bytes and delivers the answers late.
 
-The live dataflow (:mod:`agents.partitions`) puts a Kafka topic between them; here a seeded
-random number decides after how many more records each step's answers arrive, so the
-coordinator keeps classifying records while an instant is parked, as it does live.
+The live dataflow (:mod:`agents.partitions`) puts a Kafka topic between them. As there, the
+coordinator takes no record while an instant waits: the records wait with the driver. A seeded
+random number decides whether the answers come before the next record or only after markers
+(the end of the input), and when the coordinator is snapshotted and restored.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Loopback:
         while self.coordinator.asking is not None and self.random.random() >= self.late:
             self.deliver()
             self.carry()
+
+    def ready(self) -> None:
+        """Before a record: every instant answered (the driver holds records till then)."""
+        self.drain()
         if (
             self.coordinator.asking is None
             and self.snapshots
@@ -97,6 +102,7 @@ def remote_outputs(
     *,
     seed: int = 0,
     snapshots: float = 0.0,
+    late: float = 0.7,
     **options: Any,
 ) -> tuple[Engine, Loopback]:
     """Feed ``records`` to a coordinator of ``partitions`` remote partitions and finish; the
@@ -105,12 +111,14 @@ def remote_outputs(
         RemoteCoordinator(policy, partitions=partitions, **options),
         seed=seed,
         snapshots=snapshots,
+        late=late,
         **options,
     )
     for record in records:
         if isinstance(record, Rejected):
-            network.coordinator.reject(record)
+            network.coordinator.reject(record)  # counted only: it may come while one waits
         else:
+            network.ready()
             network.coordinator.accept(record)
         network.step()
     network.coordinator.finish()
