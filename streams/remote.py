@@ -42,17 +42,16 @@ from streams.partitioned import PartitionedEngine, Shard, WaybillStage
 from streams.policy import Policy
 from streams.snapshot import SnapshotError
 
-#: What a coordinator sends a partition besides asks: each is a :class:`Shard` method.
-TAKES = frozenset(
-    {
-        "take_payment",
-        "take_order_event",
-        "take_scan",
-        "take_waybill",
-        "take_subsidy",
-        "take_broadcast",
-        "move_windows",
-    }
+#: What a coordinator sends a partition besides asks, each a :class:`Shard` method; the order
+#: numbers them on the wire.
+TAKES = (
+    "take_payment",
+    "take_order_event",
+    "take_scan",
+    "take_waybill",
+    "take_subsidy",
+    "take_broadcast",
+    "move_windows",
 )
 #: The steps of an instant a partition answers (:mod:`streams.instant`).
 STEPS = frozenset({"open_instant", "decide_instant", "close_instant"})
@@ -258,16 +257,7 @@ class _Batch(msgspec.Struct, array_like=True, frozen=True):
 
 
 #: The message of each kind, by its code; the messages whose arguments are one value.
-_KINDS = (
-    "take_payment",
-    "take_order_event",
-    "take_scan",
-    "take_waybill",
-    "take_subsidy",
-    "take_broadcast",
-    "move_windows",
-    ASK,
-)
+_KINDS = (*TAKES, ASK)
 _CODE = {name: code for code, name in enumerate(_KINDS)}
 _ASK_CODE = _CODE[ASK]
 _WHOLE_ARGS = {_CODE["take_payment"], _CODE["take_waybill"]}

@@ -29,7 +29,7 @@ from tests.integration.conftest import (
     run_cli,
     wait_for,
 )
-from tests.integration.workload import make_workload, replay_verdicts
+from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
 L_MS = 5 * 60_000
@@ -40,14 +40,6 @@ def _as(role: str, **env: str) -> dict[str, str]:
     return {"SELLERWATCH_ROLE": role, "SELLERWATCH_PARTITIONS": str(STATE_PARTITIONS), **env}
 
 
-def _records(path: Path) -> int:
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
-
-
-def _tick_ts(path: Path) -> int:
-    return orjson.loads(path.read_bytes().splitlines()[-1])["ts"]
-
-
 def _done(coordinator: Worker, path: Path) -> bool:
     stats = coordinator.stats() or {}
     books, watermark = stats.get("accounting"), stats.get("watermark")
@@ -55,9 +47,9 @@ def _done(coordinator: Worker, path: Path) -> bool:
         stats.get("engine_active")
         and stats.get("waiting_for") is None  # every instant due has its answers
         and books
-        and books["in"] >= _records(path)
+        and books["in"] >= records_in(path)
         and watermark is not None
-        and watermark >= _tick_ts(path) - L_MS
+        and watermark >= tick_ts(path) - L_MS
     )
 
 
@@ -108,7 +100,7 @@ def test_partition_workers_give_the_replays_verdicts(
         assert all(len(s["state_partitions"]) < STATE_PARTITIONS for s in stats)
     top = coordinator.stats() or {}
     assert top["role"] == "coordinator" and top["state_partitions"] == STATE_PARTITIONS
-    assert top["accounting"]["applied"] == _records(path)
+    assert top["accounting"]["applied"] == records_in(path)
 
 
 def test_workers_come_and_go_mid_stream_and_each_output_is_committed_once(
@@ -164,7 +156,7 @@ def test_a_broker_restart_under_a_coordinator_and_partition_workers_loses_nothin
     run_cli("produce", "--topic-prefix", prefix, str(path))
     coordinator = workers(prefix, "coordinator", **_as("coordinator"))
     held = [workers(prefix, name, **_as("partitions")) for name in ("a", "b")]
-    total = _records(path)
+    total = records_in(path)
     wait_for(
         lambda: (coordinator.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress"
     )

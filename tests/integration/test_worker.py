@@ -27,18 +27,10 @@ from tests.integration.conftest import (
     run_cli,
     wait_for,
 )
-from tests.integration.workload import make_workload, replay_verdicts
+from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
 L_MS = 5 * 60_000
-
-
-def _records(path: Path) -> int:
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
-
-
-def _tick_ts(path: Path) -> int:
-    return orjson.loads(path.read_bytes().splitlines()[-1])["ts"]
 
 
 def _engine_done(workers: list[Worker], records: int, tick_ts: int) -> bool:
@@ -94,7 +86,7 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
     # producing it under a running worker would wake idle partitions behind the watermark.
     run_cli("produce", "--topic-prefix", prefix, str(path))
     worker = workers(prefix, "a")
-    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    wait_for(lambda: _engine_done([worker], records_in(path), tick_ts(path)), 180, "the engine")
     assert worker.stats()["accounting"]["late"] == 0  # type: ignore[index]
     got = read_verdicts(prefix)
     assert len(got) == len(set(got))
@@ -126,8 +118,8 @@ def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
     assert owner.stats()["partitions"] == every  # type: ignore[index]
     assert stand_by.stats()["partitions"] == []  # type: ignore[index]
     owner.kill9()
-    total = _records(path)
-    wait_for(lambda: _engine_done([stand_by], total, _tick_ts(path)), 300, "the take-over")
+    total = records_in(path)
+    wait_for(lambda: _engine_done([stand_by], total, tick_ts(path)), 300, "the take-over")
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []
@@ -156,7 +148,7 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
         "SELLERWATCH_PARTITIONS": partitions,
     }
     worker = workers(prefix, "a", **on)
-    total = _records(path)
+    total = records_in(path)
 
     def snapshot_and_verdicts() -> bool:
         stats = worker.stats() or {}
@@ -168,7 +160,7 @@ def test_kill_9_mid_stream_keeps_each_verdict_exactly_once(
     before = read_verdicts(prefix)
     assert 0 < len(before) < len(expected)
     restarted = workers(prefix, "a", **on)
-    wait_for(lambda: _engine_done([restarted], total, _tick_ts(path)), 300, "the engine")
+    wait_for(lambda: _engine_done([restarted], total, tick_ts(path)), 300, "the engine")
     after = restarted.stats() or {}
     assert after["restored_from_snapshot"] is not None  # the restart began from the snapshot
     assert after["state_partitions"] == int(partitions)
@@ -213,11 +205,11 @@ def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
     worker = workers(prefix, "a")
     wait_for(lambda: worker.stats() is not None, 60, "the worker")
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    wait_for(lambda: _engine_done([worker], records_in(path), tick_ts(path)), 180, "the engine")
     stats = worker.stats()
     assert stats is not None
     books = stats["accounting"]
-    assert books["in"] == _records(path)
+    assert books["in"] == records_in(path)
     assert books["in"] == books["applied"] + books["duplicate"] + books["late"] + books["rejected"]
     assert books["duplicate"] > 0 and books["rejected"] == len(rejects) > 0
     letters = read_topics([prefix + "sellerwatch.dead-letter"])
@@ -254,7 +246,7 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
             check=True,
             timeout=120,
         )
-    wait_for(lambda: _engine_done([worker], _records(path), _tick_ts(path)), 180, "the engine")
+    wait_for(lambda: _engine_done([worker], records_in(path), tick_ts(path)), 180, "the engine")
     got: list[bytes] = []
     for topic in (
         "verdicts.tag",
@@ -295,13 +287,13 @@ def test_the_worker_survives_a_broker_restart_and_loses_nothing(
     root = Path(__file__).resolve().parents[2]
     run_cli("produce", "--topic-prefix", prefix, str(path))
     worker = workers(prefix, "a")
-    total = _records(path)
+    total = records_in(path)
     wait_for(lambda: (worker.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress")
     env = deploy_env()  # the broker the tests use, not necessarily 9092
     subprocess.run(["bash", str(root / "deploy/local/down.sh")], check=True, timeout=120, env=env)
     time.sleep(2)
     subprocess.run(["bash", str(root / "deploy/local/up.sh")], check=True, timeout=300, env=env)
-    wait_for(lambda: _engine_done([worker], total, _tick_ts(path)), 300, "the engine")
+    wait_for(lambda: _engine_done([worker], total, tick_ts(path)), 300, "the engine")
     assert worker.process is not None and worker.process.poll() is None
     got = read_verdicts(prefix)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)

@@ -58,3 +58,13 @@ def replay_verdicts(path: Path, out: Path) -> list[bytes]:
         ["sellerwatch", "replay", str(path), "--out", str(out)], check=True, capture_output=True
     )
     return [line for line in out.read_bytes().splitlines() if line.strip()]
+
+
+def records_in(path: Path) -> int:
+    """The records of a workload file (its closing tick included)."""
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def tick_ts(path: Path) -> int:
+    """The closing tick's ts: a worker is done once W reaches it less the lateness."""
+    return int(orjson.loads(path.read_bytes().splitlines()[-1])["ts"])
