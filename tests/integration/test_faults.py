@@ -23,8 +23,8 @@ import pytest
 from tests.integration.conftest import Worker, read_verdicts, run_cli
 from tests.integration.own_broker import OwnBroker
 from tests.integration.tcp_proxy import ProxyThread
-from tests.integration.test_worker import _engine_done, _records, _tick_ts
-from tests.integration.workload import make_workload, replay_verdicts
+from tests.integration.test_worker import _engine_done
+from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
 #: Seconds of faults: long enough to hit transactions, snapshots and take-overs many times.
@@ -50,7 +50,7 @@ def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
     broker, proxy = faulty_broker
     path = make_workload(tmp_path / "events.jsonl", 23, "--orders-per-day", "1500")
     expected = replay_verdicts(path, tmp_path / "replay.jsonl")
-    total, tick_ts = _records(path), _tick_ts(path)
+    total, closing = records_in(path), tick_ts(path)
     prefix = f"ft{uuid.uuid4().hex[:8]}."
     direct = broker.direct_bootstrap
     run_cli("produce", "--topic-prefix", prefix, str(path), SELLERWATCH_BOOTSTRAP=direct)
@@ -66,7 +66,7 @@ def test_cut_and_stalled_connections_change_no_verdict_and_double_none(
     worker = workers(prefix, "a", **env)
     exits: list[int] = []
     faulting, partitioned_at = True, 0.0
-    while not _engine_done([worker], total, tick_ts):
+    while not _engine_done([worker], total, closing):
         elapsed = time.monotonic() - started
         assert elapsed < RUN_S, f"the engine did not finish in {RUN_S:.0f}s {where}"
         if faulting and elapsed > FAULT_S:
