@@ -23,18 +23,24 @@ from typing import Any
 
 import faust
 
-from agents.coordinator import CoordinatorRunner
-from agents.deadlines import StageGaveUp, describe, exit_nonzero
-from agents.direct import DirectRunner
-from agents.engine_runner import EngineRunner
-from agents.health import BrokerProbe, kafka_check, liveness, readiness, token_middleware
-from agents.kafka_security import faust_credentials
-from agents.metrics import CONTENT_TYPE, Metrics
-from agents.partitions import PartitionRunner
-from agents.readmodel import ReadModel
-from agents.settings import Settings, web_token
-from agents.stage_health import PROGRESS
-from agents.topics import Topics, ensure_topics
+from sellerwatch.agents.coordinator import CoordinatorRunner
+from sellerwatch.agents.deadlines import StageGaveUp, describe, exit_nonzero
+from sellerwatch.agents.direct import DirectRunner
+from sellerwatch.agents.engine_runner import EngineRunner
+from sellerwatch.agents.health import (
+    BrokerProbe,
+    kafka_check,
+    liveness,
+    readiness,
+    token_middleware,
+)
+from sellerwatch.agents.kafka_security import faust_credentials
+from sellerwatch.agents.metrics import CONTENT_TYPE, Metrics
+from sellerwatch.agents.partitions import PartitionRunner
+from sellerwatch.agents.readmodel import ReadModel
+from sellerwatch.agents.settings import Settings, web_token
+from sellerwatch.agents.stage_health import PROGRESS
+from sellerwatch.agents.topics import Topics, ensure_topics
 
 log = logging.getLogger(__name__)
 

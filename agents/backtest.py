@@ -16,11 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
-from agents.history import Assigned, Ended, HistoryReader, Records
-from agents.settings import DAY_MS, longest_window_ms
+from sellerwatch.agents.history import Assigned, Ended, HistoryReader, Records
+from sellerwatch.agents.settings import DAY_MS, longest_window_ms
 from sellerwatch.replay import write_records
-from streams.engine import Engine
-from streams.policy import Policy
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 
 
 def _stderr(line: str) -> None:

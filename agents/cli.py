@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from agents.kafka_security import KafkaAccessError, client_options, describe_access
-from agents.settings import Settings, SettingsError, redis_password
+from sellerwatch.agents.kafka_security import KafkaAccessError, client_options, describe_access
+from sellerwatch.agents.settings import Settings, SettingsError, redis_password
 
 #: Seconds a command waits for Kafka or Redis to answer before it gives up.
 REACH_TIMEOUT_S = 15.0
@@ -136,7 +136,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the live worker (Faust) until interrupted."""
     from faust import Worker
 
-    from agents.app import create_app
+    from sellerwatch.agents.app import create_app
     from sellerwatch.runtime import tune_gc_for_engine
 
     settings = _settings(args)
@@ -149,8 +149,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_produce(args: argparse.Namespace) -> int:
     """Load JSONL files into the input topics."""
-    from agents.produce import produce_files
-    from agents.topics import Topics, ensure_topics
+    from sellerwatch.agents.produce import produce_files
+    from sellerwatch.agents.topics import Topics, ensure_topics
 
     settings = _settings(args)
     reach_kafka(settings.bootstrap)
@@ -171,7 +171,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Replay the input topics through a fresh engine and write the verdicts."""
-    from agents.backtest import backtest
+    from sellerwatch.agents.backtest import backtest
     from sellerwatch.atomic import AtomicOutputs, all_or_nothing, check_distinct
     from sellerwatch.runtime import tune_gc_for_engine
 
@@ -225,7 +225,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the read model of a shop or item id."""
-    from agents.readmodel import read_subject_sync
+    from sellerwatch.agents.readmodel import read_subject_sync
 
     settings = _settings(args)
     if not settings.redis_url:
@@ -239,7 +239,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     """Create every topic with its partitions and retention."""
-    from agents.topics import Topics, ensure_topics
+    from sellerwatch.agents.topics import Topics, ensure_topics
 
     settings = _settings(args)
     reach_kafka(settings.bootstrap)

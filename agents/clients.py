@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents.kafka_security import client_options
+from sellerwatch.agents.kafka_security import client_options
 
 MIB = 1024 * 1024
 

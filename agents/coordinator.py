@@ -25,19 +25,19 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.deadlines import StateRefused, stop_client, within
-from agents.direct import DirectRunner
-from agents.engine_runner import OnCommit
-from agents.envelope import source_id
-from agents.framing import Joiner, frames
-from agents.kafka_security import client_options
-from agents.outputs import OutRecord
-from agents.settings import Settings
-from agents.topics import PARTITION_ANSWERS, PARTITION_LOG
-from streams import remote
-from streams.engine import Engine
-from streams.remote import RemoteCoordinator
-from streams.snapshot import SnapshotError
+from sellerwatch.agents.deadlines import StateRefused, stop_client, within
+from sellerwatch.agents.direct import DirectRunner
+from sellerwatch.agents.engine_runner import OnCommit
+from sellerwatch.agents.envelope import source_id
+from sellerwatch.agents.framing import Joiner, frames
+from sellerwatch.agents.kafka_security import client_options
+from sellerwatch.agents.outputs import OutRecord
+from sellerwatch.agents.settings import Settings
+from sellerwatch.agents.topics import PARTITION_ANSWERS, PARTITION_LOG
+from sellerwatch.streams import remote
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.remote import RemoteCoordinator
+from sellerwatch.streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agents.settings import SettingsError
+from sellerwatch.agents.settings import SettingsError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

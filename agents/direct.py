@@ -24,16 +24,16 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.clients import MIB
-from agents.deadlines import stop_client, within
-from agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit
-from agents.envelope import DECISION, EVENT, source_id
-from agents.kafka_security import client_options
-from agents.outputs import OutRecord
-from agents.partition_watch import PartitionWatch
-from agents.settings import Settings
-from agents.topics import input_partitions
-from streams.engine import Engine
+from sellerwatch.agents.clients import MIB
+from sellerwatch.agents.deadlines import stop_client, within
+from sellerwatch.agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit
+from sellerwatch.agents.envelope import DECISION, EVENT, source_id
+from sellerwatch.agents.kafka_security import client_options
+from sellerwatch.agents.outputs import OutRecord
+from sellerwatch.agents.partition_watch import PartitionWatch
+from sellerwatch.agents.settings import Settings
+from sellerwatch.agents.topics import input_partitions
+from sellerwatch.streams.engine import Engine
 
 #: A partition of a range that keeps coming back empty this many times is missing records.
 _EMPTY_FETCHES_BEFORE_GIVING_UP = 60

@@ -26,8 +26,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from agents.clients import group_consumer, send_batched, transactional_producer
-from agents.deadlines import (
+from sellerwatch.agents.clients import group_consumer, send_batched, transactional_producer
+from sellerwatch.agents.deadlines import (
     Deadlines,
     RebuildBudget,
     StageStalled,
@@ -37,13 +37,13 @@ from agents.deadlines import (
     stop_client,
     within,
 )
-from agents.envelope import (
+from sellerwatch.agents.envelope import (
     DECISION_HEADERS,
     EOF,
     IDLE,
     source_id,
 )
-from agents.outputs import (
+from sellerwatch.agents.outputs import (
     OutRecord,
     dead_letter_record,
     evidence_records,
@@ -52,16 +52,16 @@ from agents.outputs import (
     verdict_record,
     warning_record,
 )
-from agents.settings import Settings
-from agents.snapshots import ForkedSnapshot, Snapshot, from_records, latest_per_key
-from agents.stage_health import PROGRESS
-from agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
-from schemas.validation import Rejected
-from schemas.verdict import Evaluation, Verdict
-from streams.accounting import Outcome
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine, restore
-from streams.snapshot import SnapshotError
+from sellerwatch.agents.settings import Settings
+from sellerwatch.agents.snapshots import ForkedSnapshot, Snapshot, from_records, latest_per_key
+from sellerwatch.agents.stage_health import PROGRESS
+from sellerwatch.agents.topics import ENGINE_LOG, ENGINE_STATE, METRICS, Topics, input_partitions
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Evaluation, Verdict
+from sellerwatch.streams.accounting import Outcome
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine, restore
+from sellerwatch.streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE

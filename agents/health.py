@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.stage_health import StageProgress
+from sellerwatch.agents.stage_health import StageProgress
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def kafka_check(
     """``(check, close)`` for :class:`BrokerProbe`: a metadata request over one aiokafka client."""
     from aiokafka.client import AIOKafkaClient
 
-    from agents.kafka_security import client_options
+    from sellerwatch.agents.kafka_security import client_options
 
     client: AIOKafkaClient | None = None
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.envelope import source_id
-from agents.kafka_security import client_options, start_client
-from agents.topics import Topics, input_partitions
+from sellerwatch.agents.envelope import source_id
+from sellerwatch.agents.kafka_security import client_options, start_client
+from sellerwatch.agents.topics import Topics, input_partitions
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import ssl
 from contextlib import suppress
 from typing import Any
 
-from agents.settings import SettingsError, secret
+from sellerwatch.agents.settings import SettingsError, secret
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agents.stage_health import StageProgress
+from sellerwatch.agents.stage_health import StageProgress
 
 #: ``text/plain; version=0.0.4``: what Prometheus expects from ``generate_latest``.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from agents.topics import DEAD_LETTER, EVIDENCE, LATE, WARNINGS, Topics
-from schemas.evidence import Evidence, split
-from schemas.validation import Rejected
-from schemas.verdict import Evaluation, Verdict, encode
-from schemas.warning import EarlyWarning
+from sellerwatch.agents.topics import DEAD_LETTER, EVIDENCE, LATE, WARNINGS, Topics
+from sellerwatch.schemas.evidence import Evidence, split
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
+from sellerwatch.schemas.warning import EarlyWarning
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.envelope import EOF, IDLE
+from sellerwatch.agents.envelope import EOF, IDLE
 
 
 class PartitionWatch:

@@ -29,8 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from agents.clients import group_consumer, transactional_producer
-from agents.deadlines import (
+from sellerwatch.agents.clients import group_consumer, transactional_producer
+from sellerwatch.agents.deadlines import (
     Deadlines,
     RebuildBudget,
     StateRefused,
@@ -38,14 +38,14 @@ from agents.deadlines import (
     stop_client,
     within,
 )
-from agents.framing import Joiner, frames
-from agents.settings import Settings
-from agents.snapshots import ForkedSnapshot, from_records, latest_per_key
-from agents.stage_health import PROGRESS
-from agents.topics import PARTITION_ANSWERS, PARTITION_LOG, PARTITION_STATE, Topics
-from streams import remote
-from streams.partitioned import Shard
-from streams.snapshot import SnapshotError
+from sellerwatch.agents.framing import Joiner, frames
+from sellerwatch.agents.settings import Settings
+from sellerwatch.agents.snapshots import ForkedSnapshot, from_records, latest_per_key
+from sellerwatch.agents.stage_health import PROGRESS
+from sellerwatch.agents.topics import PARTITION_ANSWERS, PARTITION_LOG, PARTITION_STATE, Topics
+from sellerwatch.streams import remote
+from sellerwatch.streams.partitioned import Shard
+from sellerwatch.streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 

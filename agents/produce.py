@@ -12,9 +12,9 @@ from collections import Counter
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from agents.kafka_security import client_options, start_client
-from agents.topics import Topics, ensure_topics
-from schemas.events import TOPIC_OF_TYPE
+from sellerwatch.agents.kafka_security import client_options, start_client
+from sellerwatch.agents.topics import Topics, ensure_topics
+from sellerwatch.schemas.events import TOPIC_OF_TYPE
 from sellerwatch.sources import open_input
 
 _KEY_FIELD = {

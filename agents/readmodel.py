@@ -21,8 +21,8 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from agents.settings import redis_password
-from schemas.verdict import Evaluation, Verdict, encode
+from sellerwatch.agents.settings import redis_password
+from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
 
 log = logging.getLogger(__name__)
 TTL_S = 60 * 86_400

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from agents.kafka_security import client_options
-from agents.topics import (
+from sellerwatch.agents.kafka_security import client_options
+from sellerwatch.agents.topics import (
     ENGINE_LOG,
     ENGINE_STATE,
     PARTITION_ANSWERS,
@@ -99,7 +99,7 @@ async def _rewind_group(bootstrap: str, group_id: str, topics: Topics) -> int:
     from aiokafka import TopicPartition
     from aiokafka.structs import OffsetAndMetadata
 
-    from agents.topics import input_partitions
+    from sellerwatch.agents.topics import input_partitions
 
     async with _outside_consumer(bootstrap, group_id) as consumer:
         found = await input_partitions(bootstrap, topics)
@@ -150,7 +150,7 @@ async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]
 
 def cmd_reset(args: argparse.Namespace) -> int:
     """Run :func:`reset` and report; a one-line error on failure."""
-    from agents.settings import Settings
+    from sellerwatch.agents.settings import Settings
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its retries: our one line says it
     settings = Settings()

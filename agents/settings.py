@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.policy import Policy, load_policy
+from sellerwatch.streams.policy import Policy, load_policy
 
 INGEST_MODES = ("direct",)
 #: What a worker process runs: the whole engine (its state partitions in it), the coordinator
@@ -147,7 +147,7 @@ class Settings:
 
     def input_retention_ms(self) -> int:
         """The input topics' retention: the setting, or what the policy's rules read."""
-        from streams.policy import PolicyError, parse_duration_ms
+        from sellerwatch.streams.policy import PolicyError, parse_duration_ms
 
         if not self.input_retention:
             return policy_retention_ms(self.policy())

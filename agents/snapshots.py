@@ -117,7 +117,7 @@ async def latest_per_key(
     snapshot topic holds. ``stop`` stops the reader (with the caller's deadline)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from agents.kafka_security import client_options
+    from sellerwatch.agents.kafka_security import client_options
 
     reader = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,

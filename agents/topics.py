@@ -36,10 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.kafka_security import client_options, start_client
-from agents.settings import SettingsError
-from schemas.events import TOPIC_OF_TYPE
-from schemas.verdict import TOPIC_OF_KIND
+from sellerwatch.agents.kafka_security import client_options, start_client
+from sellerwatch.agents.settings import SettingsError
+from sellerwatch.schemas.events import TOPIC_OF_TYPE
+from sellerwatch.schemas.verdict import TOPIC_OF_KIND
 
 INPUT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_TYPE.values()))
 VERDICT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_KIND.values()))
@@ -131,7 +131,7 @@ async def ensure_topics(
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    from agents.settings import Settings
+    from sellerwatch.agents.settings import Settings
 
     if input_retention_ms is None or replication_factor is None or state_partitions is None:
         settings = Settings()

@@ -54,9 +54,9 @@ def _result(name: str) -> dict[str, Any]:
 def state_split(path: Path, partitions: int = 4) -> dict[str, Any]:
     """Feed the file's events into a partitioned engine (not finished: the state at its end)
     and weigh the coordinator's snapshot bytes against each partition's."""
-    from schemas.validation import Rejected, decode_event
     from sellerwatch.runtime import tune_gc_for_engine
-    from streams.partitioned import PartitionedEngine
+    from sellerwatch.schemas.validation import Rejected, decode_event
+    from sellerwatch.streams.partitioned import PartitionedEngine
 
     engine = PartitionedEngine(partitions=partitions)
     tune_gc_for_engine()
@@ -85,7 +85,7 @@ def state_split(path: Path, partitions: int = 4) -> dict[str, Any]:
 
 def _coordinator_parts(engine: Any) -> dict[str, int]:
     """The coordinator's snapshot bytes by what they hold: which part to key first."""
-    from streams import snapshot as codec
+    from sellerwatch.streams import snapshot as codec
 
     def size(*values: Any) -> int:
         return len(codec.dumps(list(values), engine.policy))

@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from streams.engine import Engine
+from sellerwatch.streams.engine import Engine
 
 PREFIX = os.environ.get("BENCH_PREFIX", "")
 app = faust.App(

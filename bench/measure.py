@@ -24,11 +24,11 @@ def rss_kb() -> int:
 
 def measure(path: str) -> dict[str, float]:
     """Replay ``path``; return throughput and memory figures."""
-    from schemas.validation import Rejected
-    from schemas.verdict import encode
     from sellerwatch.runtime import tune_gc_for_engine
+    from sellerwatch.schemas.validation import Rejected
+    from sellerwatch.schemas.verdict import encode
     from sellerwatch.sources import read_records
-    from streams.engine import Engine
+    from sellerwatch.streams.engine import Engine
 
     tune_gc_for_engine()  # as every driver does
     baseline = rss_kb()
@@ -69,7 +69,7 @@ def measure(path: str) -> dict[str, float]:
 
 def parse_only(path: str) -> dict[str, float]:
     """orjson.loads of every line of the same file, and msgspec decode+validate of it."""
-    from schemas.validation import decode_event
+    from sellerwatch.schemas.validation import decode_event
 
     out = {}
     for name, parse in (("orjson_parse", orjson.loads), ("msgspec_decode", decode_event)):

@@ -29,10 +29,10 @@ SAMPLE_EVERY = 20_000
 
 def child(path: str, partitions: int) -> dict[str, float]:
     """One run: feed every line, finish, report CPU and the open orders seen."""
-    from schemas.validation import Rejected, decode_event
     from sellerwatch.runtime import tune_gc_for_engine
-    from streams.engine import Engine
-    from streams.partitioned import PartitionedEngine
+    from sellerwatch.schemas.validation import Rejected, decode_event
+    from sellerwatch.streams.engine import Engine
+    from sellerwatch.streams.partitioned import PartitionedEngine
 
     engine: Engine = PartitionedEngine(partitions=partitions) if partitions > 1 else Engine()
     tune_gc_for_engine()  # as the replay driver does

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from agents.snapshots import ForkedSnapshot, compress
 from bench.replay_throughput import DATA
+from sellerwatch.agents.snapshots import ForkedSnapshot, compress
 from sellerwatch.runtime import tune_gc_for_engine
 from sellerwatch.sources import read_records
-from streams.engine import Engine
+from sellerwatch.streams.engine import Engine
 
 
 async def pauses(engine: Engine) -> tuple[float, float, float]:

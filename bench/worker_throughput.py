@@ -32,7 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.replay_throughput import RESULTS, first_events, machine
-from streams.calendar import Calendar
+from sellerwatch.streams.calendar import Calendar
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = "localhost:9092"
@@ -44,7 +44,7 @@ def sh(*args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
 
 async def bare_consume(prefix: str, total: int) -> float:
     """events/s of getmany + orjson over the input topics, first record to last."""
-    from agents.topics import Topics, input_partitions
+    from sellerwatch.agents.topics import Topics, input_partitions
 
     tps = [TopicPartition(t, p) for t, p in await input_partitions(BOOTSTRAP, Topics(prefix))]
     consumer = AIOKafkaConsumer(
@@ -78,7 +78,7 @@ def backtest_run(prefix: str, total: int) -> float:
 
 _BACKTEST_SNIPPET = """
 import asyncio, io, sys, time
-from agents.backtest import backtest
+from sellerwatch.agents.backtest import backtest
 from sellerwatch.runtime import tune_gc_for_engine
 tune_gc_for_engine()
 started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Event and verdict records, validation, and the published JSON Schema."""
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     EVENT_TYPES,
     TOPIC_OF_TYPE,
     BaseEvent,
@@ -14,9 +14,16 @@ from schemas.events import (
     Subsidy,
     kafka_key,
 )
-from schemas.evidence import Evidence, OrderFacts, decode_evidence
-from schemas.validation import Rejected, decode_event
-from schemas.verdict import TOPIC_OF_KIND, Evaluation, Verdict, decode_verdict, encode, verdict_id
+from sellerwatch.schemas.evidence import Evidence, OrderFacts, decode_evidence
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.verdict import (
+    TOPIC_OF_KIND,
+    Evaluation,
+    Verdict,
+    decode_verdict,
+    encode,
+    verdict_id,
+)
 
 __all__ = [
     "EVENT_TYPES",

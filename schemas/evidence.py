@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.verdict import Verdict
+from sellerwatch.schemas.verdict import Verdict
 
 
 class OrderFacts(msgspec.Struct, frozen=True):

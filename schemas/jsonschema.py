@@ -1,4 +1,6 @@
-"""Generate the published JSON Schema files from the records (``python -m schemas.jsonschema``).
+"""Generate the published JSON Schema files from the records.
+
+``python -m sellerwatch.schemas.jsonschema`` writes them.
 
 The checked-in files under ``schemas/json/`` are what consumers read; a test regenerates them
 and fails when they drift from the records.
@@ -13,10 +15,10 @@ from typing import Any
 import msgspec
 import orjson
 
-from schemas.events import EVENT_TYPES
-from schemas.evidence import Evidence
-from schemas.verdict import Evaluation, Verdict
-from schemas.warning import EarlyWarning
+from sellerwatch.schemas.events import EVENT_TYPES
+from sellerwatch.schemas.evidence import Evidence
+from sellerwatch.schemas.verdict import Evaluation, Verdict
+from sellerwatch.schemas.warning import EarlyWarning
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 _INTEGERS = (

@@ -12,7 +12,7 @@ from typing import Final
 
 import msgspec
 
-from schemas.events import Event, Exemption
+from sellerwatch.schemas.events import Event, Exemption
 
 # Reason codes, one per rejection case of SPEC §5.
 NOT_JSON: Final = "not_json"

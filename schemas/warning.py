@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.verdict import Kind, Rule
+from sellerwatch.schemas.verdict import Kind, Rule
 
 
 class EarlyWarning(msgspec.Struct, frozen=True):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from agents.settings import SettingsError
+from sellerwatch.agents.settings import SettingsError
 from sellerwatch.atomic import (
     AtomicOutputs,
     Interrupted,
@@ -15,7 +15,7 @@ from sellerwatch.atomic import (
     check_distinct,
 )
 from sellerwatch.sources import InputError
-from streams.policy import Policy, PolicyError, load_policy, parse_duration_ms
+from sellerwatch.streams.policy import Policy, PolicyError, load_policy, parse_duration_ms
 
 #: Exit status of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
 INTERRUPTED = 130

@@ -8,8 +8,8 @@ import importlib
 #: Modules that expose ``register(subparsers)``; a missing one is skipped.
 _MODULES = (
     "sellerwatch.generator.cli",
-    "agents.cli",
-    "agents.reset",
+    "sellerwatch.agents.cli",
+    "sellerwatch.agents.reset",
     "sellerwatch.compare_cli",
     "sellerwatch.explain",
 )

@@ -18,15 +18,15 @@ from typing import IO, Any
 
 import orjson
 
-from schemas.events import Payment, PickupScan, Shipment
-from schemas.validation import Rejected, decode_event
-from schemas.verdict import Evaluation, Verdict, encode
 from sellerwatch.replay import write_records
 from sellerwatch.runtime import tune_gc_for_engine
+from sellerwatch.schemas.events import Payment, PickupScan, Shipment
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
 from sellerwatch.sources import merged
-from streams.calendar import Calendar
-from streams.engine import Engine
-from streams.policy import Policy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 
 #: Fields a diff compares: everything but the policy name stamped on each verdict.
 _COMPARED = tuple(f for f in Verdict.__struct_fields__ if f != "policy")

@@ -9,8 +9,8 @@ from typing import IO, TYPE_CHECKING, cast
 
 from sellerwatch.atomic import AtomicOutputs, all_or_nothing, check_distinct
 from sellerwatch.sources import InputError, open_input
-from streams.calendar import Calendar
-from streams.policy import Policy, PolicyError, load_policy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.policy import Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
     from sellerwatch.compare import Comparison
@@ -84,9 +84,9 @@ def _from_topics(
     """Both policies over the input topics' history (read once), as ``backtest`` reads it."""
     import asyncio
 
-    from agents.cli import reach_kafka
-    from agents.history import HistoryReader, feed
-    from agents.settings import Settings
+    from sellerwatch.agents.cli import reach_kafka
+    from sellerwatch.agents.history import HistoryReader, feed
+    from sellerwatch.agents.settings import Settings
     from sellerwatch.compare import Comparing
 
     settings = Settings()  # the variables; the flags win

@@ -16,7 +16,7 @@ _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 def variables() -> list[tuple[str, str]]:
     """``(SELLERWATCH_NAME, default)`` of every worker setting read from the environment."""
     try:
-        from agents.settings import Settings
+        from sellerwatch.agents.settings import Settings
     except ImportError:  # the Kafka extras are not installed: nothing to list
         return []
     found: list[tuple[str, str]] = []

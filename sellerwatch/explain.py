@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from schemas.evidence import Evidence, OrderFacts, decode_evidence, join
+from sellerwatch.schemas.evidence import Evidence, OrderFacts, decode_evidence, join
 from sellerwatch.sources import InputError, open_input
 
 _HOUR = 3_600_000

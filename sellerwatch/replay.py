@@ -16,17 +16,17 @@ from typing import Any, BinaryIO
 import msgspec
 import orjson
 
-from schemas.validation import Rejected
-from schemas.verdict import Verdict, encode
 from sellerwatch.atomic import BinarySink
 from sellerwatch.runtime import tune_gc_for_engine
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Verdict, encode
 from sellerwatch.sorting import sorted_records
 from sellerwatch.sources import Record, merged
-from streams.accounting import Outcome
-from streams.calendar import Calendar
-from streams.engine import Engine, second_payment
-from streams.partitioned import PartitionedEngine
-from streams.policy import Policy
+from sellerwatch.streams.accounting import Outcome
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.engine import Engine, second_payment
+from sellerwatch.streams.partitioned import PartitionedEngine
+from sellerwatch.streams.policy import Policy
 
 #: Above this share of late records the summary suggests ``--sort`` (issue #10).
 LATE_WARNING_SHARE = 0.01

@@ -12,7 +12,7 @@ import io
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
-from streams.calendar import Calendar
+from sellerwatch.streams.calendar import Calendar
 
 if TYPE_CHECKING:
     from sellerwatch.compare import Comparison, Side

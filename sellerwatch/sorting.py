@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.validation import Rejected, decode_event
 from sellerwatch.sources import Record, read_records
 
 #: ``ts`` (signed), file index, line number, length of the raw bytes, then the bytes.

@@ -17,8 +17,13 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from schemas.events import Event
-from schemas.validation import DEFAULT_MAX_RECORD_BYTES, TOO_LARGE, Rejected, decode_event
+from sellerwatch.schemas.events import Event
+from sellerwatch.schemas.validation import (
+    DEFAULT_MAX_RECORD_BYTES,
+    TOO_LARGE,
+    Rejected,
+    decode_event,
+)
 
 #: One input line: its decoding, its bytes, and where it came from (a plain tuple: hot path).
 Record = tuple[Event | Rejected, bytes, str, int]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from streams.calendar import Calendar
+from sellerwatch.streams.calendar import Calendar
 
 _CAMPAIGN_KEYS = {
     "name",
@@ -55,7 +55,7 @@ def _local_ms(value: object, setting: str, calendar: Calendar) -> int:
 
 def parse_campaigns(value: object, timezone: str, order_horizon_ms: int) -> tuple[Campaign, ...]:
     """The campaigns of a policy document's ``campaign`` array (none when absent)."""
-    from streams.policy import parse_duration_ms  # the policy imports this module
+    from sellerwatch.streams.policy import parse_duration_ms  # the policy imports this module
 
     if value is None:
         return ()

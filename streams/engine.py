@@ -18,7 +18,7 @@ from collections.abc import Generator, Sequence
 from heapq import heappush
 from typing import Any
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Event,
     Exemption,
@@ -28,25 +28,25 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.evidence import Evidence
-from schemas.validation import SECOND_PAYMENT, Rejected, decode_event
-from schemas.verdict import Evaluation, Verdict
-from schemas.warning import EarlyWarning
-from streams import snapshot as snapshot_codec
-from streams.accounting import Accounting, Outcome
-from streams.clock import EventClock
-from streams.ids import IdMemory
-from streams.instant import Ask
-from streams.policy import Policy
-from streams.rules import (
+from sellerwatch.schemas.evidence import Evidence
+from sellerwatch.schemas.validation import SECOND_PAYMENT, Rejected, decode_event
+from sellerwatch.schemas.verdict import Evaluation, Verdict
+from sellerwatch.schemas.warning import EarlyWarning
+from sellerwatch.streams import snapshot as snapshot_codec
+from sellerwatch.streams.accounting import Accounting, Outcome
+from sellerwatch.streams.clock import EventClock
+from sellerwatch.streams.ids import IdMemory
+from sellerwatch.streams.instant import Ask
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.rules import (
     campaign_fulfilment,
     pickup48,
     quality_refund,
     same_day_ship,
     ship48_pickup24,
 )
-from streams.rules.steps import Steps
-from streams.state import State
+from sellerwatch.streams.rules.steps import Steps
+from sellerwatch.streams.state import State
 
 _DRAIN_BATCH = 64
 

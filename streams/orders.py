@@ -20,8 +20,8 @@ from collections.abc import Container
 from sys import intern
 from typing import Protocol
 
-from schemas.events import Payment, PickupScan, Refund, Shipment
-from streams.campaigns import Campaign
+from sellerwatch.schemas.events import Payment, PickupScan, Refund, Shipment
+from sellerwatch.streams.campaigns import Campaign
 
 
 class OrderWatch(Protocol):

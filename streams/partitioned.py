@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Exemption,
     Payment,
@@ -41,14 +41,14 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.verdict import CampaignEvaluation, Evaluation, Verdict
-from streams import snapshot as snapshot_codec
-from streams.engine import Engine
-from streams.orders import OrderBook
-from streams.policy import Policy
-from streams.rules import campaign_fulfilment
-from streams.snapshot import SnapshotError
-from streams.state import State
+from sellerwatch.schemas.verdict import CampaignEvaluation, Evaluation, Verdict
+from sellerwatch.streams import snapshot as snapshot_codec
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.orders import OrderBook
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.rules import campaign_fulfilment
+from sellerwatch.streams.snapshot import SnapshotError
+from sellerwatch.streams.state import State
 
 
 def partition_of(item_id: str, partitions: int) -> int:
@@ -441,7 +441,7 @@ def restore(blob: bytes, policy: Policy | None = None) -> Engine:
     if isinstance(document, dict) and "partitioned" in document:
         return PartitionedEngine.from_document(document, policy)
     if isinstance(document, dict) and "remote" in document:
-        from streams.remote import RemoteCoordinator  # noqa: PLC0415 - it builds on this module
+        from sellerwatch.streams.remote import RemoteCoordinator  # noqa: PLC0415 - it builds on this module
 
         return RemoteCoordinator.from_document(document, policy)
     return Engine.from_snapshot_state(document)

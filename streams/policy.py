@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 from msgspec import Meta
 
-from streams.calendar import Calendar
-from streams.campaigns import Campaign, CampaignError, parse_campaigns
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.campaigns import Campaign, CampaignError, parse_campaigns
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")

@@ -10,9 +10,9 @@ Events arrive in event-time order, so each structure is a small state machine.
 
 from __future__ import annotations
 
-from schemas.events import Enrollment, Exemption, Subsidy
-from streams.calendar import Calendar
-from streams.orders import Order
+from sellerwatch.schemas.events import Enrollment, Exemption, Subsidy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.orders import Order
 
 _NONE, _ACTIVE, _SUSPENDED = 0, 1, 2
 

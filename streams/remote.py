@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Event,
     Exemption,
@@ -35,12 +35,12 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from streams import snapshot as snapshot_codec
-from streams.accounting import Outcome
-from streams.instant import Ask
-from streams.partitioned import PartitionedEngine, Shard, WaybillStage
-from streams.policy import Policy
-from streams.snapshot import SnapshotError
+from sellerwatch.streams import snapshot as snapshot_codec
+from sellerwatch.streams.accounting import Outcome
+from sellerwatch.streams.instant import Ask
+from sellerwatch.streams.partitioned import PartitionedEngine, Shard, WaybillStage
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.snapshot import SnapshotError
 
 #: What a coordinator sends a partition besides asks, each a :class:`Shard` method; the order
 #: numbers them on the wire.

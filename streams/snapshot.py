@@ -47,12 +47,15 @@ from typing import Any
 import msgspec
 import orjson
 
-from streams.calendar import Calendar
-from streams.policy import Policy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.policy import Policy
 
 FORMAT = "sellerwatch-engine-state"
 VERSION = 1
 
+#: The installed package the modules below live in. A snapshot names a class by its module
+#: within it (``streams.orders:Order``), so the format does not change with the packaging.
+PACKAGE = "sellerwatch"
 #: Modules whose classes may appear in a snapshot (the engine's state and its records) or in
 #: a message between a partitioned engine's coordinator and its partitions.
 STATE_MODULES = (
@@ -118,9 +121,9 @@ def policy_fingerprint(policy: Policy) -> str:
 def _allowed_classes() -> dict[str, type]:
     allowed: dict[str, type] = {}
     for name in STATE_MODULES:
-        module = importlib.import_module(name)
+        module = importlib.import_module(f"{PACKAGE}.{name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == name:
+            if cls.__module__ == module.__name__:
                 allowed[f"{name}:{cls.__qualname__}"] = cls
     return allowed
 
@@ -148,10 +151,11 @@ class _Writer:
         self.keep.append(value)
 
     def _class(self, cls: type, fields: tuple[str, ...]) -> int:
-        key = (f"{cls.__module__}:{cls.__qualname__}", fields)
+        module = cls.__module__.removeprefix(f"{PACKAGE}.")
+        key = (f"{module}:{cls.__qualname__}", fields)
         index = self.classes.get(key)
         if index is None:
-            if not cls.__module__.startswith(STATE_MODULES):
+            if module not in STATE_MODULES:
                 raise SnapshotError(f"{key[0]} is not part of the engine's state")
             index = self.classes[key] = len(self.table)
             self.table.append([key[0], list(fields)])

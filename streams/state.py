@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.evidence import Evidence, OrderFacts
-from schemas.verdict import Evaluation, Verdict, verdict_id
-from schemas.warning import EarlyWarning
-from streams.calendar import Calendar
-from streams.orders import Order, OrderBook
-from streams.policy import Policy
-from streams.programs import Exemptions, Plan, Subsidies
-from streams.rates import ratio
+from sellerwatch.schemas.evidence import Evidence, OrderFacts
+from sellerwatch.schemas.verdict import Evaluation, Verdict, verdict_id
+from sellerwatch.schemas.warning import EarlyWarning
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.orders import Order, OrderBook
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.programs import Exemptions, Plan, Subsidies
+from sellerwatch.streams.rates import ratio
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Event,
     Exemption,
@@ -18,12 +18,12 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.validation import Rejected
-from schemas.verdict import Evaluation, Verdict
-from streams.calendar import Calendar
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
-from streams.policy import Policy
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Evaluation, Verdict
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine
+from sellerwatch.streams.policy import Policy
 from tests.loopback import remote_outputs
 
 CAL = Calendar("Asia/Shanghai")

@@ -13,13 +13,13 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.events import Event
-from schemas.validation import Rejected
-from streams import remote
-from streams.engine import Engine
-from streams.partitioned import Shard, restore
-from streams.policy import Policy
-from streams.remote import RemoteCoordinator
+from sellerwatch.schemas.events import Event
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.streams import remote
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import Shard, restore
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.remote import RemoteCoordinator
 
 
 class Loopback:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from sellerwatch.generator.model import CHANNELS, Marketplace
-from streams.campaigns import Campaign
+from sellerwatch.streams.campaigns import Campaign
 
 KEEP = "keeps the promise"
 LATE_SHIP = "late shipment"

@@ -12,17 +12,17 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.events import TS_MAX_EXCLUSIVE, TS_MIN
 from sellerwatch.atomic import OutputError, all_or_nothing, replaced_on_success
 from sellerwatch.generator.buffer import Record
 from sellerwatch.generator.pipeline import FaultOptions, Generator
 from sellerwatch.generator.profiles import PROFILES
 from sellerwatch.generator.timebase import FOLLOW_UP_DAYS
 from sellerwatch.generator.writer import FileSink, SinkError, SplitSink, produce
+from sellerwatch.schemas.events import TS_MAX_EXCLUSIVE, TS_MIN
 from sellerwatch.sources import InputError
-from streams.calendar import Calendar
-from streams.campaigns import Campaign
-from streams.policy import load_policy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.policy import load_policy
 
 #: Allowed range of every numeric option (documented in ``--help``): far above the ``large``
 #: profile, low enough that a typo cannot make a run grow without bound.

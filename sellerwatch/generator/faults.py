@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from schemas.events import TS_MAX_EXCLUSIVE, TS_MIN
-from schemas.validation import (
+from sellerwatch.generator.buffer import Record
+from sellerwatch.schemas.events import TS_MAX_EXCLUSIVE, TS_MIN
+from sellerwatch.schemas.validation import (
     BAD_ENUM,
     BAD_INTERVAL,
     BAD_VALUE,
@@ -43,7 +44,6 @@ from schemas.validation import (
     UNKNOWN_TYPE,
     WRONG_TYPE,
 )
-from sellerwatch.generator.buffer import Record
 
 T = TypeVar("T")
 

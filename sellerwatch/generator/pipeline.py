@@ -23,7 +23,7 @@ from sellerwatch.generator.orders import OrderFactory
 from sellerwatch.generator.profiles import Profile
 from sellerwatch.generator.programs import schedule
 from sellerwatch.generator.timebase import Timeline
-from streams.campaigns import Campaign
+from sellerwatch.streams.campaigns import Campaign
 
 
 @dataclass(frozen=True)

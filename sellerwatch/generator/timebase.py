@@ -13,7 +13,7 @@ from bisect import bisect_right
 from datetime import date
 from itertools import accumulate
 
-from streams.calendar import Calendar
+from sellerwatch.streams.calendar import Calendar
 
 MS_MINUTE = 60_000
 MS_HOUR = 3_600_000

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from schemas.events import TOPIC_OF_TYPE
 from sellerwatch.generator.buffer import Record
+from sellerwatch.schemas.events import TOPIC_OF_TYPE
 
 #: One file per input topic with ``--split-dir``.
 SPLIT_FILES: dict[str, str] = {
@@ -130,8 +130,8 @@ async def produce(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    from agents.kafka_security import client_options
-    from agents.topics import Topics, ensure_topics
+    from sellerwatch.agents.kafka_security import client_options
+    from sellerwatch.agents.topics import Topics, ensure_topics
 
     topics = {etype: topic_prefix + topic for etype, topic in TOPIC_OF_TYPE.items()}
     producer = AIOKafkaProducer(

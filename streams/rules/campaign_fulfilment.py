@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from schemas.verdict import CampaignEvaluation, Verdict, verdict_id
-from streams.calendar import Calendar
-from streams.campaigns import Campaign
-from streams.orders import CampaignOrder, Order
-from streams.rules.steps import Partition, Steps
-from streams.state import State
+from sellerwatch.schemas.verdict import CampaignEvaluation, Verdict, verdict_id
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.orders import CampaignOrder, Order
+from sellerwatch.streams.rules.steps import Partition, Steps
+from sellerwatch.streams.state import State
 
 RULE: Final[Literal["campaign_fulfilment"]] = "campaign_fulfilment"
 KIND: Final[Literal["breach"]] = "breach"

@@ -9,11 +9,11 @@ Evaluated items: those with an order paid on ``T-3`` plus every tagged item (no 
 
 from __future__ import annotations
 
-from schemas.verdict import Verdict
-from streams.orders import Order
-from streams.rates import above
-from streams.rules.steps import Partition, Steps
-from streams.state import State
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.orders import Order
+from sellerwatch.streams.rates import above
+from sellerwatch.streams.rules.steps import Partition, Steps
+from sellerwatch.streams.state import State
 
 RULE = "pickup48"
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from schemas.verdict import Verdict
-from streams.orders import Bucket, Order
-from streams.policy import QualityRefund
-from streams.rules.steps import Partition, Steps
-from streams.state import State
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.orders import Bucket, Order
+from sellerwatch.streams.policy import QualityRefund
+from sellerwatch.streams.rules.steps import Partition, Steps
+from sellerwatch.streams.state import State
 
 RULE = "quality_refund"
 

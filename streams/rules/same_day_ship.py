@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from schemas.verdict import Verdict
-from streams.orders import Order
-from streams.rates import at_least
-from streams.rules.steps import Partition, Steps
-from streams.state import State
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.orders import Order
+from sellerwatch.streams.rates import at_least
+from sellerwatch.streams.rules.steps import Partition, Steps
+from sellerwatch.streams.state import State
 
 RULE = "same_day_ship"
 

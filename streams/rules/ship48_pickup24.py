@@ -10,11 +10,11 @@ dates ``T-10 … T-4`` (every order in it fully decided):
 
 from __future__ import annotations
 
-from schemas.verdict import Verdict
-from streams.orders import Bucket, Order
-from streams.rates import below
-from streams.rules.steps import Partition, Steps
-from streams.state import State
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.orders import Bucket, Order
+from sellerwatch.streams.rates import below
+from sellerwatch.streams.rules.steps import Partition, Steps
+from sellerwatch.streams.state import State
 
 RULE = "ship48_pickup24"
 

@@ -26,14 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from schemas.verdict import Verdict
+from sellerwatch.schemas.verdict import Verdict
 
 if TYPE_CHECKING:
-    from streams.rules.campaign_fulfilment import CampaignState
-    from streams.rules.pickup48 import TagState
-    from streams.rules.quality_refund import QualityState
-    from streams.rules.ship48_pickup24 import BucketCounts
-    from streams.state import State
+    from sellerwatch.streams.rules.campaign_fulfilment import CampaignState
+    from sellerwatch.streams.rules.pickup48 import TagState
+    from sellerwatch.streams.rules.quality_refund import QualityState
+    from sellerwatch.streams.rules.ship48_pickup24 import BucketCounts
+    from sellerwatch.streams.state import State
 
 
 class Partition(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from agents.deadlines import (
+from sellerwatch.agents.deadlines import (
     Deadlines,
     RebuildBudget,
     StageGaveUp,
@@ -21,7 +21,7 @@ from agents.deadlines import (
     stop_client,
     within,
 )
-from agents.settings import SettingsError
+from sellerwatch.agents.settings import SettingsError
 
 
 def _producer(sender: asyncio.Future[Any] | None) -> Any:
@@ -159,12 +159,12 @@ def test_keep_rebuilding_logs_one_line_per_incident_and_runs_again(
             raise StageStalled("commit_transaction took longer than 20s")
 
     budget = RebuildBudget(5, first_delay_s=0.01)
-    with caplog.at_level(logging.INFO, logger="agents.deadlines"):
+    with caplog.at_level(logging.INFO, logger="sellerwatch.agents.deadlines"):
         asyncio.run(
             keep_rebuilding("engine", attempt, asyncio.Event(), budget, lambda: restarts.append(1))
         )
     assert len(attempts) == 3 and len(restarts) == 2
-    lines = [r for r in caplog.records if r.name == "agents.deadlines"]
+    lines = [r for r in caplog.records if r.name == "sellerwatch.agents.deadlines"]
     assert [r.getMessage().split(";")[0] for r in lines] == [
         "engine: StageStalled: commit_transaction took longer than 20s"
     ] * 2

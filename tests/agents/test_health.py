@@ -9,8 +9,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agents.health import BrokerProbe, liveness, readiness, token_allows, token_middleware
-from agents.stage_health import StageProgress
+from sellerwatch.agents.health import (
+    BrokerProbe,
+    liveness,
+    readiness,
+    token_allows,
+    token_middleware,
+)
+from sellerwatch.agents.stage_health import StageProgress
 
 UP = (True, "ok")
 

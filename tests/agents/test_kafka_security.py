@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.backtest import retention_warning
-from agents.kafka_security import client_options, faust_credentials
-from agents.settings import DAY_MS, Settings, SettingsError, longest_window_ms
-from agents.topics import INPUT_TOPICS, topic_specs
-from streams.policy import Policy, QualityRefund
+from sellerwatch.agents.backtest import retention_warning
+from sellerwatch.agents.kafka_security import client_options, faust_credentials
+from sellerwatch.agents.settings import DAY_MS, Settings, SettingsError, longest_window_ms
+from sellerwatch.agents.topics import INPUT_TOPICS, topic_specs
+from sellerwatch.streams.policy import Policy, QualityRefund
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +125,7 @@ def test_faust_keeps_its_files_under_the_data_dir_it_creates(
 ) -> None:
     """Not in the working directory (a checkout or a read-only image), and a data dir that
     does not exist yet is made, parents included (Faust itself makes only the last level)."""
-    from agents.app import create_app
+    from sellerwatch.agents.app import create_app
 
     where = tmp_path / "not" / "yet"
     monkeypatch.setenv("SELLERWATCH_DATA_DIR", str(where))

@@ -8,9 +8,9 @@ from typing import Any
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.metrics import Metrics
-from agents.stage_health import StageProgress
-from streams.engine import Engine
+from sellerwatch.agents.metrics import Metrics
+from sellerwatch.agents.stage_health import StageProgress
+from sellerwatch.streams.engine import Engine
 from tests.builders import as_json, payment
 
 
@@ -112,7 +112,7 @@ def test_two_apps_in_one_process_keep_separate_registries() -> None:
 
 
 def test_a_partition_worker_exports_what_it_holds_and_a_coordinator_what_it_waits_for() -> None:
-    from streams.remote import RemoteCoordinator
+    from sellerwatch.streams.remote import RemoteCoordinator
 
     worker = SimpleNamespace(active=False, engine=None, held={0: None, 2: None}, open_orders=7)
     got = _samples(_metrics(worker, StageProgress()))

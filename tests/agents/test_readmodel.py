@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from agents.readmodel import ReadModel, shop_key
-from schemas.verdict import Evaluation, Verdict
+from sellerwatch.agents.readmodel import ReadModel, shop_key
+from sellerwatch.schemas.verdict import Evaluation, Verdict
 
 
 def _breach(order_id: str) -> Verdict:

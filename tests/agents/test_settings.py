@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.settings import MAX_PARTITIONS, Settings, SettingsError
+from sellerwatch.agents.settings import MAX_PARTITIONS, Settings, SettingsError
 
 
 def test_the_state_is_one_partition_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:

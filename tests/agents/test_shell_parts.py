@@ -8,12 +8,18 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.outputs import dead_letter_record, verdict_record
-from agents.produce import route
-from agents.snapshots import CHUNK_BYTES, ForkedSnapshot, Snapshot, from_records, to_records
-from agents.topics import Topics, topic_specs
-from schemas.validation import Rejected
-from streams.engine import Engine
+from sellerwatch.agents.outputs import dead_letter_record, verdict_record
+from sellerwatch.agents.produce import route
+from sellerwatch.agents.snapshots import (
+    CHUNK_BYTES,
+    ForkedSnapshot,
+    Snapshot,
+    from_records,
+    to_records,
+)
+from sellerwatch.agents.topics import Topics, topic_specs
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.streams.engine import Engine
 from tests.builders import clock_tick, payment, run_sorted, subsidy
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.evidence import decode_evidence
 from sellerwatch.cli import main
+from sellerwatch.schemas.evidence import decode_evidence
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import agents.cli
-import agents.produce
-import agents.topics
-from agents.kafka_security import KafkaAccessError
-from agents.settings import SettingsError
+from sellerwatch.agents import cli as agents_cli
+from sellerwatch.agents import produce as agents_produce
+from sellerwatch.agents import topics as agents_topics
+from sellerwatch.agents.kafka_security import KafkaAccessError
+from sellerwatch.agents.settings import SettingsError
 from sellerwatch.cli import main
 
 DEAD = "localhost:1"  # nothing listens on port 1
@@ -27,7 +27,7 @@ SAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "sample.jsonl.gz
 def _fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     started = time.monotonic()
     assert main(argv) == 2
-    assert time.monotonic() - started < agents.cli.REACH_TIMEOUT_S + 5
+    assert time.monotonic() - started < agents_cli.REACH_TIMEOUT_S + 5
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert len(lines) == 1, captured.err
@@ -115,7 +115,7 @@ def silent_port() -> Iterator[int]:
 def test_a_broker_that_never_answers_is_given_up_on_at_the_deadline(silent_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(KafkaAccessError) as failed:
-        agents.cli.reach_kafka(f"127.0.0.1:{silent_port}", timeout_s=1)
+        agents_cli.reach_kafka(f"127.0.0.1:{silent_port}", timeout_s=1)
     assert time.monotonic() - started < 5
     assert "SELLERWATCH_BOOTSTRAP / --bootstrap" in str(failed.value)
 
@@ -123,7 +123,7 @@ def test_a_broker_that_never_answers_is_given_up_on_at_the_deadline(silent_port:
 def test_a_redis_that_never_answers_is_given_up_on_at_the_deadline(silent_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(SettingsError) as failed:
-        agents.cli.reach_redis(f"redis://127.0.0.1:{silent_port}/0", timeout_s=1)
+        agents_cli.reach_redis(f"redis://127.0.0.1:{silent_port}/0", timeout_s=1)
     assert time.monotonic() - started < 5
     assert "SELLERWATCH_REDIS_URL / --redis" in str(failed.value)
 
@@ -139,9 +139,9 @@ def created(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> dict[str, int]:
         return {f"{prefix}payments": 1}
 
-    monkeypatch.setattr(agents.cli, "reach_kafka", lambda bootstrap: None)
-    monkeypatch.setattr(agents.topics, "ensure_topics", ensure_topics)
-    monkeypatch.setattr(agents.produce, "produce_files", produce_files)
+    monkeypatch.setattr(agents_cli, "reach_kafka", lambda bootstrap: None)
+    monkeypatch.setattr(agents_topics, "ensure_topics", ensure_topics)
+    monkeypatch.setattr(agents_produce, "produce_files", produce_files)
     return calls
 
 

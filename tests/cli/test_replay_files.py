@@ -152,8 +152,8 @@ def test_a_sigterm_inside_the_decoder_is_not_booked_as_a_rejected_record(
     """The handler raises where the run is; the decoder dead-letters every ``Exception``. A
     SIGTERM landing there used to become one ``internal_error`` record and the replay read on
     (the fresh-clone CI caught it as a replay that never exited)."""
-    from schemas import validation
     from sellerwatch.atomic import Interrupted
+    from sellerwatch.schemas import validation
 
     def interrupted(raw: bytes) -> None:
         raise Interrupted

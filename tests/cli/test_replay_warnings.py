@@ -6,8 +6,8 @@ from pathlib import Path
 
 import msgspec
 
-from schemas.warning import EarlyWarning
 from sellerwatch.cli import main
+from sellerwatch.schemas.warning import EarlyWarning
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"

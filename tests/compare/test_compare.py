@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from sellerwatch.compare import compare, write_report
-from streams.calendar import Calendar
-from streams.policy import Policy, load_policy
+from sellerwatch.streams.calendar import Calendar
+from sellerwatch.streams.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from agents.metrics import Metrics
-from agents.settings import Settings
-from agents.stage_health import StageProgress
-from streams.engine import Engine
+from sellerwatch.agents.metrics import Metrics
+from sellerwatch.agents.settings import Settings
+from sellerwatch.agents.stage_health import StageProgress
+from sellerwatch.streams.engine import Engine
 from tests.builders import as_json, payment
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -9,7 +9,7 @@ import pytest
 from sellerwatch.generator.campaign import KEEP, LATE_PICKUP, LATE_SHIP, NO_UPDATE
 from sellerwatch.generator.pipeline import Generator
 from sellerwatch.generator.profiles import PROFILES
-from streams.policy import load_policy
+from sellerwatch.streams.policy import load_policy
 from tests.conftest import ROOT
 from tests.generator.conftest import run, verdicts
 

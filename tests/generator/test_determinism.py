@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.validation import Rejected, decode_event
 from tests.generator.conftest import lines
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.validation import REASONS, Rejected, decode_event
 from sellerwatch.generator import PROFILES, FaultOptions, Generator
 from sellerwatch.generator.faults import BAD_CASES
+from sellerwatch.schemas.validation import REASONS, Rejected, decode_event
 from tests.generator.conftest import lines, run
 
 L_MS = 300_000  # the default allowed lateness

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import TOPIC_OF_TYPE, kafka_key
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.events import TOPIC_OF_TYPE, kafka_key
+from sellerwatch.schemas.validation import Rejected, decode_event
 from tests.generator.conftest import lines, run
 from tests.integration.topics import delete_prefixed
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.events import TOPIC_OF_TYPE, kafka_key
-from schemas.validation import Rejected, decode_event
 from sellerwatch.generator import PROFILES, Generator
 from sellerwatch.generator.writer import SPLIT_FILES
+from sellerwatch.schemas.events import TOPIC_OF_TYPE, kafka_key
+from sellerwatch.schemas.validation import Rejected, decode_event
 from tests.generator.conftest import lines, run
 
 

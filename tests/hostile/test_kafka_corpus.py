@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.validation import Rejected, decode_event
 from tests.hostile.cases import all_cases
 from tests.integration.conftest import ROOT, Worker, read_topics, run_cli, wait_for
 

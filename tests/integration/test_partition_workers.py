@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.evidence import Evidence, decode_evidence, join
-from schemas.verdict import encode
 from sellerwatch.cli import main
+from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
+from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     ROOT,
     Worker,

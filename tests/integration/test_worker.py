@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.topics import INPUT_TOPICS
-from schemas.evidence import Evidence, decode_evidence, join
-from schemas.verdict import encode
+from sellerwatch.agents.topics import INPUT_TOPICS
 from sellerwatch.cli import main
+from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
+from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     BOOTSTRAP,
     Worker,
@@ -233,7 +233,7 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
     path, expected = workload
     worker = workers(prefix, "a")
     wait_for(lambda: worker.stats() is not None, 60, "the worker")
-    from agents.produce import route
+    from sellerwatch.agents.produce import route
 
     by_topic: dict[str, list[bytes]] = {}
     for raw in path.read_bytes().splitlines():

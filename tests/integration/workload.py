@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 
-from schemas.validation import Rejected, decode_event
-from streams.calendar import Calendar
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.streams.calendar import Calendar
 
 
 def make_workload(path: Path, seed: int = 5, *extra: str) -> Path:

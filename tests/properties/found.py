@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from schemas.events import Enrollment, Exemption, Payment, PickupScan, Refund, Shipment, Subsidy
+from sellerwatch.schemas.events import (
+    Enrollment,
+    Exemption,
+    Payment,
+    PickupScan,
+    Refund,
+    Shipment,
+    Subsidy,
+)
 
 #: A campaign-policy stream on which a coordinator of remote partitions judged a payment a
 #: second payment that one engine applied: the coordinator had classified records while an

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Exemption,
     Payment,
@@ -33,11 +33,11 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.validation import Rejected, decode_event
-from schemas.verdict import Verdict
-from streams.campaigns import Campaign
-from streams.engine import Engine
-from streams.policy import Policy
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 from tests.builders import assert_partitions_agree, outputs
 from tests.properties.found import PARKED_COORDINATOR_SECOND_PAYMENT
 from tests.reference.naive import RefCampaign, RefPolicy, RefResult, run_reference

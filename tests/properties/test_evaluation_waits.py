@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.validation import Rejected, decode_event
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine
 from tests.properties.test_differential import SETTINGS, streams
 
 PARTITIONS = ("p0", "p1", "p2", "p3")

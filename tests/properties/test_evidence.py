@@ -13,12 +13,12 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from schemas.evidence import Evidence
-from schemas.validation import Rejected
-from schemas.verdict import Verdict
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
-from streams.policy import Policy
+from sellerwatch.schemas.evidence import Evidence
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine
+from sellerwatch.streams.policy import Policy
 from tests.properties.test_differential import (
     SETTINGS,
     _edge_scenarios,

@@ -13,11 +13,11 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import Event, Payment, PickupScan
-from schemas.verdict import Verdict
-from streams.campaigns import Campaign
-from streams.engine import Engine
-from streams.policy import Policy
+from sellerwatch.schemas.events import Event, Payment, PickupScan
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 from tests.builders import (
     CAL,
     enroll,

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from schemas.events import Enrollment
-from schemas.validation import Rejected, decode_event
-from schemas.verdict import Verdict
-from schemas.warning import EarlyWarning
-from streams.accounting import Outcome
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
+from sellerwatch.schemas.events import Enrollment
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.schemas.warning import EarlyWarning
+from sellerwatch.streams.accounting import Outcome
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine
 from tests.builders import outputs
 from tests.properties.test_differential import SETTINGS, streams
 

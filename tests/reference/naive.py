@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.events import (
+from sellerwatch.schemas.events import (
     Enrollment,
     Exemption,
     Payment,
@@ -29,8 +29,8 @@ from schemas.events import (
     Shipment,
     Subsidy,
 )
-from schemas.validation import Rejected
-from schemas.verdict import Verdict, verdict_id
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.verdict import Verdict, verdict_id
 
 HOUR = 3_600_000
 DAY = 86_400_000

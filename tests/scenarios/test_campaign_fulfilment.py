@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from schemas.events import Event
-from schemas.verdict import Verdict
-from streams.campaigns import Campaign
-from streams.policy import Policy
+from sellerwatch.schemas.events import Event
+from sellerwatch.schemas.verdict import Verdict
+from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.policy import Policy
 from tests.builders import at, clock_tick, exemption, payment, pickup, refund, run_sorted, shipment
 
 CAMPAIGN = Campaign(
@@ -213,7 +213,7 @@ def test_without_campaigns_no_order_is_judged() -> None:
 
 
 def test_metrics_report_judged_and_kept_per_campaign_and_shop() -> None:
-    from streams.engine import Engine
+    from sellerwatch.streams.engine import Engine
 
     events = [
         *order("2022-06-02 09:00", "2022-06-02 12:00", "2022-06-03 01:00", oid="K"),
@@ -233,7 +233,7 @@ def test_metrics_report_judged_and_kept_per_campaign_and_shop() -> None:
 
 
 def test_a_snapshot_between_the_steps_restores_the_waiting_orders() -> None:
-    from streams.engine import Engine
+    from sellerwatch.streams.engine import Engine
 
     events = sorted(
         [
@@ -264,7 +264,7 @@ def test_a_snapshot_between_the_steps_restores_the_waiting_orders() -> None:
 
 
 def test_a_snapshot_written_before_campaigns_existed_still_restores() -> None:
-    from streams.engine import Engine
+    from sellerwatch.streams.engine import Engine
 
     engine = Engine()
     engine.accept(payment("O1", PAID, channel="tmall"))

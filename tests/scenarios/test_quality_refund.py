@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from schemas.events import Event
-from streams.engine import Engine
-from streams.policy import Policy, QualityRefund
+from sellerwatch.schemas.events import Event
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy, QualityRefund
 from tests.builders import clock_tick, kinds, payment, refund, subsidy
 from tests.builders import run_sorted as _run_all
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.events import Event
-from streams.engine import Engine
+from sellerwatch.schemas.events import Event
+from sellerwatch.streams.engine import Engine
 from tests.builders import clock_tick, enroll, kinds, payment, pickup, refund, run_sorted, shipment
 
 WEEK = "2021-07-05"  # a Monday; settled at E = 2021-07-14 00:00 (Monday + 9 days)

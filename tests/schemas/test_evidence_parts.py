@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from schemas.evidence import Evidence, OrderFacts, join, split
-from schemas.verdict import Verdict, encode
+from sellerwatch.schemas.evidence import Evidence, OrderFacts, join, split
+from sellerwatch.schemas.verdict import Verdict, encode
 
 
 def _evidence(orders: int) -> Evidence:

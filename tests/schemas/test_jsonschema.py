@@ -5,18 +5,18 @@ from __future__ import annotations
 import jsonschema
 import orjson
 
-from schemas.jsonschema import SCHEMA_DIR, render, schemas
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas.jsonschema import SCHEMA_DIR, render, schemas
+from sellerwatch.schemas.validation import Rejected, decode_event
 from tests.schemas.test_validation import BAD, pay
 
 
 def test_checked_in_schemas_match_the_records() -> None:
     generated = schemas()
     on_disk = {p.name for p in SCHEMA_DIR.glob("*.json")}
-    assert on_disk == set(generated), "run: python -m schemas.jsonschema"
+    assert on_disk == set(generated), "run: python -m sellerwatch.schemas.jsonschema"
     for name, schema in generated.items():
         assert (SCHEMA_DIR / name).read_bytes() == render(schema), (
-            f"{name} drifted; run: python -m schemas.jsonschema"
+            f"{name} drifted; run: python -m sellerwatch.schemas.jsonschema"
         )
 
 

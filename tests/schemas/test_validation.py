@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import validation
-from schemas.events import Exemption, Payment, Shipment
-from schemas.validation import Rejected, decode_event
+from sellerwatch.schemas import validation
+from sellerwatch.schemas.events import Exemption, Payment, Shipment
+from sellerwatch.schemas.validation import Rejected, decode_event
 
 PAY = (
     b'{"type":"payment","event_id":"e1","ts":1625475599999,"order_id":"O1","shop_id":"S1",'

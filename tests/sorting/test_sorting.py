@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.validation import Rejected
+from sellerwatch.schemas.validation import Rejected
 from sellerwatch.sorting import sorted_records
-from streams.engine import Engine
+from sellerwatch.streams.engine import Engine
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.jsonl.gz"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.calendar import Calendar
+from sellerwatch.streams.calendar import Calendar
 
 
 def test_local_midnight_starts_the_day() -> None:

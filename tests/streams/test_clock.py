@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.clock import EventClock
+from sellerwatch.streams.clock import EventClock
 
 
 def test_watermark_is_max_ts_minus_lateness_and_never_goes_back() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.ids import DAY_MS, IdMemory
+from sellerwatch.streams.ids import DAY_MS, IdMemory
 
 
 def test_the_worked_table_of_the_module() -> None:

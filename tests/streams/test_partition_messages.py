@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from sellerwatch.cli import main
-from streams import snapshot as codec
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine
-from streams.policy import Policy, load_policy
+from sellerwatch.streams import snapshot as codec
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine
+from sellerwatch.streams.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.jsonl.gz"

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from schemas.events import Event
-from schemas.validation import Rejected, decode_event
 from sellerwatch.replay import replay
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine, partition_of
+from sellerwatch.schemas.events import Event
+from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine, partition_of
 from tests.builders import (
     Outputs,
     assert_partitions_agree,

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.validation import Rejected
-from streams import snapshot as codec
-from streams.engine import Engine
-from streams.partitioned import PartitionedEngine, partition_of, restore
-from streams.policy import Policy
-from streams.snapshot import SnapshotError
+from sellerwatch.schemas.validation import Rejected
+from sellerwatch.streams import snapshot as codec
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import PartitionedEngine, partition_of, restore
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.snapshot import SnapshotError
 from tests.builders import Outputs
 from tests.properties.test_differential import SETTINGS, streams
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.policy import Policy, PolicyError, Tier, load_policy, policy_from_dict
+from sellerwatch.streams.policy import Policy, PolicyError, Tier, load_policy, policy_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

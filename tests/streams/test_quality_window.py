@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from schemas.events import Payment, Refund
-from streams.orders import OrderBook
-from streams.rules.quality_refund import QualityWindow
+from sellerwatch.schemas.events import Payment, Refund
+from sellerwatch.streams.orders import OrderBook
+from sellerwatch.streams.rules.quality_refund import QualityWindow
 
 DAY = 86_400_000
 

@@ -14,14 +14,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from schemas.validation import decode_event
 from sellerwatch.cli import main
-from streams import remote
-from streams.engine import Engine
-from streams.partitioned import Shard
-from streams.policy import Policy, load_policy
-from streams.remote import RemoteCoordinator
-from streams.snapshot import SnapshotError
+from sellerwatch.schemas.validation import decode_event
+from sellerwatch.streams import remote
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.partitioned import Shard
+from sellerwatch.streams.policy import Policy, load_policy
+from sellerwatch.streams.remote import RemoteCoordinator
+from sellerwatch.streams.snapshot import SnapshotError
 from tests.builders import payment
 from tests.loopback import remote_outputs
 from tests.streams.test_partition_messages import taken

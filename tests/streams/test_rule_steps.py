@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import get_args
 
-from schemas.verdict import Rule
-from streams.engine import PUBLISHED_ORDER, RUN_ORDER
-from streams.rules import campaign_fulfilment, quality_refund, same_day_ship
-from streams.rules.steps import Steps
+from sellerwatch.schemas.verdict import Rule
+from sellerwatch.streams.engine import PUBLISHED_ORDER, RUN_ORDER
+from sellerwatch.streams.rules import campaign_fulfilment, quality_refund, same_day_ship
+from sellerwatch.streams.rules.steps import Steps
 
 
 def test_every_rule_runs_once_and_is_published_in_spec_order() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streams.policy import Policy
-from streams.rules.ship48_pickup24 import BucketCounts
-from streams.state import State
+from sellerwatch.streams.policy import Policy
+from sellerwatch.streams.rules.ship48_pickup24 import BucketCounts
+from sellerwatch.streams.state import State
 from tests.builders import payment, shipment
 
 DAY = 86_400_000

@@ -11,9 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streams import snapshot as codec
-from streams.engine import Engine
-from streams.policy import Policy
+from sellerwatch.streams import snapshot as codec
+from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.jsonl.gz"
 
@@ -119,7 +119,7 @@ def test_damaged_bytes_are_a_snapshot_error(blob: bytes) -> None:
 
 def test_a_message_between_partitions_round_trips_and_refuses_what_a_snapshot_refuses() -> None:
     """The coordinator's messages to its partitions use the snapshot's tree (no pickle)."""
-    from schemas.validation import decode_event
+    from sellerwatch.schemas.validation import decode_event
 
     event = decode_event(_lines()[0])
     value = {"event": event, "early": [event, event], "figures": (1, 2)}

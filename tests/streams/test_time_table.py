@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.accounting import Outcome
-from streams.engine import Engine
+from sellerwatch.streams.accounting import Outcome
+from sellerwatch.streams.engine import Engine
 from tests.builders import at, clock_tick, payment, pickup, refund, shipment, subsidy
 
 
