@@ -193,6 +193,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "state_partitions": engine.partitions if engine else None,
                 # the step of an instant waiting for the partition workers' answers
                 "waiting_for": engine.asking.step if engine and engine.asking else None,
+                # input partitions paused for running too far ahead of W (read_ahead.py)
+                "held_back": getattr(runner, "held_back", 0),
                 "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
             }

@@ -31,6 +31,7 @@ from sellerwatch.agents.envelope import DECISION, EVENT, source_id
 from sellerwatch.agents.kafka_security import client_options
 from sellerwatch.agents.outputs import OutRecord
 from sellerwatch.agents.partition_watch import PartitionWatch
+from sellerwatch.agents.read_ahead import plan_read_ahead
 from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.topics import input_partitions
 from sellerwatch.streams.engine import Engine
@@ -58,6 +59,8 @@ class DirectRunner(EngineRunner):
         #: waits for its partitions (``engine.asking``) takes no record until it is answered.
         self.backlog: dict[TopicPartition, list[Any]] = {}
         self.backlog_markers: list[tuple[bytes, TopicPartition]] = []
+        #: Input partitions paused because they were read too far ahead of W (read_ahead.py).
+        self.held_back = 0
 
     def _input_reader(self) -> AIOKafkaConsumer:
         # No group: the engine group's ownership of the log decides who reads, and the input
@@ -101,6 +104,7 @@ class DirectRunner(EngineRunner):
             self.backlog, self.backlog_markers = {}, []
             await self._process(batch, markers)
             return
+        self._align()
         batch = await self._kafka(
             self.inputs.getmany(timeout_ms=100, max_records=50_000), "getmany (inputs)"
         )
@@ -111,6 +115,20 @@ class DirectRunner(EngineRunner):
             await self._track_progress(self.inputs, list(self.sources))
             if not batch and not self.progress.input_waiting:
                 self._idle_poll()
+
+    def _align(self) -> None:
+        """Pause the input partitions read too far ahead of W, resume those it came near."""
+        engine = self.engine
+        if engine is None:
+            return
+        pause, resume = plan_read_ahead(
+            engine.clock, self.sources, self.inputs.paused(), self.settings.read_ahead_ms
+        )
+        if pause:
+            self.inputs.pause(*pause)
+        if resume:
+            self.inputs.resume(*resume)
+        self.held_back = len(self.inputs.paused())
 
     async def _catch_up_target(self) -> dict[TopicPartition, int]:
         if not self.sources:

@@ -104,6 +104,11 @@ class EngineCollector(Collector):
         if engine is None:
             return
         yield _gauge(
+            "sellerwatch_inputs_held_back",
+            "input partitions paused for being read too far ahead of the watermark",
+            getattr(runner, "held_back", 0),
+        )
+        yield _gauge(
             "sellerwatch_waiting_for_partitions",
             "1 while an evaluation instant waits for the partition workers' answers",
             engine.asking is not None,

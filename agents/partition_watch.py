@@ -57,6 +57,10 @@ class PartitionWatch:
                 continue
             if tp in self.marked or tp not in consumer.assignment():
                 continue
+            if tp in consumer.paused():
+                # Held back on purpose (read ahead of W, agents/read_ahead.py): not silent.
+                self.quiet_since[tp] = now
+                continue
             if self.stop_at_end:
                 end = self.end_offsets.get(tp)
                 if end is not None and await consumer.position(tp) >= end:
