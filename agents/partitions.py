@@ -63,6 +63,8 @@ class Held:
     replay_until: int
     #: The offset after the last whole blob of messages (a snapshot starts there).
     whole_offset: int
+    #: The log offset of the snapshot it was restored from (``None``: built from the start).
+    restored_from: int | None = None
     joiner: Joiner = field(default_factory=Joiner)
     last_snapshot: float = field(default_factory=time.monotonic)
     pending_snapshot: ForkedSnapshot | None = None
@@ -110,7 +112,6 @@ class PartitionRunner:
         self.messages = 0
         self.answers = 0
         self.snapshots_committed = 0
-        self.restored_from: dict[int, int | None] = {}
         self.batches = 0
 
     # -- what operators see -------------------------------------------------------------------
@@ -123,6 +124,11 @@ class PartitionRunner:
     def open_orders(self) -> int:
         """The orders held by this worker's partitions."""
         return sum(held.shard.open_orders for held in self.held.values())
+
+    @property
+    def restored_from(self) -> dict[int, int | None]:
+        """Per state partition held: the log offset of the snapshot it was restored from."""
+        return {held.index: held.restored_from for held in self.held.values()}
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -297,8 +303,9 @@ class PartitionRunner:
             start = snapshot.log_offset
         committed = await self._kafka(self.consumer.committed(tp), "committed offsets")
         self.consumer.seek(tp, start)
-        self.held[tp] = Held(index, shard, producer, start, max(start, committed or 0), start)
-        self.restored_from[index] = None if snapshot is None else start
+        restored_from = None if snapshot is None else start
+        replay_until = max(start, committed or 0)
+        self.held[tp] = Held(index, shard, producer, start, replay_until, start, restored_from)
         log.info(
             "partitions: holding state partition %d (snapshot at %s, replaying to %s)",
             index,
@@ -330,7 +337,6 @@ class PartitionRunner:
         for tp in partitions:
             self.due.discard(tp)
             held = self.held.pop(tp, None)
-            self.restored_from.pop(tp.partition, None)
             if held is not None:
                 held.pending_snapshot = None
                 await stop_client(held.producer, self.deadlines.stop_s, "a partition's producer")

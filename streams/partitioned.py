@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from sellerwatch.schemas.events import (
     Enrollment,
@@ -271,9 +271,7 @@ class PartitionedEngine(Engine):
         restorable alone: what a worker holding only that partition would keep. The broadcast
         facts (plan, exemptions) are in each, as every partition holds its own copy.
         """
-        coordinator = self.__getstate__()
-        del coordinator["shards"], coordinator["waybills"]
-        stage = dict(vars(self.waybills))
+        coordinator, stage = self._coordinator_fields()
         document = {
             "partitioned": len(self.shards),
             "coordinator": coordinator,
@@ -281,6 +279,26 @@ class PartitionedEngine(Engine):
             "partitions": [self.partition_snapshot(i) for i in range(len(self.shards))],
         }
         return snapshot_codec.dumps(document, self.policy)
+
+    def _coordinator_fields(self, *transient: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The coordinator's own fields (not its shards, its waybill stage or ``transient``)
+        and its waybill stage's: what every coordinator snapshot holds."""
+        coordinator = self.__getstate__()
+        for name in ("shards", "waybills", *transient):
+            coordinator.pop(name, None)
+        return coordinator, dict(vars(self.waybills))
+
+    @classmethod
+    def _with_coordinator(
+        cls, coordinator: dict[str, Any], stage_fields: dict[str, Any], **more: Any
+    ) -> Self:
+        """An engine of this class from :meth:`_coordinator_fields` (and ``more`` fields)."""
+        engine = cls.__new__(cls)
+        engine.__setstate__({**coordinator, **more})
+        stage = WaybillStage.__new__(WaybillStage)
+        vars(stage).update(stage_fields)
+        engine.waybills = stage
+        return engine
 
     def partition_snapshot(self, index: int) -> bytes:
         """Partition ``index``'s state alone, as :meth:`Engine.snapshot` bytes."""
@@ -312,12 +330,7 @@ class PartitionedEngine(Engine):
         ):
             raise SnapshotError("damaged snapshot (its partitions or coordinator are missing)")
         shards = [Shard.restore(part, policy) for part in parts]
-        engine = cls.__new__(cls)
-        engine.__setstate__({**coordinator, "shards": shards})
-        stage = WaybillStage.__new__(WaybillStage)
-        vars(stage).update(stage_fields)
-        engine.waybills = stage
-        return engine
+        return cls._with_coordinator(coordinator, stage_fields, shards=shards)
 
 
 class Shard(Engine):

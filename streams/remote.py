@@ -38,7 +38,7 @@ from sellerwatch.schemas.events import (
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.instant import Ask
-from sellerwatch.streams.partitioned import PartitionedEngine, Shard, WaybillStage
+from sellerwatch.streams.partitioned import PartitionedEngine, Shard
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.snapshot import SnapshotError
 
@@ -191,14 +191,8 @@ class RemoteCoordinator(PartitionedEngine):
         refused in the middle of an instant, which a driver never snapshots."""
         if self.asking is not None or any(self.outbox):
             raise SnapshotError("a coordinator is snapshotted between instants, with no messages")
-        coordinator = self.__getstate__()
-        for transient in ("shards", "waybills", "outbox", "_conversation", "asking"):
-            coordinator.pop(transient, None)
-        document = {
-            "remote": len(self.shards),
-            "coordinator": coordinator,
-            "waybills": dict(vars(self.waybills)),
-        }
+        coordinator, stage = self._coordinator_fields("outbox", "_conversation", "asking")
+        document = {"remote": len(self.shards), "coordinator": coordinator, "waybills": stage}
         return snapshot_codec.dumps(document, self.policy)
 
     @classmethod
@@ -218,11 +212,7 @@ class RemoteCoordinator(PartitionedEngine):
             and isinstance(stage_fields, dict)
         ):
             raise SnapshotError("damaged snapshot (its coordinator is missing)")
-        engine = cls.__new__(cls)
-        engine.__setstate__(dict(coordinator))
-        stage = WaybillStage.__new__(WaybillStage)
-        vars(stage).update(stage_fields)
-        engine.waybills = stage
+        engine = cls._with_coordinator(coordinator, stage_fields)
         engine._go_remote(partitions)
         return engine
 
