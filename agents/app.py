@@ -193,8 +193,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "state_partitions": engine.partitions if engine else None,
                 # the step of an instant waiting for the partition workers' answers
                 "waiting_for": engine.asking.step if engine and engine.asking else None,
-                # input partitions paused for running too far ahead of W (read_ahead.py)
+                # input partitions ahead of W paused while too many records wait (read_ahead.py)
                 "held_back": getattr(runner, "held_back", 0),
+                # events read and accepted, waiting for W to pass them
+                "waiting_events": engine.waiting if engine else None,
                 "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
             }

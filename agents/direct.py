@@ -59,7 +59,7 @@ class DirectRunner(EngineRunner):
         #: waits for its partitions (``engine.asking``) takes no record until it is answered.
         self.backlog: dict[TopicPartition, list[Any]] = {}
         self.backlog_markers: list[tuple[bytes, TopicPartition]] = []
-        #: Input partitions paused because they were read too far ahead of W (read_ahead.py).
+        #: Input partitions paused while too many records wait for W (read_ahead.py).
         self.held_back = 0
 
     def _input_reader(self) -> AIOKafkaConsumer:
@@ -117,12 +117,14 @@ class DirectRunner(EngineRunner):
                 self._idle_poll()
 
     def _align(self) -> None:
-        """Pause the input partitions read too far ahead of W, resume those it came near."""
+        """Pause the input partitions ahead of W while too many records wait for it, resume
+        them once the queue is short again (agents/read_ahead.py)."""
         engine = self.engine
         if engine is None:
             return
+        paused = self.inputs.paused()
         pause, resume = plan_read_ahead(
-            engine.clock, self.sources, self.inputs.paused(), self.settings.read_ahead_ms
+            engine.clock, self.sources, paused, engine.waiting, self.settings.max_waiting
         )
         if pause:
             self.inputs.pause(*pause)

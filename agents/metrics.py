@@ -105,8 +105,13 @@ class EngineCollector(Collector):
             return
         yield _gauge(
             "sellerwatch_inputs_held_back",
-            "input partitions paused for being read too far ahead of the watermark",
+            "input partitions ahead of the watermark paused while too many records wait for it",
             getattr(runner, "held_back", 0),
+        )
+        yield _gauge(
+            "sellerwatch_waiting_events",
+            "input records read and accepted, waiting in memory for the watermark to pass them",
+            engine.waiting,
         )
         yield _gauge(
             "sellerwatch_waiting_for_partitions",

@@ -58,7 +58,7 @@ class PartitionWatch:
             if tp in self.marked or tp not in consumer.assignment():
                 continue
             if tp in consumer.paused():
-                # Held back on purpose (read ahead of W, agents/read_ahead.py): not silent.
+                # Held back on purpose (ahead of W, agents/read_ahead.py): not silent.
                 self.quiet_since[tp] = now
                 continue
             if self.stop_at_end:

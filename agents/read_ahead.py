@@ -1,26 +1,33 @@
-"""How far the engine owner may read an input partition ahead of the watermark.
+"""How many records the engine owner may hold waiting for the watermark before it stops reading
+the input partitions that run ahead.
 
 Every record read waits in the engine until ``W`` passes it, and ``W`` is the minimum over the
-input partitions. A partition the consumer fetches faster than the others (a catch-up after an
-outage, a partition with less traffic per byte) therefore fills the engine with records that
-cannot be applied yet: the coordinator's and the engine's RSS in BENCHMARKS §8 were that queue.
-As Flink's watermark alignment does, a partition whose latest event time is more than
-``ahead_ms`` past the watermark is paused, and resumed once ``W`` comes within reach.
+input partitions. When some partitions are read faster than the one holding ``W`` back (a
+catch-up after an outage, a topic whose records are small), their records pile up in memory,
+about 500 bytes each. Once more than ``max_waiting`` records wait, every partition *ahead* of
+``W`` (its latest event time past ``W`` plus the lateness) is paused, and all are resumed when
+the queue is back under half of that: the alignment Flink calls watermark alignment, triggered
+by what it costs rather than by an event-time distance, which would be too loose at a
+Double-11 rate and would pause needlessly at a quiet one.
 
-Worked table (``L`` = 0, ``ahead_ms`` = 60 000; times in seconds of event time):
+Worked table (``L`` = 0, ``max_waiting`` = 100; times in seconds of event time):
 
-====  =================  ========================  ==========================
-W     partition max ts   max ts − L − W            action
-====  =================  ========================  ==========================
-100   100                0                         read (it holds ``W``)
-100   170                70 > 60                   pause
-150   170                20 ≤ 60                   resume
-====  =================  ========================  ==========================
+=======  ===  =========================  ===============================================
+waiting  W    partitions' max ts         action
+=======  ===  =========================  ===============================================
+80       100  a 100, b 170, c 180        none (under the limit)
+120      100  a 100, b 170, c 180        pause b and c (ahead of W); a holds W: read
+70       130  a 130, b 170, c 180        none (b and c stay paused above half)
+60       170  a idle, b 170, c 180       resume b: a went idle, b holds W now
+40       175  b 175, c 180               resume c (under half)
+=======  ===  =========================  ===============================================
 
 Pausing changes *when* a record is read, never whether it is late: a paused partition keeps
 holding ``W`` back at its own ``max ts − L`` (it is not idle, :class:`PartitionWatch` skips it),
-so no record it holds can fall behind a ``W`` that moved while it was paused. The partition that
-holds ``W`` is never paused (its distance is 0), so reading always goes on somewhere.
+so no record it holds can fall behind a ``W`` that moved while it was paused. A partition that
+holds ``W`` is never paused, and one that comes to hold it (the one before went idle) is
+resumed at once, whatever the queue, so ``W`` keeps moving: pausing it would wait forever. What
+waits is bounded by ``max_waiting`` plus what one fetch brings.
 """
 
 from __future__ import annotations
@@ -37,24 +44,27 @@ def plan_read_ahead(
     clock: EventClock,
     sources: Mapping[Key, Hashable],
     paused: Set[Key],
-    ahead_ms: int,
+    waiting: int,
+    max_waiting: int,
 ) -> tuple[list[Key], list[Key]]:
-    """``(to pause, to resume)`` among ``sources`` (partition -> the clock's source name).
+    """``(to pause, to resume)`` among ``sources`` (partition -> the clock's source name),
+    with ``waiting`` records waiting for ``W`` now.
 
-    ``ahead_ms`` ≤ 0 turns alignment off: every partition in ``paused`` is resumed. Before the
-    watermark exists (some partition has no record yet) nothing is paused either.
+    ``max_waiting`` ≤ 0 turns alignment off: every partition in ``paused`` is resumed. Before
+    the watermark exists (some partition has no record yet) nothing is paused either.
     """
     watermark = clock.watermark
-    if ahead_ms <= 0 or watermark is None or clock.finished:
+    off = max_waiting <= 0 or watermark is None or clock.finished
+    if off or waiting <= max_waiting // 2:
         return [], [tp for tp in sources if tp in paused]
-    limit = watermark + clock.lateness_ms + ahead_ms
+    reach = watermark + clock.lateness_ms  # type: ignore[operator]
     pause: list[Key] = []
     resume: list[Key] = []
     for tp, source in sources.items():
         latest = clock.max_ts.get(source)
-        ahead = latest is not None and latest > limit
-        if ahead and tp not in paused:
+        ahead = latest is not None and latest > reach
+        if ahead and tp not in paused and waiting > max_waiting:
             pause.append(tp)
         elif not ahead and tp in paused:
-            resume.append(tp)
+            resume.append(tp)  # it holds W now (the one before went idle): read it
     return pause, resume

@@ -69,9 +69,11 @@ class Settings:
     idle_timeout_ms: int = field(
         default_factory=lambda: _env_number("IDLE_TIMEOUT_MS", "10000", int)
     )
-    #: Event-time ms an input partition may be read ahead of the watermark before it is
-    #: paused (watermark alignment, agents/read_ahead.py); 0 turns it off.
-    read_ahead_ms: int = field(default_factory=lambda: _env_number("READ_AHEAD_MS", "600000", int))
+    #: Records that may wait in the engine for the watermark before the input partitions
+    #: ahead of it are paused (watermark alignment, agents/read_ahead.py); 0 turns it off.
+    max_waiting: int = field(
+        default_factory=lambda: _env_number("MAX_WAITING_EVENTS", "200000", int)
+    )
     #: Seconds between engine snapshots (state + log offset, committed with the outputs).
     #: A forked child writes the snapshot, so the engine pauses only for the fork (~10 ms); a
     #: restart replays about this much of the log.
@@ -133,9 +135,9 @@ class Settings:
             )
         if self.ingest not in INGEST_MODES:
             raise SettingsError(f"SELLERWATCH_INGEST is 'direct' if set, not {self.ingest!r}")
-        if self.read_ahead_ms < 0:
+        if self.max_waiting < 0:
             raise SettingsError(
-                f"SELLERWATCH_READ_AHEAD_MS is 0 (off) or more, not {self.read_ahead_ms}"
+                f"SELLERWATCH_MAX_WAITING_EVENTS is 0 (off) or more, not {self.max_waiting}"
             )
         if self.liveness_s <= 0:
             raise SettingsError(f"SELLERWATCH_LIVENESS_S must be positive, not {self.liveness_s}")

@@ -113,22 +113,31 @@ def _env() -> dict[str, str]:
 
 
 def run(
-    source: Path, total: int, end_w: int, roles: list[str], base: dict[str, Base]
+    source: Path,
+    total: int,
+    end_w: int,
+    roles: list[str],
+    base: dict[str, Base],
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One deployment over a fresh copy of the topics, until its watermark reaches ``end_w``
-    and no instant waits: CPU, RSS, wall time, verdicts."""
+    and no instant waits: CPU, RSS, wall time, verdicts (``env``: more worker settings)."""
     prefix = f"scale{uuid.uuid4().hex[:6]}."
     sh("sellerwatch", "produce", "--topic-prefix", prefix, str(source), env=_env())
     processes = [
-        launch(prefix, role, 16610 + n, f"{len(roles)}-{n}-{role}") for n, role in enumerate(roles)
+        launch(prefix, role, 16610 + n, f"{len(roles)}-{n}-{role}", **(env or {}))
+        for n, role in enumerate(roles)
     ]
     head = processes[0]
     launched = time.perf_counter()
     try:
         started = time.perf_counter()
         last_change, verdicts = time.perf_counter(), -1
+        peak_waiting = peak_held_back = 0
         while True:
             top = stats(head.port) or {}
+            peak_waiting = max(peak_waiting, top.get("waiting_events") or 0)
+            peak_held_back = max(peak_held_back, top.get("held_back") or 0)
             books = top.get("accounting") or {}
             if top.get("verdicts_committed", 0) != verdicts:
                 verdicts, last_change = top.get("verdicts_committed", 0), time.perf_counter()
@@ -138,6 +147,8 @@ def run(
                 break
             if any(p.popen.poll() is not None for p in processes):
                 raise RuntimeError(f"a worker died: see {WORK}/scale-*.log")
+            if time.perf_counter() - last_change > 300:
+                raise RuntimeError(f"no verdict for 5 minutes, stuck: {top}")
             time.sleep(0.2)
         wall = last_change - started
         alive = time.perf_counter() - launched
@@ -162,6 +173,9 @@ def run(
         "wall_s_to_last_verdict": round(wall, 1),
         "verdicts": verdicts,
         "state_partitions_held": held,
+        "prefix": prefix,
+        "peak_waiting_events_sampled": peak_waiting,
+        "peak_inputs_held_back_sampled": peak_held_back,
     }
 
 

@@ -288,6 +288,11 @@ class Engine:
         return self.clock.watermark
 
     @property
+    def waiting(self) -> int:
+        """Events accepted and waiting for ``W`` to pass them before they are applied."""
+        return len(self._pending)
+
+    @property
     def orphans_dropped(self) -> int:
         """Events that never joined an order or waybill within the retention (SPEC §5)."""
         return self.state.book.orphans_dropped

@@ -1,42 +1,64 @@
 """Watermark alignment: which input partitions the engine owner pauses, as the worked table in
-``agents/read_ahead.py`` says (``L`` = 0 here unless told)."""
+``agents/read_ahead.py`` says (``L`` = 0 and times in seconds here unless told)."""
 
 from __future__ import annotations
 
 from sellerwatch.agents.read_ahead import plan_read_ahead
 from sellerwatch.streams.clock import EventClock
 
-MINUTE = 60_000
+SECOND = 1000
+LIMIT = 100
+SOURCES = {"tp-a": "a", "tp-b": "b"}
 
 
 def _clock(lateness_ms: int = 0, **latest: int) -> EventClock:
     clock = EventClock(lateness_ms)
     clock.assign(latest)
     for source, ts in latest.items():
-        clock.observe(source, ts)
+        clock.observe(source, ts * SECOND)
     return clock
 
 
-SOURCES = {"tp-a": "a", "tp-b": "b"}
+def test_under_the_limit_nothing_is_paused() -> None:
+    clock = _clock(a=100, b=170)
+    assert plan_read_ahead(clock, SOURCES, set(), 80, LIMIT) == ([], [])
 
 
-def test_a_partition_far_ahead_of_w_is_paused_and_the_one_holding_w_is_not() -> None:
-    clock = _clock(a=100 * 1000, b=170 * 1000)
-    assert clock.watermark == 100 * 1000
-    assert plan_read_ahead(clock, SOURCES, set(), MINUTE) == (["tp-b"], [])
+def test_over_the_limit_the_partitions_ahead_of_w_are_paused_not_the_one_holding_it() -> None:
+    clock = _clock(a=100, b=170)
+    assert clock.watermark == 100 * SECOND
+    assert plan_read_ahead(clock, SOURCES, set(), 120, LIMIT) == (["tp-b"], [])
 
 
-def test_it_is_resumed_once_w_comes_within_reach() -> None:
-    clock = _clock(a=100 * 1000, b=170 * 1000)
-    clock.observe("a", 150 * 1000)
-    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, MINUTE) == ([], ["tp-b"])
+def test_paused_partitions_stay_paused_until_the_queue_is_under_half() -> None:
+    clock = _clock(a=100, b=170)
+    clock.observe("a", 130 * SECOND)
+    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 70, LIMIT) == ([], [])
+    clock.observe("a", 160 * SECOND)
+    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 40, LIMIT) == ([], ["tp-b"])
 
 
-def test_the_lateness_is_added_to_the_reach() -> None:
-    clock = _clock(lateness_ms=5 * MINUTE, a=10 * MINUTE, b=16 * MINUTE)
-    assert clock.watermark == 5 * MINUTE  # b is 11 min past W: L (5) + 6 more
-    assert plan_read_ahead(clock, SOURCES, set(), 6 * MINUTE) == ([], [])
-    assert plan_read_ahead(clock, SOURCES, set(), 5 * MINUTE) == (["tp-b"], [])
+def test_a_partition_within_the_lateness_of_w_holds_it_and_is_not_paused() -> None:
+    clock = _clock(lateness_ms=5 * 60 * SECOND, a=600, b=700)
+    assert clock.watermark == 300 * SECOND  # a's 600 s less L: a and b both within W + L
+    assert plan_read_ahead(clock, SOURCES, set(), 120, LIMIT) == (["tp-b"], [])
+    clock.observe("a", 700 * SECOND)
+    assert plan_read_ahead(clock, SOURCES, set(), 120, LIMIT) == ([], [])
+
+
+def test_a_paused_partition_that_comes_to_hold_w_is_resumed_whatever_the_queue() -> None:
+    """The holder went idle while the others were paused: the new holder must be read, or W
+    would never move again (found by bench/read_ahead.py: a worker stuck with every input
+    partition paused)."""
+    clock = EventClock(0)
+    clock.assign(["a", "b", "c"])
+    for source, ts in (("a", 100), ("b", 170), ("c", 180)):
+        clock.observe(source, ts * SECOND)
+    sources = {"tp-a": "a", "tp-b": "b", "tp-c": "c"}
+    assert plan_read_ahead(clock, sources, set(), 120, LIMIT) == (["tp-b", "tp-c"], [])
+    clock.finish("a")  # idle
+    assert clock.watermark == 170 * SECOND
+    assert plan_read_ahead(clock, sources, {"tp-b", "tp-c"}, 120, LIMIT) == ([], ["tp-b"])
 
 
 def test_nothing_is_paused_before_every_partition_has_a_record() -> None:
@@ -44,18 +66,18 @@ def test_nothing_is_paused_before_every_partition_has_a_record() -> None:
     clock.assign(["a", "b"])
     clock.observe("b", 10**9)
     assert clock.watermark is None
-    assert plan_read_ahead(clock, SOURCES, set(), MINUTE) == ([], [])
+    assert plan_read_ahead(clock, SOURCES, set(), 10**6, LIMIT) == ([], [])
 
 
 def test_zero_turns_alignment_off_and_resumes_what_was_paused() -> None:
-    clock = _clock(a=0, b=10**9)
-    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 0) == ([], ["tp-b"])
+    clock = _clock(a=0, b=10**6)
+    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 10**6, 0) == ([], ["tp-b"])
 
 
 def test_a_finished_input_pauses_nothing() -> None:
-    clock = _clock(a=0, b=10**9)
+    clock = _clock(a=0, b=10**6)
     clock.finish()
-    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, MINUTE) == ([], ["tp-b"])
+    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 10**6, LIMIT) == ([], ["tp-b"])
 
 
 class _Consumer:
