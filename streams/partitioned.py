@@ -51,6 +51,21 @@ from sellerwatch.streams.snapshot import SnapshotError
 from sellerwatch.streams.state import State
 
 
+def _bits(mask: int) -> list[int]:
+    """The indexes of the bits set in ``mask``, ascending."""
+    found = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
+
+
+def _as_masks(holders: dict[str, Any]) -> dict[str, int]:
+    """``tracking_no -> set of shard indexes`` as bit masks."""
+    return {tracking: sum(1 << i for i in set(indexes)) for tracking, indexes in holders.items()}
+
+
 def partition_of(item_id: str, partitions: int) -> int:
     """The partition that holds an item and its orders (stable across runs and machines)."""
     return zlib.crc32(item_id.encode()) % partitions
@@ -95,8 +110,9 @@ class PartitionedEngine(Engine):
         #: ``ever_paid``): where its shipments and refunds go, and what a second payment is
         #: checked against, without asking the shard (:meth:`_paid_ts`).
         self.placed: dict[str, int] = {}
-        #: tracking_no -> the shards that hold a copy of its scans.
-        self.shipped_in: dict[str, set[int]] = {}
+        #: tracking_no -> the shards that hold a copy of its scans, as a bit mask (bit i:
+        #: shard i): a set per waybill cost a third of the coordinator's state.
+        self.shipped_in: dict[str, int] = {}
         self.waybills = WaybillStage(policy)
 
     # -- routing --------------------------------------------------------------------------
@@ -152,17 +168,15 @@ class PartitionedEngine(Engine):
             return
         holders = self.shipped_in.get(event.tracking_no)
         if holders:
-            for index in holders:
+            for index in _bits(holders):
                 self.shards[index].take_scan(event)
 
     def _associate(self, tracking_no: str, index: int) -> None:
         """Give a shard that ships under ``tracking_no`` the waybill's scans so far."""
-        holders = self.shipped_in.get(tracking_no)
-        if holders is None:
-            holders = self.shipped_in[tracking_no] = set()
-        elif index in holders:
+        holders = self.shipped_in.get(tracking_no, 0)
+        if holders >> index & 1:
             return
-        holders.add(index)
+        self.shipped_in[tracking_no] = holders | 1 << index
         stage = self.waybills
         scans, updates = stage.scans.get(tracking_no), stage.updates.get(tracking_no)
         self.shards[index].take_waybill(
@@ -216,7 +230,7 @@ class PartitionedEngine(Engine):
         holders_of = self.shipped_in
         expiring = self.waybills.expiring_scans(decided_at)
         for tracking in expiring:
-            for index in holders_of.get(tracking, ()):
+            for index in _bits(holders_of.get(tracking, 0)):
                 asked[index].append(tracking)
         return asked, expiring
 
@@ -239,12 +253,14 @@ class PartitionedEngine(Engine):
         self.waybills.expire_orphans(decided_at, shipped, expiring)
         holders_of = self.shipped_in
         for index, answer in enumerate(closed):
+            bit = 1 << index
             for tracking in answer[2]:
-                holders = holders_of.get(tracking)
-                if holders is not None and index in holders:
-                    holders.discard(index)
-                    if not holders:
+                holders = holders_of.get(tracking, 0)
+                if holders & bit:
+                    if holders == bit:
                         del holders_of[tracking]
+                    else:
+                        holders_of[tracking] = holders ^ bit
 
     # -- outputs --------------------------------------------------------------------------
     @property
@@ -293,6 +309,10 @@ class PartitionedEngine(Engine):
         cls, coordinator: dict[str, Any], stage_fields: dict[str, Any], **more: Any
     ) -> Self:
         """An engine of this class from :meth:`_coordinator_fields` (and ``more`` fields)."""
+        shipped_in = coordinator.get("shipped_in")
+        if shipped_in and any(type(v) is not int for v in shipped_in.values()):
+            # written before the bit masks: tracking_no -> a set of shard indexes
+            coordinator = {**coordinator, "shipped_in": _as_masks(shipped_in)}
         engine = cls.__new__(cls)
         engine.__setstate__({**coordinator, **more})
         stage = WaybillStage.__new__(WaybillStage)
