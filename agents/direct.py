@@ -61,6 +61,10 @@ class DirectRunner(EngineRunner):
         self.backlog_markers: list[tuple[bytes, TopicPartition]] = []
         #: Input partitions paused while too many records wait for W (read_ahead.py).
         self.held_back = 0
+        #: Records taken per step: 50,000, or as many as the bound of what may wait when it is
+        #: smaller (1,000 at least), so that what waits stays under about twice the bound.
+        bound = settings.max_waiting
+        self._batch_records = min(50_000, max(1_000, bound)) if bound > 0 else 50_000
 
     def _input_reader(self) -> AIOKafkaConsumer:
         # No group: the engine group's ownership of the log decides who reads, and the input
@@ -106,7 +110,8 @@ class DirectRunner(EngineRunner):
             return
         self._align()
         batch = await self._kafka(
-            self.inputs.getmany(timeout_ms=100, max_records=50_000), "getmany (inputs)"
+            self.inputs.getmany(timeout_ms=100, max_records=self._batch_records),
+            "getmany (inputs)",
         )
         markers = await self._kafka(self.watch.due(self.inputs, batch), "checking idle inputs")
         if (batch or markers) and self.active:

@@ -27,7 +27,8 @@ holding ``W`` back at its own ``max ts − L`` (it is not idle, :class:`Partitio
 so no record it holds can fall behind a ``W`` that moved while it was paused. A partition that
 holds ``W`` is never paused, and one that comes to hold it (the one before went idle) is
 resumed at once, whatever the queue, so ``W`` keeps moving: pausing it would wait forever. What
-waits is bounded by ``max_waiting`` plus what one fetch brings.
+waits is bounded by ``max_waiting`` plus one batch (the owner takes at most ``max_waiting``
+records a step, 1,000 at least).
 """
 
 from __future__ import annotations
