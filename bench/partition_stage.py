@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from bench.replay_throughput import RESULTS, first_events, machine
-from bench.scale_out import WORK, run, sh, start_cost
+from bench.scale_out import STATE_PARTITIONS, WORK, run, sh, start_cost
 
 CHILD_TIMEOUT_S = 900
 
@@ -88,10 +88,8 @@ async def aiokafka_child(prefix: str, bootstrap: str) -> None:
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(log_topic(prefix), p)
-            for p in sorted(consumer.partitions_for_topic(log_topic(prefix)) or ())
-        ]
+        topic = log_topic(prefix)
+        partitions = [TopicPartition(topic, p) for p in range(int(STATE_PARTITIONS))]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -142,9 +140,9 @@ def child_result(driver: str, prefix: str, records: int = 0) -> dict[str, Any]:
     done = subprocess.run(
         [*args, str(records)], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, Any] = orjson.loads(line[7:])
+    for line in (done.stdout + done.stderr).splitlines():  # Faust logs what it prints
+        if "RESULT {" in line:
+            result: dict[str, Any] = orjson.loads(line[line.index("RESULT {") + 7 :])
             return result
     raise RuntimeError(f"{driver} child gave no result: {done.stderr[-2000:]}")
 
@@ -154,6 +152,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs=4, metavar=("DRIVER", "PREFIX", "BOOTSTRAP", "RECORDS"))
+    parser.add_argument("--prefix", help="read the partition log a run already wrote")
     args = parser.parse_args()
     if args.child:
         driver, prefix, bootstrap, records = args.child
@@ -167,10 +166,12 @@ def main() -> int:
     source = first_events(WORK / f"scale-{args.events}.jsonl", args.events, 3)
     total = sum(1 for _ in source.open("rb"))
     end_w = max(orjson.loads(line)["ts"] for line in source.open("rb")) - 5 * 60_000
-    print(f"{total:,} events: writing the partition log (coordinator + 1 worker) ...", flush=True)
-    base = start_cost(["coordinator", "partitions"], idle_s=2.0)
-    written = run(source, total, end_w, ["coordinator", "partitions"], base)
-    prefix = written["prefix"]
+    prefix = args.prefix
+    if prefix is None:
+        print(f"{total:,} events: writing the partition log (coordinator + 1 worker) ...")
+        base = start_cost(["coordinator", "partitions"], idle_s=2.0)
+        prefix = run(source, total, end_w, ["coordinator", "partitions"], base)["prefix"]
+    print(f"reading {log_topic(prefix)}", flush=True)
     every: dict[str, list[dict[str, Any]]] = {"aiokafka": [], "faust": []}
     records = 0
     for repeat in range(args.repeats):
