@@ -62,7 +62,7 @@ class DirectRunner(EngineRunner):
         #: Input partitions paused while too many records wait for W (read_ahead.py).
         self.held_back = 0
         #: Records taken per step: 50,000, or as many as the bound of what may wait when it is
-        #: smaller (1,000 at least), so that what waits stays under about twice the bound.
+        #: smaller (1,000 at least), so that what waits stays within a few times the bound.
         bound = settings.max_waiting
         self._batch_records = min(50_000, max(1_000, bound)) if bound > 0 else 50_000
 

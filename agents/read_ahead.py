@@ -27,8 +27,8 @@ holding ``W`` back at its own ``max ts − L`` (it is not idle, :class:`Partitio
 so no record it holds can fall behind a ``W`` that moved while it was paused. A partition that
 holds ``W`` is never paused, and one that comes to hold it (the one before went idle) is
 resumed at once, whatever the queue, so ``W`` keeps moving: pausing it would wait forever. What
-waits is bounded by ``max_waiting`` plus one batch (the owner takes at most ``max_waiting``
-records a step, 1,000 at least).
+waits stays within two to three times ``max_waiting``: the owner takes at most that many
+records a step (1,000 at least), and the partitions holding ``W`` back are always read.
 """
 
 from __future__ import annotations
@@ -52,18 +52,19 @@ def plan_read_ahead(
     with ``waiting`` records waiting for ``W`` now.
 
     ``max_waiting`` ≤ 0 turns alignment off: every partition in ``paused`` is resumed. Before
-    the watermark exists (some partition has no record yet) nothing is paused either.
+    the watermark exists, the partitions without a record yet hold it back: the others are
+    ahead.
     """
     watermark = clock.watermark
-    off = max_waiting <= 0 or watermark is None or clock.finished
-    if off or waiting <= max_waiting // 2:
+    if max_waiting <= 0 or clock.finished or waiting <= max_waiting // 2:
         return [], [tp for tp in sources if tp in paused]
-    reach = watermark + clock.lateness_ms  # type: ignore[operator]
+    # Before W exists, it waits for the partitions without a record: every other is ahead.
+    reach = None if watermark is None else watermark + clock.lateness_ms
     pause: list[Key] = []
     resume: list[Key] = []
     for tp, source in sources.items():
         latest = clock.max_ts.get(source)
-        ahead = latest is not None and latest > reach
+        ahead = latest is not None and (reach is None or latest > reach)
         if ahead and tp not in paused and waiting > max_waiting:
             pause.append(tp)
         elif not ahead and tp in paused:

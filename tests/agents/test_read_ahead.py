@@ -61,12 +61,16 @@ def test_a_paused_partition_that_comes_to_hold_w_is_resumed_whatever_the_queue()
     assert plan_read_ahead(clock, sources, {"tp-b", "tp-c"}, 120, LIMIT) == ([], ["tp-b"])
 
 
-def test_nothing_is_paused_before_every_partition_has_a_record() -> None:
+def test_before_w_the_partitions_with_a_record_are_ahead_of_those_without() -> None:
+    """W waits for the first record of every partition: those that gave one are ahead."""
     clock = EventClock(0)
     clock.assign(["a", "b"])
     clock.observe("b", 10**9)
     assert clock.watermark is None
-    assert plan_read_ahead(clock, SOURCES, set(), 10**6, LIMIT) == ([], [])
+    assert plan_read_ahead(clock, SOURCES, set(), 80, LIMIT) == ([], [])
+    assert plan_read_ahead(clock, SOURCES, set(), 10**6, LIMIT) == (["tp-b"], [])
+    clock.observe("a", 10**9)  # W = 10**9: b holds it too now
+    assert plan_read_ahead(clock, SOURCES, {"tp-b"}, 10**6, LIMIT) == ([], ["tp-b"])
 
 
 def test_zero_turns_alignment_off_and_resumes_what_was_paused() -> None:
