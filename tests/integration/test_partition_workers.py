@@ -89,6 +89,17 @@ def test_partition_workers_give_the_replays_verdicts(
     held = [workers(prefix, f"p{i}", **_as("partitions")) for i in range(count)]
     wait_for(lambda: _done(coordinator, path), 240, "the coordinator")
     _exactly_once(prefix, expected)
+    # The read model has an item's latest verdict whichever worker holds the item: the
+    # coordinator writes it, from the verdicts it publishes.
+    last = next(v for v in map(orjson.loads, reversed(expected)) if v["item_id"])
+    wait_for(
+        lambda: (
+            last["verdict_id"]
+            in run_cli("status", "--topic-prefix", prefix, last["item_id"]).stdout
+        ),
+        30,
+        "the read model",
+    )
 
     def split() -> bool:  # each state partition held by exactly one worker
         return sorted(p for worker in held for p in _held(worker)) == list(range(4))
