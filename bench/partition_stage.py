@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bench.replay_throughput import RESULTS, first_events, machine
+from bench.replay_throughput import first_events, machine, save_result
 from bench.scale_out import STATE_PARTITIONS, WORK, run, sh, start_cost
 
 CHILD_TIMEOUT_S = 900
@@ -200,10 +200,7 @@ def main() -> int:
             rows["faust"]["cpu_us_per_event"] / rows["aiokafka"]["cpu_us_per_event"], 3
         ),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
-    (RESULTS / "partition_stage.json").write_bytes(text)
-    print(text.decode())
+    save_result("partition_stage", summary)
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from bench.replay_throughput import RESULTS, first_events, machine
+from bench.replay_throughput import first_events, machine, save_result
 from bench.scale_out import WORK, run, sh, start_cost
 
 SETTINGS = {"off": "0", "20,000": "20000", "default 200,000": "200000"}
@@ -62,10 +62,7 @@ def main() -> int:
             }
         )
     summary = {"machine": machine(), "events": total, "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
-    (RESULTS / "read_ahead.json").write_bytes(text)
-    print(text.decode())
+    save_result("read_ahead", summary)
     return 0
 
 

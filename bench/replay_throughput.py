@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -63,6 +64,14 @@ def run(mode: str, path: Path) -> dict[str, float]:
         cwd=ROOT,
     )
     return orjson.loads(out.stdout)
+
+
+def save_result(name: str, summary: dict[str, Any]) -> None:
+    """Write ``bench/results/<name>.json`` (indented) and print it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+    (RESULTS / f"{name}.json").write_bytes(text)
+    print(text.decode())
 
 
 def machine() -> str:

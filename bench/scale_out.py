@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from bench.replay_throughput import RESULTS, first_events, machine
+from bench.replay_throughput import first_events, machine, save_result
 from bench.worker_throughput import latency_trials, sh, start_worker, stats, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,10 +253,7 @@ def main() -> int:
     summary["cpu_ratio_1_worker_vs_engine"] = round(
         one["cpu_us_per_event"] / runs[0]["cpu_us_per_event"], 3
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = orjson.dumps(summary, option=orjson.OPT_INDENT_2)
-    (RESULTS / "scale_out.json").write_bytes(text)
-    print(text.decode())
+    save_result("scale_out", summary)
     return 0
 
 
