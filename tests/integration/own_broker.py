@@ -31,6 +31,16 @@ def kafka_libs() -> Path:
     return cache / f"kafka-{os.environ.get('KAFKA_VERSION', '3.9.1')}" / "libs"
 
 
+def kraft_cluster_id() -> str:
+    """A random KRaft cluster id as Kafka's ``Uuid.randomUuid`` makes one: 16 random bytes in
+    URL-safe base64, never starting with ``-``, which the storage tool would take for an option
+    (``format -t -lZ4…`` failed one run of the fault loop: one id in 64 starts so)."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 class OwnBroker:
     """A single-node KRaft broker in ``folder``, advertising ``advertised_port`` to clients."""
 
@@ -91,7 +101,7 @@ class OwnBroker:
         if not any(kafka_libs().glob("kafka_2.13-*.jar")):
             raise RuntimeError(f"no Kafka jars in {kafka_libs()}: run deploy/local/up.sh once")
         props = self._properties()
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster = kraft_cluster_id()
         subprocess.run(
             [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(props)],
             check=True,

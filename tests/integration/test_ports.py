@@ -1,9 +1,14 @@
-"""The ports tests give their own brokers: below the ephemeral range, and bindable."""
+"""What the tests give their own brokers: ports below the ephemeral range and bindable, and
+cluster ids the storage tool accepts."""
 
 from __future__ import annotations
 
 import socket
+import uuid
 
+import pytest
+
+from tests.integration.own_broker import kraft_cluster_id
 from tests.integration.ports import _ephemeral_start, bindable, free_ports
 
 
@@ -19,3 +24,11 @@ def test_a_port_held_by_a_socket_is_not_bindable() -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", free_ports(1)[0]))
         assert not bindable(held.getsockname()[1])
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first random id would read ``-…`` (bytes 0xF8…): the storage tool takes it for an
+    option and the test's own broker does not start."""
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    assert kraft_cluster_id() == "AQEBAQEBAQEBAQEBAQEBAQ"
