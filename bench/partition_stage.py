@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from bench.replay_throughput import first_events, machine, save_result
-from bench.scale_out import STATE_PARTITIONS, WORK, run, sh, start_cost
+from bench.replay_throughput import machine, save_result
+from bench.scale_out import STATE_PARTITIONS, prepare, run, start_cost
 
 CHILD_TIMEOUT_S = 900
 
@@ -161,11 +161,7 @@ def main() -> int:
         else:
             faust_child(prefix, bootstrap, int(records))
         return 0
-    sh("bash", "deploy/local/up.sh")
-    WORK.mkdir(parents=True, exist_ok=True)
-    source = first_events(WORK / f"scale-{args.events}.jsonl", args.events, 3)
-    total = sum(1 for _ in source.open("rb"))
-    end_w = max(orjson.loads(line)["ts"] for line in source.open("rb")) - 5 * 60_000
+    source, total, end_w = prepare(args.events)
     prefix = args.prefix
     if prefix is None:
         print(f"{total:,} events: writing the partition log (coordinator + 1 worker) ...")

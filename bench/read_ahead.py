@@ -14,10 +14,8 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
-from bench.replay_throughput import first_events, machine, save_result
-from bench.scale_out import WORK, run, sh, start_cost
+from bench.replay_throughput import machine, save_result
+from bench.scale_out import prepare, run, start_cost
 
 SETTINGS = {"off": "0", "20,000": "20000", "default 200,000": "200000"}
 
@@ -27,11 +25,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    sh("bash", "deploy/local/up.sh")
-    WORK.mkdir(parents=True, exist_ok=True)
-    source = first_events(WORK / f"scale-{args.events}.jsonl", args.events, 3)
-    total = sum(1 for _ in source.open("rb"))
-    end_w = max(orjson.loads(line)["ts"] for line in source.open("rb")) - 5 * 60_000
+    source, total, end_w = prepare(args.events)
     print(f"{total:,} events; start-up cost per role ...", flush=True)
     base = start_cost(["engine", "coordinator", "partitions"])
     deployments = [["engine"], ["coordinator", "partitions", "partitions"]]

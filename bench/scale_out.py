@@ -201,6 +201,18 @@ def latency(trials: int, workers: int) -> tuple[float, float, int]:
     return p50, p99, len(good)
 
 
+def prepare(events: int) -> tuple[Path, int, int]:
+    """Start the local broker; the file of the first ``events`` events of the large world,
+    how many lines it has, and the W a live worker reaches once its inputs go idle (the last
+    event's ts less the lateness)."""
+    sh("bash", "deploy/local/up.sh")
+    WORK.mkdir(parents=True, exist_ok=True)
+    source = first_events(WORK / f"scale-{events}.jsonl", events, 3)
+    total = sum(1 for _ in source.open("rb"))
+    end_w = max(orjson.loads(line)["ts"] for line in source.open("rb")) - 5 * 60_000
+    return source, total, end_w
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=500_000)
@@ -208,12 +220,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    sh("bash", "deploy/local/up.sh")
-    WORK.mkdir(parents=True, exist_ok=True)
-    source = first_events(WORK / f"scale-{args.events}.jsonl", args.events, 3)
-    total = sum(1 for _ in source.open("rb"))
-    # W of a live worker whose inputs went idle: the last event's ts less the lateness
-    end_w = max(orjson.loads(line)["ts"] for line in source.open("rb")) - 5 * 60_000
+    source, total, end_w = prepare(args.events)
     counts = [int(x) for x in args.workers.split(",")]
     print(f"{total:,} events; start-up cost per role ...", flush=True)
     base = start_cost(["engine", "coordinator", "partitions"])
