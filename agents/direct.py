@@ -135,7 +135,7 @@ class DirectRunner(EngineRunner):
             self.inputs.pause(*pause)
         if resume:
             self.inputs.resume(*resume)
-        self.held_back = len(self.inputs.paused())
+        self.held_back = len(paused) + len(pause) - len(resume)
 
     async def _catch_up_target(self) -> dict[TopicPartition, int]:
         if not self.sources:

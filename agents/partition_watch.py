@@ -49,15 +49,16 @@ class PartitionWatch:
         """``(IDLE or EOF, partition)`` markers due after ``batch``."""
         now = time.monotonic()
         markers = []
+        assigned, paused = consumer.assignment(), consumer.paused()
         for tp in list(self.quiet_since):
             if batch.get(tp):
                 self.quiet_since[tp] = now
                 if tp in self.marked and not self.stop_at_end:
                     self.marked.discard(tp)  # it has data again: it holds time back again
                 continue
-            if tp in self.marked or tp not in consumer.assignment():
+            if tp in self.marked or tp not in assigned:
                 continue
-            if tp in consumer.paused():
+            if tp in paused:
                 # Held back on purpose (ahead of W, agents/read_ahead.py): not silent.
                 self.quiet_since[tp] = now
                 continue
