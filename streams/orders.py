@@ -22,6 +22,7 @@ from typing import Protocol
 
 from sellerwatch.schemas.events import Payment, PickupScan, Refund, Shipment
 from sellerwatch.streams.campaigns import Campaign
+from sellerwatch.streams.id_set import CompactIdSet
 
 
 class OrderWatch(Protocol):
@@ -213,8 +214,13 @@ class OrderBook:
         # Every order id paid before the order horizon. A shipment or refund joins the latest
         # payment of its id before it, however old (SPEC §7), so it must not wait as an orphan
         # for a new payment of a reused id: the one part of the state that grows with history
-        # (one id per order, docs/decisions.md).
-        self.ever_paid: set[str] = set()
+        # (one id per order, docs/decisions.md), so it is kept compact (a few bytes an id).
+        self.ever_paid = CompactIdSet()
+
+    def upgrade_snapshot(self) -> None:
+        """Read from a snapshot written before ``ever_paid`` was compact: it holds a set."""
+        if isinstance(self.ever_paid, set):
+            self.ever_paid = CompactIdSet(sorted(self.ever_paid))
 
     # -- id memory ------------------------------------------------------------------------
     def paid_ts(self, order_id: str) -> int | None:

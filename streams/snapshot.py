@@ -30,7 +30,10 @@ tag            written as                                 read as
 =============  =========================================  =====================================
 
 The header's ``classes`` table names each class once with its field names; reading refuses a
-class that is not allowed or whose fields differ from the running code's.
+class that is not allowed or whose fields differ from the running code's. A class that changed
+how it holds a field may define ``upgrade_snapshot()``: called on each object read, once its
+fields are set, it turns what an older version wrote into what this one holds
+(``OrderBook.ever_paid``: a ``set``, now a ``CompactIdSet``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ STATE_MODULES = (
     "streams.campaigns",
     "streams.clock",
     "streams.engine",
+    "streams.id_set",
     "streams.ids",
     "streams.orders",
     "streams.policy",
@@ -210,7 +214,7 @@ class _Reader:
         allowed = _allowed_classes()
         self.shared: list[Any] = []
         self.calendars: dict[str, Calendar] = {}
-        self.classes: list[tuple[Any, list[str]]] = []
+        self.classes: list[tuple[Any, list[str], Any]] = []
         for entry in table:
             if not (isinstance(entry, list) and len(entry) == 2):
                 raise SnapshotError("damaged class table")
@@ -228,7 +232,7 @@ class _Reader:
                     f"{name} has fields {sorted(known)} in this code, {sorted(fields)} in the "
                     "snapshot (written by another version)"
                 )
-            self.classes.append((cls, fields))
+            self.classes.append((cls, fields, getattr(cls, "upgrade_snapshot", None)))
 
     def read(self, node: Any) -> Any:
         """The value of ``node`` (one branch per node kind)."""
@@ -272,14 +276,16 @@ class _Reader:
                 self.calendars[tz] = Calendar(tz)
             return self.calendars[tz]
         if tag == STRUCT:
-            cls, fields = self.classes[node[1]]
+            cls, fields, _ = self.classes[node[1]]
             return cls(**{f: self.read(v) for f, v in zip(fields, node[2], strict=True)})
         if tag == OBJECT:
-            cls, fields = self.classes[node[1]]
+            cls, fields, upgrade = self.classes[node[1]]
             obj = cls.__new__(cls)
             self.shared.append(obj)
             for name, value in zip(fields, node[2], strict=True):
                 object.__setattr__(obj, name, self.read(value))
+            if upgrade is not None:
+                upgrade(obj)
             return obj
         raise SnapshotError(f"unknown node tag {tag!r}")
 

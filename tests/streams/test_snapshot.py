@@ -131,3 +131,28 @@ def test_a_message_between_partitions_round_trips_and_refuses_what_a_snapshot_re
     for damaged in (b"", b"garbage", msgspec.msgpack.encode([1, 2, 3])):
         with pytest.raises(codec.SnapshotError):
             codec.loads_message(damaged)
+
+
+def test_a_snapshot_holding_the_paid_ids_as_a_set_is_upgraded_and_decides_the_same(
+    olist_events: Path,
+) -> None:
+    """Snapshots written before ``ever_paid`` was a CompactIdSet hold a set: read, it becomes
+    one, and the engine continues exactly (Olist: two years, so many ids are past the horizon)."""
+    from sellerwatch.streams.id_set import CompactIdSet
+
+    lines = [line for line in gzip.open(olist_events).read().splitlines() if line.strip()]
+    at = int(len(lines) * 0.6)
+    original = Engine(collect_evaluations=True)
+    for line in lines[:at]:
+        original.accept_raw(line)
+    book = original.state.book
+    paid = set(book.ever_paid)
+    assert len(paid) > 1000, "Olist's first 60% pass the order horizon for many orders"
+    book.ever_paid = paid  # type: ignore[assignment]  # as an older version held it
+    old = original.snapshot()
+    book.ever_paid = CompactIdSet(paid)
+    restored = Engine.restore(old, Policy())
+    assert isinstance(restored.state.book.ever_paid, CompactIdSet)
+    assert set(restored.state.book.ever_paid) == paid
+    assert _finish(restored, lines[at:]) == _finish(original, lines[at:])
+    assert restored.take_evaluations() == original.take_evaluations()
