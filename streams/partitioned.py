@@ -9,6 +9,7 @@ fact                      where it lives
 ========================  ======================================================================
 id memory, lateness, W    the coordinator (this engine): a record is classified once, on entry
 second payment            the coordinator: its order directory keeps each id's latest ``paid_ts``
+                          within the order horizon (:mod:`streams.directory`)
 shipments and refunds     routed by ``order_id`` to the partition of its latest payment; before
                           any payment they wait in the waybill stage, and move with the payment
 pickup scans              a waybill stage (:class:`WaybillStage`) sees every scan once, in event
@@ -43,6 +44,7 @@ from sellerwatch.schemas.events import (
 )
 from sellerwatch.schemas.verdict import CampaignEvaluation, Evaluation, Verdict
 from sellerwatch.streams import snapshot as snapshot_codec
+from sellerwatch.streams.directory import OrderDirectory
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.orders import OrderBook
 from sellerwatch.streams.policy import Policy
@@ -106,10 +108,10 @@ class PartitionedEngine(Engine):
             )
             for _ in range(partitions)
         ]
-        #: order_id -> ``paid_ts · N + shard`` of its latest applied payment (kept as long as
-        #: ``ever_paid``): where its shipments and refunds go, and what a second payment is
+        #: order_id -> the shard and ``paid_ts`` of its latest applied payment, within the
+        #: order horizon: where its shipments and refunds go, and what a second payment is
         #: checked against, without asking the shard (:meth:`_paid_ts`).
-        self.placed: dict[str, int] = {}
+        self.placed = OrderDirectory(partitions)
         #: tracking_no -> the shards that hold a copy of its scans, as a bit mask (bit i:
         #: shard i): a set per waybill cost a third of the coordinator's state.
         self.shipped_in: dict[str, int] = {}
@@ -138,25 +140,33 @@ class PartitionedEngine(Engine):
         """
         order_id = event.order_id
         self._pending_payments.discard(order_id)
-        partitions = len(self.shards)
-        index = partition_of(event.item_id, partitions)
+        index = partition_of(event.item_id, len(self.shards))
         shard = self.shards[index]
         placed = self.placed
-        early = self.waybills.orphans.pop(order_id, None) if order_id not in placed else None
+        orphans = self.waybills.orphans
+        early = (
+            orphans.pop(order_id)
+            if order_id in orphans and not placed.ever_placed(order_id)
+            else None
+        )
         if early:
             for waiting in early:
                 if type(waiting) is Shipment:
                     self._associate(waiting.tracking_no, index)
-        placed[order_id] = event.ts * partitions + index
+        placed.place(order_id, event.ts, index)
         shard.take_payment(event, early)
 
     def _route_order_event(self, event: Shipment | Refund) -> None:
-        """To the shard of the order's latest payment, or wait here for the first one."""
-        placed = self.placed.get(event.order_id)
-        if placed is None:
-            self.waybills.orphans.setdefault(event.order_id, []).append(event)
+        """To the shard of the order's latest payment, or wait here for the first one.
+
+        An id whose latest payment is behind the order horizon joins that evicted order,
+        which no window reads: its shard would drop the event, so it is not sent (nor its
+        waybill's scans: no order of that shard ships under it, so they stay orphans)."""
+        index = self.placed.partition(event.order_id)
+        if index is None:
+            if event.order_id not in self.placed.before:
+                self.waybills.orphans.setdefault(event.order_id, []).append(event)
             return
-        index = placed % len(self.shards)
         if type(event) is Shipment:
             self._associate(event.tracking_no, index)
         self.shards[index].take_order_event(event)
@@ -206,8 +216,7 @@ class PartitionedEngine(Engine):
         """The latest payment's ``paid_ts``, also when its shard has forgotten it: a shard
         forgets a ``paid_ts`` only once it is before ``W - order_horizon``, where W is this
         engine's, and W only grows, so the second-payment check gives the same answer."""
-        placed = self.placed.get(order_id)
-        return None if placed is None else placed // len(self.shards)
+        return self.placed.paid_ts(order_id)
 
     # -- evaluation -----------------------------------------------------------------------
     def _shards(self) -> Sequence[Engine]:
@@ -247,6 +256,8 @@ class PartitionedEngine(Engine):
         """
         self._forget_programs(decided_at)
         super()._conclude(decided_at, watermark, closed, expiring)
+        if watermark is not None:
+            self.placed.forget_before(watermark - self._order_horizon_ms)
         shipped: set[str] = set()
         for answer in closed:
             shipped.update(answer[1])
@@ -306,13 +317,16 @@ class PartitionedEngine(Engine):
 
     @classmethod
     def _with_coordinator(
-        cls, coordinator: dict[str, Any], stage_fields: dict[str, Any], **more: Any
+        cls, coordinator: dict[str, Any], stage_fields: dict[str, Any], partitions: int, **more: Any
     ) -> Self:
-        """An engine of this class from :meth:`_coordinator_fields` (and ``more`` fields)."""
+        """An engine of ``partitions`` from :meth:`_coordinator_fields` (and ``more`` fields)."""
         shipped_in = coordinator.get("shipped_in")
         if shipped_in and any(type(v) is not int for v in shipped_in.values()):
             # written before the bit masks: tracking_no -> a set of shard indexes
             coordinator = {**coordinator, "shipped_in": _as_masks(shipped_in)}
+        placed = coordinator.get("placed")
+        if isinstance(placed, dict):  # written when the directory was a dict kept forever
+            coordinator = {**coordinator, "placed": OrderDirectory.of(placed, partitions)}
         engine = cls.__new__(cls)
         engine.__setstate__({**coordinator, **more})
         stage = WaybillStage.__new__(WaybillStage)
@@ -350,7 +364,7 @@ class PartitionedEngine(Engine):
         ):
             raise SnapshotError("damaged snapshot (its partitions or coordinator are missing)")
         shards = [Shard.restore(part, policy) for part in parts]
-        return cls._with_coordinator(coordinator, stage_fields, shards=shards)
+        return cls._with_coordinator(coordinator, stage_fields, len(shards), shards=shards)
 
 
 class Shard(Engine):

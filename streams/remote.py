@@ -212,7 +212,7 @@ class RemoteCoordinator(PartitionedEngine):
             and isinstance(stage_fields, dict)
         ):
             raise SnapshotError("damaged snapshot (its coordinator is missing)")
-        engine = cls._with_coordinator(coordinator, stage_fields)
+        engine = cls._with_coordinator(coordinator, stage_fields, partitions)
         engine._go_remote(partitions)
         return engine
 

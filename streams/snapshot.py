@@ -69,6 +69,7 @@ STATE_MODULES = (
     "streams.accounting",
     "streams.campaigns",
     "streams.clock",
+    "streams.directory",
     "streams.engine",
     "streams.id_set",
     "streams.ids",

@@ -197,3 +197,45 @@ def test_a_snapshot_from_before_the_bit_masks_is_read() -> None:
     assert restored.shipped_in == masks
     engine.shipped_in = masks
     assert outputs(restored, decoded[half:]) == outputs(engine, decoded[half:])
+
+
+def test_an_id_paid_before_the_order_horizon_leaves_the_directory_and_changes_nothing() -> None:
+    """The coordinator's directory keeps an id's partition only within the order horizon (35
+    days): a shipment for an older order joins it and changes nothing (not an orphan, its
+    waybill's scans orphans as in one engine), and the id paid again is a new order."""
+    first, other = _items_on_two_partitions()
+    events: list[Event] = [
+        payment("O1", "2021-07-01 10:00", item=first),
+        shipment("O1", "2021-07-01 12:00", tracking="W1"),
+        pickup("W1", "2021-07-01 13:00"),
+        clock_tick("2021-08-15 00:00"),
+        shipment("O1", "2021-08-15 09:00", tracking="W2"),  # joins the evicted order
+        pickup("W2", "2021-08-15 09:30"),  # no order ships under W2: an orphan
+        refund("O1", "2021-08-15 10:00", reason="quality"),
+        payment("O1", "2021-08-16 10:00", item=other),  # not a second payment: a new order
+        shipment("O1", "2021-08-16 12:00", tracking="W3"),
+        pickup("W3", "2021-08-16 13:00"),
+        clock_tick("2021-09-20 00:00"),
+    ]
+    expected = _same_everywhere(events)
+    assert expected[2]["rejected"] == 0 and expected[3] == 1
+    engine = PartitionedEngine(partitions=2)
+    outputs(engine, events[:5])
+    assert engine.placed.paid_ts("O1") is None and engine.placed.ever_placed("O1")
+
+
+def test_a_snapshot_from_before_the_bounded_directory_is_read() -> None:
+    """Coordinators kept ``order_id -> paid_ts · N + shard`` in a dict forever; such a snapshot
+    restores to a directory that gives the rest of the stream the same outputs."""
+    with gzip.open(SAMPLE, "rb") as fh:
+        decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
+    half = len(decoded) // 2
+    engine = PartitionedEngine(partitions=3, collect_evaluations=True)
+    outputs(engine, decoded[:half])
+    directory = engine.placed
+    assert len(directory) > 100
+    engine.placed = dict(directory.placed)  # type: ignore[assignment]  # as written before
+    restored = PartitionedEngine.restore(engine.snapshot())
+    assert restored.placed.placed == directory.placed
+    engine.placed = directory
+    assert outputs(restored, decoded[half:]) == outputs(engine, decoded[half:])
