@@ -7,8 +7,11 @@ no order: what it routes to state partition ``i`` goes, in the same transaction,
 on partition ``i`` of ``sellerwatch.partition-log``, and at an evaluation instant it asks every
 partition and parks until their answers are on ``sellerwatch.partition-answers``.
 
-Reading those answers is one more kind of decision: ``["answers", source, first, end]`` in
-the engine log, the offset range of the answers it applied. A new owner replays it like the
+The partitions hold the id memory too (keyed by ``event_id``): before it takes a batch it read,
+the coordinator asks each partition the ts it remembers the batch's ids with (``["recall"]``
+in the engine log) and parks until they answer, then classifies the batch itself. Reading
+answers is one more kind of decision: ``["answers", source, first, end]`` in the engine log,
+the offset range of the answers it applied. A new owner replays it like the
 input ranges, by re-reading the same answers (``read_committed``), so it parks and resumes at
 the same points and rebuilds the same state, without sending again what it sent before: the
 partition log already holds it. While an instant is parked the coordinator reads no input;
@@ -34,6 +37,7 @@ from sellerwatch.agents.kafka_security import client_options
 from sellerwatch.agents.outputs import OutRecord
 from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.topics import PARTITION_ANSWERS, PARTITION_LOG
+from sellerwatch.schemas.validation import event_id_of
 from sellerwatch.streams import remote
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.remote import RemoteCoordinator
@@ -42,6 +46,8 @@ from sellerwatch.streams.snapshot import SnapshotError
 log = logging.getLogger(__name__)
 
 ANSWERS = "answers"
+#: A decision: the ids of the batch read next were recalled (an ask; ``ANSWERS`` follows).
+RECALL = "recall"
 #: Seconds between the log lines naming the partitions an instant still waits for.
 WAITING_REPORT_S = 10.0
 
@@ -62,6 +68,8 @@ class CoordinatorRunner(DirectRunner):
         self.waiting_since = time.monotonic()
         self.waiting_reported = 0.0
         self.messages_sent = 0
+        #: The batch being taken (the backlog) had its ids recalled.
+        self.recalled = False
 
     def _answer_reader(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -79,6 +87,7 @@ class CoordinatorRunner(DirectRunner):
 
     def _reconnect(self) -> None:
         super()._reconnect()
+        self.recalled = False
         self.answer_reader = self._answer_reader()
         self.received, self.received_from = {}, None
         self.joiner = Joiner()
@@ -109,6 +118,30 @@ class CoordinatorRunner(DirectRunner):
             await self._read_answers()
             return
         await super()._step()
+
+    async def _process(
+        self, batch: dict[TopicPartition, list[Any]], markers: list[tuple[bytes, TopicPartition]]
+    ) -> None:
+        """A batch read is first recalled: each partition is asked the ts it remembers the
+        batch's ids with (the id memory is keyed by ``event_id`` over the partitions), in one
+        transaction that logs the ask as a decision; the batch waits as the backlog until the
+        answers are in, and is then taken as by one engine owner."""
+        if batch and not self.recalled:
+            engine = self._remote()
+            ids = [
+                event_id
+                for messages in batch.values()
+                for message in messages
+                if (event_id := event_id_of(message.value or b"")) is not None
+            ]
+            engine.recall(ids)
+            self.recalled = True
+            self.backlog, self.backlog_markers = batch, markers
+            await self._publish([], {}, 0, decision=orjson.dumps([[RECALL]]))
+            return
+        await super()._process(batch, markers)
+        if not self.backlog:
+            self.recalled = False
 
     async def _read_answers(self) -> None:
         """Collect the partitions' answers to the ask in flight; once all are in, resume the
@@ -210,6 +243,10 @@ class CoordinatorRunner(DirectRunner):
 
     async def _replay_decision(self, engine: Engine, decision: list[list[Any]]) -> None:
         for entry in decision:
+            if entry[0] == RECALL:  # what it asked is in the log; the answers say what counts
+                self._remote().recall([])
+                self._remote().take_messages()
+                continue
             if entry[0] != ANSWERS:
                 await super()._replay_decision(engine, [entry])
                 continue

@@ -92,7 +92,8 @@ def _coordinator_parts(engine: Any) -> dict[str, int]:
 
     stage = engine.waybills
     return {
-        "id_memory": size(engine.ids.seen, engine.ids.by_day),
+        # the partitions hold the ids (session 12): what is left is a batch's recalled ids
+        "id_memory": size(engine.recalled, engine.legacy_ids),
         "order_directory": size(engine.placed),
         "waybill_stage": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
     }

@@ -57,7 +57,12 @@ class Rejected(msgspec.Struct, frozen=True):
     message: str
 
 
+class _Identified(msgspec.Struct):
+    event_id: str
+
+
 _decoder: Final = msgspec.json.Decoder(Event)
+_identified: Final = msgspec.json.Decoder(_Identified)
 _any: Final = msgspec.json.Decoder()
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -82,6 +87,16 @@ def decode_event(raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -
         return Rejected(NOT_JSON, "not JSON: nested too deeply")
     except Exception as exc:  # noqa: BLE001 - a poison record is dead-lettered, never raised
         return Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def event_id_of(raw: bytes) -> str | None:
+    """The record's ``event_id`` when it has a string one, the rest unread and unchecked: what
+    a coordinator asks its partitions about before it validates a batch (a superset of the
+    ids of the records that pass); ``None`` for anything else, never an exception."""
+    try:
+        return _identified.decode(raw).event_id
+    except Exception:  # noqa: BLE001 - a poison record is rejected later, by decode_event
+        return None
 
 
 def _decode(raw: bytes) -> Event | Rejected:

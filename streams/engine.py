@@ -499,9 +499,8 @@ class Engine:
     def _conclude(
         self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
-        """What is left of the instant's retention here, once every partition did its own."""
-        if watermark is not None:
-            self.ids.forget(watermark)
+        """What is left of the instant's retention here, once every partition did its own
+        (one engine: nothing; a coordinator has its own)."""
 
     def _forget_programs(self, decided_at: int) -> None:
         horizon_ts = decided_at - (self._retention_days + 10) * 86_400_000
@@ -617,11 +616,12 @@ class Engine:
         return found
 
     def housekeep_partition(self, day: int, decided_at: int, watermark: int | None) -> None:
-        """Retention of what this partition holds: orders, waybills, plan and exemptions."""
+        """Retention of what this partition holds: orders, waybills, ids, plan and exemptions."""
         book = self.state.book
         self.move_windows(day + 1)
         book.evict_before(day + 1 - self._retention_days)
         book.expire_orphans(decided_at)
         if watermark is not None:
             book.forget_paid_before(watermark - self._order_horizon_ms)
+            self.ids.forget(watermark)  # the ids this partition holds (one engine: all)
         self._forget_programs(decided_at)

@@ -46,7 +46,18 @@ class IdMemory:
             watermark is None or remembered >= watermark - self.horizon_ms
         ):
             return True
-        seen[event_id] = ts
+        self.remember(event_id, ts)
+        return False
+
+    def recall(self, event_ids: list[str]) -> dict[str, int]:
+        """The ts each of ``event_ids`` is remembered with, for those remembered (a
+        partition's answer to its coordinator, which decides with its own W)."""
+        seen = self.seen
+        return {event_id: seen[event_id] for event_id in event_ids if event_id in seen}
+
+    def remember(self, event_id: str, ts: int) -> None:
+        """Remember ``event_id`` with ``ts``: a coordinator found it new (not a duplicate)."""
+        self.seen[event_id] = ts
         utc_day = ts // DAY_MS
         if utc_day == self._day:
             self._day_ids.append(event_id)
@@ -56,7 +67,6 @@ class IdMemory:
                 ids = self.by_day[utc_day] = []
             ids.append(event_id)
             self._day, self._day_ids = utc_day, ids
-        return False
 
     def forget(self, watermark: int) -> None:
         """Drop the whole UTC days of ids that all lie before ``W - horizon``. An id
@@ -74,3 +84,22 @@ class IdMemory:
     def __len__(self) -> int:
         """How many ids are remembered."""
         return len(self.seen)
+
+
+class HeldElsewhere:
+    """The id memory of a coordinator whose partitions hold the ids (keyed by ``event_id``):
+    the coordinator decides duplicates itself, from what they recall, before the engine's own
+    check, which this answers with "never seen" and nothing to forget."""
+
+    __slots__ = ()
+
+    def seen_again(self, event_id: str, ts: int, watermark: int | None) -> bool:
+        """Decided before: never a duplicate here."""
+        return False
+
+    def forget(self, watermark: int) -> None:
+        """Nothing is held here."""
+
+    def __len__(self) -> int:
+        """Nothing is held here."""
+        return 0

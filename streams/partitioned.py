@@ -7,7 +7,9 @@ crosses items is kept apart, each in one place:
 ========================  ======================================================================
 fact                      where it lives
 ========================  ======================================================================
-id memory, lateness, W    the coordinator (this engine): a record is classified once, on entry
+lateness, W, duplicates   the coordinator (this engine): a record is classified once, on entry
+id memory                 the partitions, keyed by ``event_id``: each recalls the ts it remembers
+                          an id with, and the coordinator decides with its own W
 second payment            the coordinator: its order directory keeps each id's latest ``paid_ts``
                           within the order horizon (:mod:`streams.directory`)
 shipments and refunds     routed by ``order_id`` to the partition of its latest payment; before
@@ -35,6 +37,7 @@ from typing import Any, Self
 
 from sellerwatch.schemas.events import (
     Enrollment,
+    Event,
     Exemption,
     Payment,
     PickupScan,
@@ -44,8 +47,10 @@ from sellerwatch.schemas.events import (
 )
 from sellerwatch.schemas.verdict import CampaignEvaluation, Evaluation, Verdict
 from sellerwatch.streams import snapshot as snapshot_codec
+from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.directory import OrderDirectory
 from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.ids import HeldElsewhere, IdMemory
 from sellerwatch.streams.orders import OrderBook
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.rules import campaign_fulfilment
@@ -116,6 +121,50 @@ class PartitionedEngine(Engine):
         #: shard i): a set per waybill cost a third of the coordinator's state.
         self.shipped_in: dict[str, int] = {}
         self.waybills = WaybillStage(policy)
+        #: The id memory is the shards' (an id lives in shard ``crc32(event_id) % N``): the
+        #: coordinator decides duplicates from the ts its shard remembers the id with.
+        self.ids = HeldElsewhere()  # type: ignore[assignment]
+        self._dedupe_horizon_ms = policy.dedupe_horizon_ms
+        #: What the shards recalled of the ids of the batch being taken, and the ids it
+        #: remembered since (a coordinator of remote shards, :meth:`RemoteCoordinator.recall`);
+        #: ``None``: the shards are here and each id is asked of its shard as it comes.
+        self.recalled: dict[str, int] | None = None
+        #: The ids a coordinator remembered itself before its shards held them (a snapshot of
+        #: an older version), consulted until they are all behind the horizon.
+        self.legacy_ids: IdMemory | None = None
+
+    # -- classifying ----------------------------------------------------------------------
+    def accept(self, event: Event, partition: object = 0) -> Outcome:
+        """As :meth:`Engine.accept`, with the duplicate check against the shards' id memory
+        first (SPEC §7: a record is a duplicate iff its id is remembered with
+        ``ts >= W - dedupe_horizon``; if not, it is remembered with its own ts)."""
+        if self._seen_again(event.event_id, event.ts, self.clock.watermark):
+            accounting = self.accounting
+            accounting.records_in += 1
+            accounting.duplicate += 1
+            return Outcome.DUPLICATE
+        return super().accept(event, partition)
+
+    def _seen_again(self, event_id: str, ts: int, watermark: int | None) -> bool:
+        shard = self.shards[partition_of(event_id, len(self.shards))]
+        recalled = self.recalled
+        if recalled is None:
+            remembered = shard.recall_ids([event_id]).get(event_id)
+        else:
+            remembered = recalled.get(event_id)
+        legacy = self.legacy_ids
+        if legacy is not None:
+            before = legacy.seen.get(event_id)
+            if before is not None and (remembered is None or before > remembered):
+                remembered = before
+        if remembered is not None and (
+            watermark is None or remembered >= watermark - self._dedupe_horizon_ms
+        ):
+            return True
+        if recalled is not None:
+            recalled[event_id] = ts
+        shard.take_remembered(event_id, ts)
+        return False
 
     # -- routing --------------------------------------------------------------------------
     def _dispatch(self) -> dict[type, Any]:
@@ -258,6 +307,11 @@ class PartitionedEngine(Engine):
         super()._conclude(decided_at, watermark, closed, expiring)
         if watermark is not None:
             self.placed.forget_before(watermark - self._order_horizon_ms)
+            legacy = self.legacy_ids
+            if legacy is not None:
+                legacy.forget(watermark)
+                if not legacy.seen:
+                    self.legacy_ids = None
         shipped: set[str] = set()
         for answer in closed:
             shipped.update(answer[1])
@@ -327,6 +381,15 @@ class PartitionedEngine(Engine):
         placed = coordinator.get("placed")
         if isinstance(placed, dict):  # written when the directory was a dict kept forever
             coordinator = {**coordinator, "placed": OrderDirectory.of(placed, partitions)}
+        ids = coordinator.get("ids")
+        if isinstance(ids, IdMemory):  # written when the coordinator held the id memory
+            coordinator = {
+                **coordinator,
+                "ids": HeldElsewhere(),
+                "_dedupe_horizon_ms": ids.horizon_ms,
+                "recalled": None,
+                "legacy_ids": ids if ids.seen else None,
+            }
         engine = cls.__new__(cls)
         engine.__setstate__({**coordinator, **more})
         stage = WaybillStage.__new__(WaybillStage)
@@ -383,6 +446,15 @@ class Shard(Engine):
         book = self.state.book
         book.count_scan_orphans = False
         book.released_waybills = []
+
+    def recall_ids(self, event_ids: list[str]) -> dict[str, int]:
+        """The ts each of ``event_ids`` (ids this partition holds) is remembered with, for
+        those it remembers: the coordinator decides with its W whether a record is new."""
+        return self.ids.recall(event_ids)
+
+    def take_remembered(self, event_id: str, ts: int) -> None:
+        """Remember an id the coordinator found new, with its record's ts."""
+        self.ids.remember(event_id, ts)
 
     def take_payment(self, event: Payment, early: list[Shipment | Refund] | None) -> None:
         """Apply a payment of one of this partition's items, with what waited for it."""

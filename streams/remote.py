@@ -38,7 +38,7 @@ from sellerwatch.schemas.events import (
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.instant import Ask
-from sellerwatch.streams.partitioned import PartitionedEngine, Shard
+from sellerwatch.streams.partitioned import PartitionedEngine, Shard, partition_of
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.snapshot import SnapshotError
 
@@ -53,8 +53,12 @@ TAKES = (
     "take_broadcast",
     "move_windows",
 )
-#: The steps of an instant a partition answers (:mod:`streams.instant`).
-STEPS = frozenset({"open_instant", "decide_instant", "close_instant"})
+#: The id memory's message, numbered after the asks (added in format 2).
+REMEMBER = "take_remembered"
+#: The ask before a batch: the ts each of its ids is remembered with, by the partition of the id.
+RECALL = "recall_ids"
+#: What a partition answers: the steps of an instant (:mod:`streams.instant`), and a recall.
+STEPS = frozenset({"open_instant", "decide_instant", "close_instant", RECALL})
 ASK = "ask"
 
 #: A message: ``(take, args)``, or ``("ask", seq, step, args)``.
@@ -70,6 +74,16 @@ class RemoteShard:
 
     def _post(self, take: str, *args: Any) -> None:
         self.coordinator.outbox[self.index].append((take, args))
+
+    def recall_ids(self, event_ids: list[str]) -> dict[str, int]:
+        """Asked elsewhere, for a whole batch (:meth:`RemoteCoordinator.recall`)."""
+        raise RuntimeError(
+            "a coordinator of remote partitions recalls a batch's ids (recall) before it "
+            "takes any record of the batch"
+        )
+
+    def take_remembered(self, event_id: str, ts: int) -> None:
+        self._post(REMEMBER, event_id, ts)
 
     def take_payment(self, event: Payment, early: list[Shipment | Refund] | None) -> None:
         self._post("take_payment", event, early)
@@ -140,18 +154,43 @@ class RemoteCoordinator(PartitionedEngine):
 
     def answer(self, answers: list[Any]) -> None:
         """Every partition's answer to the ask in flight (index = partition): the instant goes
-        on to its next ask, or ends and the engine applies what waited for it."""
+        on to its next ask, or ends and the engine applies what waited for it; a recall ends
+        and the batch can be taken."""
         conversation = self._conversation
-        if conversation is None or len(answers) != len(self.shards):
+        if conversation is None or self.asking is None or len(answers) != len(self.shards):
             raise ValueError("answers to no ask, or not one per partition")
+        step = self.asking.step
         try:
             ask = conversation.send(answers)
         except StopIteration:
             self._conversation = None
             self.asking = None
-            self._advance()
+            if step != RECALL:
+                self._advance()
             return
         self._ask(ask)
+
+    def recall(self, event_ids: list[str]) -> None:
+        """Before a batch is taken, ask each partition the ts it remembers the batch's ids
+        with (each id of the partition ``crc32(event_id) % N`` that holds it), and park until
+        answered: the records are then classified here, in order, against this engine's W,
+        as one engine would (SPEC §7), with one round trip a batch. Ids the answers do not
+        name are not remembered; a rebuild re-reads the answers, so it may pass none."""
+        if self.asking is not None:
+            raise RuntimeError(f"ask {self.asks} ({self.asking.step}) waits: no recall now")
+        per_partition: list[list[str]] = [[] for _ in self.shards]
+        count = len(self.shards)
+        for event_id in dict.fromkeys(event_ids):
+            per_partition[partition_of(event_id, count)].append(event_id)
+        self._conversation = self._recalling(per_partition)
+        self._ask(next(self._conversation))
+
+    def _recalling(self, per_partition: list[list[str]]) -> Generator[Ask, list[Any], None]:
+        answers = yield Ask(RECALL, [(ids,) for ids in per_partition])
+        recalled: dict[str, int] = {}
+        for answer in answers:
+            recalled.update(answer)
+        self.recalled = recalled
 
     def accept(self, event: Event, partition: object = 0) -> Outcome:
         """As the engine's, between instants only: a driver holds records while one waits."""
@@ -225,8 +264,10 @@ class RemoteCoordinator(PartitionedEngine):
 # once per instant: they go in the snapshots' no-pickle tree (streams.snapshot.dumps_message).
 
 
-#: The partition log's format; a batch of another is refused (``sellerwatch reset``).
-WIRE_VERSION = 1
+#: The partition log's format; a batch of another is refused (``sellerwatch reset``). Format 2
+#: added the id memory's messages (``remembered``); a batch of format 1 is still read.
+WIRE_VERSION = 2
+_READS = frozenset({1, WIRE_VERSION})
 
 
 class _Batch(msgspec.Struct, array_like=True, frozen=True):
@@ -244,13 +285,16 @@ class _Batch(msgspec.Struct, array_like=True, frozen=True):
     windows: list[int]
     #: ``(number, step, arguments in the snapshots' tree)``
     asks: list[tuple[int, str, bytes]]
+    #: ``(event_id, ts)`` of each id found new (format 2).
+    remembered: list[tuple[str, int]] = []
 
 
-#: The message of each kind, by its code; the messages whose arguments are one value.
-_KINDS = (*TAKES, ASK)
+#: The message of each kind, by its code (kept: a new kind gets the next code); the messages
+#: whose arguments are more than one value.
+_KINDS = (*TAKES, ASK, REMEMBER)
 _CODE = {name: code for code, name in enumerate(_KINDS)}
 _ASK_CODE = _CODE[ASK]
-_WHOLE_ARGS = {_CODE["take_payment"], _CODE["take_waybill"]}
+_WHOLE_ARGS = {_CODE["take_payment"], _CODE["take_waybill"], _CODE[REMEMBER]}
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(_Batch)
 
@@ -280,7 +324,7 @@ def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
         batch = _DECODER.decode(blob)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise SnapshotError(f"damaged messages ({exc})") from None
-    if batch.version != WIRE_VERSION:
+    if batch.version not in _READS:
         raise SnapshotError(f"messages in format {batch.version}, not {WIRE_VERSION}")
     parts: list[Iterator[Any]] = [
         iter(batch.payments),
@@ -291,8 +335,11 @@ def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
         iter(batch.broadcasts),
         iter(batch.windows),
         iter(batch.asks),
+        iter(batch.remembered),
     ]
-    methods = [getattr(shard, take) for take in _KINDS[:_ASK_CODE]]
+    methods = [
+        None if code == _ASK_CODE else getattr(shard, kind) for code, kind in enumerate(_KINDS)
+    ]
     answers: list[tuple[int, Any]] = []
     whole, ask_code = _WHOLE_ARGS, _ASK_CODE
     try:
@@ -301,12 +348,14 @@ def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
             if code == ask_code:
                 number, step, args = item
                 if step not in STEPS:
-                    raise SnapshotError(f"damaged messages (not a step of an instant: {step!r})")
+                    raise SnapshotError(
+                        f"damaged messages (not a step a partition answers: {step!r})"
+                    )
                 answers.append((number, getattr(shard, step)(*snapshot_codec.loads_message(args))))
             elif code in whole:
-                methods[code](*item)
+                methods[code](*item)  # type: ignore[misc]
             else:
-                methods[code](item)
+                methods[code](item)  # type: ignore[misc]
     except (StopIteration, IndexError):
         raise SnapshotError("damaged messages (their kinds and arguments disagree)") from None
     return answers

@@ -2,7 +2,8 @@
 that carries every message and answer as bytes and delivers the answers late.
 
 The live dataflow (:mod:`agents.partitions`) puts a Kafka topic between them. As there, the
-coordinator takes no record while an instant waits: the records wait with the driver. A seeded
+records come in batches whose ids the coordinator recalls from the partitions first, and the
+coordinator takes no record while an ask waits: the records wait with the driver. A seeded
 random number decides whether the answers come before the next record or only after markers
 (the end of the input), and when the coordinator is snapshotted and restored.
 """
@@ -43,6 +44,7 @@ class Loopback:
         self.late = late
         self.snapshots = snapshots
         self.restored = 0
+        self.recalls = 0
 
     def carry(self) -> None:
         """Each partition's messages as one record, applied; the answers wait to be read."""
@@ -114,13 +116,23 @@ def remote_outputs(
         late=late,
         **options,
     )
-    for record in records:
-        if isinstance(record, Rejected):
-            network.coordinator.reject(record)  # counted only: it may come while one waits
-        else:
-            network.ready()
-            network.coordinator.accept(record)
+    batches = random.Random(seed + 1)
+    start = 0
+    while start < len(records):
+        # A batch as a driver reads one: its ids recalled first, in one ask.
+        batch = records[start : start + batches.randint(1, 40)]
+        start += len(batch)
+        network.ready()
+        network.coordinator.recall([r.event_id for r in batch if not isinstance(r, Rejected)])
+        network.recalls += 1
         network.step()
+        for record in batch:
+            if isinstance(record, Rejected):
+                network.coordinator.reject(record)  # counted only: it may come while one waits
+            else:
+                network.ready()
+                network.coordinator.accept(record)
+            network.step()
     network.coordinator.finish()
     network.drain()
     return network.coordinator, network

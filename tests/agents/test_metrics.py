@@ -119,6 +119,8 @@ def test_a_partition_worker_exports_what_it_holds_and_a_coordinator_what_it_wait
     assert got[("sellerwatch_state_partitions_held", ())] == 2
     assert got[("sellerwatch_partition_open_orders", ())] == 7
     coordinator = RemoteCoordinator(partitions=2)
+    coordinator.recall(["p-O1", "p-O2"])  # a batch's ids first: nothing remembered
+    coordinator.answer([{}, {}])
     coordinator.accept(payment("O1", "2021-07-05 10:00"))
     coordinator.accept(payment("O2", "2021-07-06 10:00"))  # passes E of 07-06: it asks and waits
     owner = SimpleNamespace(active=True, engine=coordinator)

@@ -30,6 +30,9 @@ CAMPAIGN = ROOT / "examples" / "policies" / "618-2022.toml"
 #: What the coordinator may send a partition or ask of it.
 MESSAGES = frozenset(
     {
+        # the id memory of the ids the partition holds: recalled, then remembered
+        "recall_ids",
+        "take_remembered",
         # events routed to the partition
         "take_payment",
         "take_order_event",

@@ -239,3 +239,34 @@ def test_a_snapshot_from_before_the_bounded_directory_is_read() -> None:
     assert restored.placed.placed == directory.placed
     engine.placed = directory
     assert outputs(restored, decoded[half:]) == outputs(engine, decoded[half:])
+
+
+def test_a_snapshot_from_when_the_coordinator_held_the_ids_is_read() -> None:
+    """Coordinators held the whole id memory before the partitions did: restored, it is
+    consulted beside the partitions' until it is all behind the horizon, and the rest of the
+    stream gives the same outputs (the sample's resends are duplicates across the cut)."""
+    from sellerwatch.streams.ids import IdMemory
+
+    with gzip.open(SAMPLE, "rb") as fh:
+        decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
+    half = len(decoded) // 2
+    engine = PartitionedEngine(partitions=3, collect_evaluations=True)
+    for record in decoded[:half]:
+        engine.accept(record) if not isinstance(record, Rejected) else engine.reject(record)
+    whole = IdMemory(engine.policy.dedupe_horizon_ms)
+    for shard in engine.shards:
+        for event_id, ts in shard.ids.seen.items():
+            whole.remember(event_id, ts)
+    assert len(whole) > 1000
+    held = [shard.ids for shard in engine.shards]
+    for shard in engine.shards:  # as an older version wrote it: the partitions held no id
+        shard.ids = IdMemory(engine.policy.dedupe_horizon_ms)
+    keyed, engine.ids = engine.ids, whole  # type: ignore[assignment]
+    restored = PartitionedEngine.restore(engine.snapshot())
+    assert restored.legacy_ids is not None and len(restored.legacy_ids) == len(whole)
+    assert not any(len(shard.ids) for shard in restored.shards)
+    for shard, ids in zip(engine.shards, held, strict=True):
+        shard.ids = ids
+    engine.ids = keyed
+    assert outputs(restored, decoded[half:]) == outputs(engine, decoded[half:])
+    assert restored.legacy_ids is None, "forgotten once all behind the horizon"
