@@ -230,6 +230,7 @@ class CoordinatorRunner(DirectRunner):
 
     # -- taking over --------------------------------------------------------------------------
     async def _rebuild(self, start: int, committed: int) -> None:
+        self.recalled = False  # a batch read before is read again, and recalled again
         await super()._rebuild(start, committed)
         position = await self._kafka(self.consumer.committed(self.answers_tp), "committed")
         if position is None:

@@ -201,6 +201,8 @@ class DirectRunner(EngineRunner):
         the input reader at the committed input offsets."""
         engine = self.engine
         assert engine is not None  # noqa: S101
+        # Records read under an ownership given up are read again from the committed offsets.
+        self.backlog, self.backlog_markers = {}, []
         found = await self._kafka(
             input_partitions(self.settings.bootstrap, self.topics), "listing the input partitions"
         )
