@@ -24,6 +24,8 @@ from sellerwatch.schemas.events import Payment, PickupScan, Refund, Shipment
 from sellerwatch.streams.campaigns import Campaign
 from sellerwatch.streams.id_set import CompactIdSet
 
+DAY_MS = 86_400_000
+
 
 class OrderWatch(Protocol):
     """What a rule that keeps running counts over orders is told as facts arrive (the
@@ -201,6 +203,10 @@ class OrderBook:
         self.by_tracking: dict[str, Order | list[Order]] = {}
         # Waybill → pickup scan ts, or a list of them (ascending) when scanned more than once.
         self.scans: dict[str, int | list[int]] = {}
+        # UTC day of a waybill's latest pickup scan → the waybills filed under it then (some
+        # since filed under a later day, or dropped): expiry reads only the days old enough,
+        # not every waybill every day.
+        self.scan_days: dict[int, list[str]] = {}
         self.orphans: dict[str, list[Shipment | Refund]] = {}
         self.taote_weeks: dict[int, dict[str, list[Order]]] = {}
         #: Told of payments and quality refunds: the rule whose running counts read them.
@@ -218,9 +224,25 @@ class OrderBook:
         self.ever_paid = CompactIdSet()
 
     def upgrade_snapshot(self) -> None:
-        """Read from a snapshot written before ``ever_paid`` was compact: it holds a set."""
+        """Read from a snapshot of an older version: ``ever_paid`` as a set (before it was
+        compact), no ``scan_days`` (before expiry read only the old days)."""
         if isinstance(self.ever_paid, set):
             self.ever_paid = CompactIdSet(sorted(self.ever_paid))
+        if not hasattr(self, "scan_days"):
+            self.scan_days = {}
+            for tracking, kept in self.scans.items():
+                self.file_scans(tracking, None, kept if type(kept) is int else kept[-1])  # type: ignore[index]
+
+    def file_scans(self, tracking: str, before: int | None, latest: int) -> None:
+        """The waybill's latest pickup scan moved from ``before`` (``None``: it had none) to
+        ``latest``: file it under that day, unless it is filed there already."""
+        day = latest // DAY_MS
+        if before is None or before // DAY_MS != day:
+            filed = self.scan_days.get(day)
+            if filed is None:
+                self.scan_days[day] = [tracking]
+            else:
+                filed.append(tracking)
 
     # -- id memory ------------------------------------------------------------------------
     def paid_ts(self, order_id: str) -> int | None:
@@ -306,9 +328,12 @@ class OrderBook:
         kept = self.scans.get(tracking)
         if kept is None:
             self.scans[tracking] = ts
+            self.file_scans(tracking, None, ts)
         elif type(kept) is int:
             self.scans[tracking] = [kept, ts]
+            self.file_scans(tracking, kept, ts)
         else:
+            self.file_scans(tracking, kept[-1], ts)  # type: ignore[index]
             kept.append(ts)  # type: ignore[union-attr]
         shipped = self.by_tracking.get(tracking)
         if shipped is None:
@@ -432,11 +457,15 @@ class OrderBook:
         """The waybills whose pickup scans :meth:`expire_orphans` drops at ``watermark_ts``:
         the latest is older than twice the join bound (SPEC §7)."""
         scan_horizon = watermark_ts - 2 * self.retention_ms
-        return [
-            k
-            for k, v in self.scans.items()
-            if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
-        ]
+        last_day = scan_horizon // DAY_MS  # of the days filed, the only ones that can expire
+        scans, days = self.scans, self.scan_days
+        expiring: dict[str, None] = {}
+        for day in sorted(d for d in days if d <= last_day):
+            for tracking in days[day]:
+                kept = scans.get(tracking)
+                if kept is not None and (kept if type(kept) is int else kept[-1]) < scan_horizon:  # type: ignore[index]
+                    expiring[tracking] = None
+        return list(expiring)
 
     def expire_orphans(
         self,
@@ -459,6 +488,9 @@ class OrderBook:
             scans = self.scans.pop(tracking)
             if self.count_scan_orphans and tracking not in shipped_under:
                 self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
+        # A day before the one of the horizon is all expired now, or filed again later.
+        for day in [d for d in self.scan_days if d < scan_horizon // DAY_MS]:
+            del self.scan_days[day]
         if self.released_waybills is not None:
             self.released_waybills += expired
         if self.updates:

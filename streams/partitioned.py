@@ -394,6 +394,7 @@ class PartitionedEngine(Engine):
         engine.__setstate__({**coordinator, **more})
         stage = WaybillStage.__new__(WaybillStage)
         vars(stage).update(stage_fields)
+        stage.upgrade_snapshot()  # its fields come as a dict, not as an object the reader upgrades
         engine.waybills = stage
         return engine
 
@@ -477,7 +478,13 @@ class Shard(Engine):
         book = self.state.book
         book.released_waybills.append(tracking_no)  # type: ignore[union-attr]  # re-checked once
         if scans is not None:
+            before = book.scans.get(tracking_no)
             book.scans[tracking_no] = scans
+            book.file_scans(
+                tracking_no,
+                None if before is None else before if type(before) is int else before[-1],  # type: ignore[index]
+                scans if type(scans) is int else scans[-1],  # type: ignore[index]
+            )
         if updates is not None:
             book.updates[tracking_no] = updates
 
