@@ -29,8 +29,7 @@ from __future__ import annotations
 from collections import deque
 
 from sellerwatch.streams.id_set import CompactIdSet
-
-DAY_MS = 86_400_000
+from sellerwatch.streams.ids import DAY_MS
 
 
 class OrderDirectory:

@@ -47,6 +47,13 @@ def _offsets(packed: bytes) -> array[int]:
     return starts
 
 
+def _packed(starts: array[int]) -> bytes:
+    """Offsets as the little-endian bytes a run keeps."""
+    if sys.byteorder != "little":
+        starts.byteswap()
+    return starts.tobytes()
+
+
 def _pack(ids: list[bytes]) -> tuple[bytes, bytes]:
     """A run of sorted, distinct ids: their bytes joined, and ``len(ids) + 1`` offsets."""
     starts = array("I", [0])
@@ -54,9 +61,7 @@ def _pack(ids: list[bytes]) -> tuple[bytes, bytes]:
     for key in ids:
         end += len(key)
         starts.append(end)
-    if sys.byteorder != "little":
-        starts.byteswap()
-    return b"".join(ids), starts.tobytes()
+    return b"".join(ids), _packed(starts)
 
 
 def _unpack(run: tuple[bytes, bytes]) -> Iterator[bytes]:
@@ -77,9 +82,7 @@ def _merge(older: tuple[bytes, bytes], newer: tuple[bytes, bytes]) -> tuple[byte
             data += key
             starts.append(len(data))
             last = key
-    if sys.byteorder != "little":
-        starts.byteswap()
-    return bytes(data), starts.tobytes()
+    return bytes(data), _packed(starts)
 
 
 def _run_holds(run: tuple[bytes, bytes], key: bytes) -> bool:

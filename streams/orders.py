@@ -23,8 +23,7 @@ from typing import Protocol
 from sellerwatch.schemas.events import Payment, PickupScan, Refund, Shipment
 from sellerwatch.streams.campaigns import Campaign
 from sellerwatch.streams.id_set import CompactIdSet
-
-DAY_MS = 86_400_000
+from sellerwatch.streams.ids import DAY_MS
 
 
 class OrderWatch(Protocol):
@@ -113,6 +112,11 @@ class CampaignOrder(Order):
         """An order of a campaign, with no update seen yet."""
         super().__init__(event, paid_day, bucket)
         self.update_ts: int | None = None
+
+
+def latest(kept: int | list[int]) -> int:
+    """The latest of a waybill's kept scan instants (one, or a list in ascending order)."""
+    return kept if type(kept) is int else kept[-1]  # type: ignore[index]
 
 
 def _first_at_or_after(kept: int | list[int] | None, ts: int) -> int | None:
@@ -231,7 +235,7 @@ class OrderBook:
         if not hasattr(self, "scan_days"):
             self.scan_days = {}
             for tracking, kept in self.scans.items():
-                self.file_scans(tracking, None, kept if type(kept) is int else kept[-1])  # type: ignore[index]
+                self.file_scans(tracking, None, latest(kept))
 
     def file_scans(self, tracking: str, before: int | None, latest: int) -> None:
         """The waybill's latest pickup scan moved from ``before`` (``None``: it had none) to
@@ -463,7 +467,7 @@ class OrderBook:
         for day in sorted(d for d in days if d <= last_day):
             for tracking in days[day]:
                 kept = scans.get(tracking)
-                if kept is not None and (kept if type(kept) is int else kept[-1]) < scan_horizon:  # type: ignore[index]
+                if kept is not None and latest(kept) < scan_horizon:
                     expiring[tracking] = None
         return list(expiring)
 
@@ -495,11 +499,7 @@ class OrderBook:
             self.released_waybills += expired
         if self.updates:
             # Updates are not orphans (decisions.md #4): dropped silently, on the same bound.
-            stale = [
-                k
-                for k, v in self.updates.items()
-                if (v if type(v) is int else v[-1]) < scan_horizon  # type: ignore[index]
-            ]
+            stale = [k for k, v in self.updates.items() if latest(v) < scan_horizon]
             for tracking in stale:
                 del self.updates[tracking]
             if self.released_waybills is not None:

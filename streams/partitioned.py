@@ -51,7 +51,7 @@ from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.directory import OrderDirectory
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.ids import HeldElsewhere, IdMemory
-from sellerwatch.streams.orders import OrderBook
+from sellerwatch.streams.orders import OrderBook, latest
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.rules import campaign_fulfilment
 from sellerwatch.streams.snapshot import SnapshotError
@@ -482,8 +482,8 @@ class Shard(Engine):
             book.scans[tracking_no] = scans
             book.file_scans(
                 tracking_no,
-                None if before is None else before if type(before) is int else before[-1],  # type: ignore[index]
-                scans if type(scans) is int else scans[-1],  # type: ignore[index]
+                None if before is None else latest(before),
+                latest(scans),
             )
         if updates is not None:
             book.updates[tracking_no] = updates
