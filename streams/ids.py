@@ -53,7 +53,9 @@ class IdMemory:
         """The ts each of ``event_ids`` is remembered with, for those remembered (a
         partition's answer to its coordinator, which decides with its own W)."""
         seen = self.seen
-        return {event_id: seen[event_id] for event_id in event_ids if event_id in seen}
+        # Most ids of a batch are new: the few remembered are found by a C loop (a set
+        # intersection), and listed in a fixed order (the answer is logged, and replayed).
+        return {event_id: seen[event_id] for event_id in sorted(seen.keys() & event_ids)}
 
     def remember(self, event_id: str, ts: int) -> None:
         """Remember ``event_id`` with ``ts``: a coordinator found it new (not a duplicate)."""

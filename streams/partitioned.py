@@ -149,7 +149,7 @@ class PartitionedEngine(Engine):
         shard = self.shards[partition_of(event_id, len(self.shards))]
         recalled = self.recalled
         if recalled is None:
-            remembered = shard.recall_ids([event_id]).get(event_id)
+            remembered = shard.remembered(event_id)  # the shard is here: asked as it comes
         else:
             remembered = recalled.get(event_id)
         legacy = self.legacy_ids
@@ -452,6 +452,11 @@ class Shard(Engine):
         """The ts each of ``event_ids`` (ids this partition holds) is remembered with, for
         those it remembers: the coordinator decides with its W whether a record is new."""
         return self.ids.recall(event_ids)
+
+    def remembered(self, event_id: str) -> int | None:
+        """The ts ``event_id`` is remembered with, if it is: :meth:`recall_ids` of one id,
+        for a coordinator in this process (without a list and a dict an event)."""
+        return self.ids.seen.get(event_id)
 
     def take_remembered(self, event_id: str, ts: int) -> None:
         """Remember an id the coordinator found new, with its record's ts."""

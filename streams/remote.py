@@ -82,6 +82,10 @@ class RemoteShard:
             "takes any record of the batch"
         )
 
+    def remembered(self, event_id: str) -> int | None:
+        """Asked elsewhere, for a whole batch, as :meth:`recall_ids`."""
+        return self.recall_ids([event_id]).get(event_id)
+
     def take_remembered(self, event_id: str, ts: int) -> None:
         self._post(REMEMBER, event_id, ts)
 

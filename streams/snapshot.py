@@ -39,11 +39,14 @@ fields are set, it turns what an older version wrote into what this one holds
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
 from collections import deque
+from collections.abc import Iterable
 from fractions import Fraction
+from itertools import chain
 from sys import intern
 from typing import Any
 
@@ -86,6 +89,28 @@ STATE_MODULES = (
 
 REF, LIST, TUPLE, SET, FROZENSET, DICT, DEQUE, OBJECT, STRUCT, FRACTION, CALENDAR = range(11)
 
+#: The values written as themselves (exact types: a subclass takes the general branch).
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes})
+_NUMBERS = frozenset({type(None), bool, int, float, bytes})
+_TEXT = frozenset({str})
+
+
+def _all_plain(values: Iterable[Any]) -> bool:
+    """Whether every value is written as itself: a list or dict of them is written by C
+    loops (the id lists and maps of the id memory and of a recall are most of the nodes)."""
+    return set(map(type, values)) <= _PLAIN
+
+
+def _leaves(nodes: list[Any]) -> Iterable[Any] | None:
+    """The values of ``nodes`` when none is a branch and their strings can be read in one C
+    loop (all strings, or none); ``None``: read them one by one."""
+    kinds = set(map(type, nodes))
+    if kinds <= _NUMBERS:
+        return nodes
+    if kinds == _TEXT:
+        return map(intern, nodes)
+    return None
+
 
 class SnapshotError(ValueError):
     """A snapshot that cannot be restored by this code (another format, a damaged record)."""
@@ -123,7 +148,10 @@ def policy_fingerprint(policy: Policy) -> str:
     return hashlib.sha256(canonical).hexdigest()[:16]
 
 
+@functools.cache
 def _allowed_classes() -> dict[str, type]:
+    """The classes a snapshot may name (read once: a partition's every answer is read with
+    a reader of its own, and walking the modules cost more than reading a small answer)."""
     allowed: dict[str, type] = {}
     for name in STATE_MODULES:
         module = importlib.import_module(f"{PACKAGE}.{name}")
@@ -176,9 +204,13 @@ class _Writer:
         kind = type(value)
         if kind is list:
             self._share(value)
+            if _all_plain(value):
+                return [LIST, list(value)]
             return [LIST, [self.write(v) for v in value]]
         if kind is dict:
             self._share(value)
+            if _all_plain(value) and _all_plain(value.values()):
+                return [DICT, list(chain.from_iterable(value.items()))]
             items: list[Any] = []
             for key, item in value.items():
                 items.append(self.write(key))
@@ -245,12 +277,17 @@ class _Reader:
         if tag == LIST:
             out: list[Any] = []
             self.shared.append(out)
-            out.extend(self.read(v) for v in node[1])
+            leaves = _leaves(node[1])
+            out.extend(leaves if leaves is not None else (self.read(v) for v in node[1]))
             return out
         if tag == DICT:
             table: dict[Any, Any] = {}
             self.shared.append(table)
             items = node[1]
+            keys, values = _leaves(items[0::2]), _leaves(items[1::2])
+            if keys is not None and values is not None:
+                table.update(zip(keys, values, strict=True))
+                return table
             for i in range(0, len(items), 2):
                 key = self.read(items[i])
                 table[key] = self.read(items[i + 1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,6 +132,53 @@ def test_a_message_between_partitions_round_trips_and_refuses_what_a_snapshot_re
     for damaged in (b"", b"garbage", msgspec.msgpack.encode([1, 2, 3])):
         with pytest.raises(codec.SnapshotError):
             codec.loads_message(damaged)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["a", "b", "a"],
+        [1, 2.5, None, True, b"x"],
+        {"id-1": 5, "id-2": 7},
+        {1: "one", 2: "two"},
+        ["a", 1],  # strings and numbers: read one by one
+        {"a": [1, 2], "b": []},  # a branch inside
+        [],
+        {},
+    ],
+    ids=repr,
+)
+def test_plain_lists_and_maps_take_the_fast_path_and_read_back_the_same(value: object) -> None:
+    """Lists and dicts of plain values (an id list, an id -> ts map) are written and read by
+    C loops; the tree and what is read back are the general branch's."""
+    tree = codec._Writer().write(value)
+    general = codec._Writer()
+    general_tree = _written_one_by_one(general, value)
+    assert tree == general_tree
+    back = codec.loads_message(codec.dumps_message(value))
+    assert back == value and type(back) is type(value)
+    strings = back if isinstance(back, list) else list(back) + list(back.values())  # type: ignore[union-attr]
+    for text in strings:
+        if type(text) is str:
+            assert text is sys.intern(text), "read strings are interned"
+
+
+def _written_one_by_one(writer: codec._Writer, value: object) -> object:
+    if isinstance(value, list):
+        writer._share(value)
+        return [codec.LIST, [writer.write(v) for v in value]]
+    assert isinstance(value, dict)
+    writer._share(value)
+    items: list[object] = []
+    for key, item in value.items():
+        items += [writer.write(key), writer.write(item)]
+    return [codec.DICT, items]
+
+
+def test_a_list_written_twice_is_shared_also_on_the_fast_path() -> None:
+    ids = ["a", "b"]
+    back = codec.loads_message(codec.dumps_message({"x": ids, "y": ids, "z": (ids,)}))
+    assert back["x"] is back["y"] is back["z"][0] and back["x"] == ids
 
 
 def test_a_snapshot_holding_the_paid_ids_as_a_set_is_upgraded_and_decides_the_same(
