@@ -151,9 +151,7 @@ def main() -> int:
         "batch": BATCH,
         "cpu_us_per_event": best,
         "every_run": {d: [r["cpu_us_per_event"] for r in rs] for d, rs in runs.items()},
-        "partitions_cpu_us_per_event": min(
-            r["partitions_cpu_s"] for r in runs["coordinator"]
-        )
+        "partitions_cpu_us_per_event": min(r["partitions_cpu_s"] for r in runs["coordinator"])
         / runs["engine"][0]["events"]
         * 1e6,
         "coordinator_vs_engine": round(best["coordinator"] / best["engine"], 3),

@@ -2,11 +2,12 @@
 
 A partitioned engine routes a shipment or refund by its ``order_id`` to the partition of the
 id's latest payment, and judges a second payment against that payment's ``paid_ts`` (SPEC §7).
-Both need the ``paid_ts`` only while it lies within the order horizon (``W - order_horizon``):
-an older payment is never a second payment's first, and the order it made is evicted from
-every window, so an event that joins it changes nothing anywhere (its partition's book would
-only find the id among those ever paid, and drop it). So an id whose latest payment falls
-behind the horizon leaves the directory for a compact set of ids placed before
+Both need the ``paid_ts`` only while it lies within the order horizon (``W - order_horizon``)
+and the order it made is held: an older payment is never a second payment's first, and once
+the order is evicted (by the instant's day, which W can run ahead of: the partitioned engine
+passes the earlier of the two bounds) an event that joins it changes nothing anywhere (its
+partition's book would only find the id among those ever paid, and drop it). So an id whose
+latest payment falls behind both leaves the directory for a compact set of ids placed before
 (:class:`streams.id_set.CompactIdSet`, a few bytes an id): it is still known as paid, so that
 a shipment for it does not wait as an orphan for a reused id's next payment, but it costs no
 dict entry. Without this the directory grew by ~100 bytes with every order ever paid.
@@ -83,8 +84,9 @@ class OrderDirectory:
         return order_id in self.placed or order_id in self.before
 
     def forget_before(self, horizon_ts: int) -> None:
-        """Move the ids whose latest payment is before ``horizon_ts`` (``W - order_horizon``)
-        out of the dict: whole UTC days that end before it, an id paid again later kept."""
+        """Move the ids whose latest payment is before ``horizon_ts`` (``W - order_horizon``,
+        or earlier while the partitions still hold such orders) out of the dict: whole UTC
+        days that end before it, an id paid again later kept."""
         days, placed, before, n = self.days, self.placed, self.before, self.partitions
         while days and (days[0][0] + 1) * DAY_MS <= horizon_ts:
             for order_id in days.popleft()[1]:

@@ -473,7 +473,7 @@ class Engine:
             found = [w for answer in closed for w in answer[0]]
             found.sort(key=lambda w: (w.due_at, w.rule, w.subject))
             self.warnings += found
-        self._conclude(decided_at, watermark, closed, expiring)
+        self._conclude(day, decided_at, watermark, closed, expiring)
         self._next_day = day + 1
         self._next_eval_ts = self.state.calendar.start_of(day + 1)
 
@@ -497,7 +497,7 @@ class Engine:
         return [[] for _ in range(count)], None
 
     def _conclude(
-        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+        self, day: int, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
         """What is left of the instant's retention here, once every partition did its own
         (one engine: nothing; a coordinator has its own)."""

@@ -208,9 +208,10 @@ class PartitionedEngine(Engine):
     def _route_order_event(self, event: Shipment | Refund) -> None:
         """To the shard of the order's latest payment, or wait here for the first one.
 
-        An id whose latest payment is behind the order horizon joins that evicted order,
-        which no window reads: its shard would drop the event, so it is not sent (nor its
-        waybill's scans: no order of that shard ships under it, so they stay orphans)."""
+        An id that left the directory (its latest payment behind the order horizon, and its
+        order evicted from its shard) joins that evicted order, which no window reads: its
+        shard would drop the event, so it is not sent (nor its waybill's scans: no order of
+        that shard ships under it, so they stay orphans)."""
         index = self.placed.partition(event.order_id)
         if index is None:
             if event.order_id not in self.placed.before:
@@ -293,7 +294,7 @@ class PartitionedEngine(Engine):
         return asked, expiring
 
     def _conclude(
-        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+        self, day: int, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
         """After the shards' retention: the coordinator's plan and exemptions, its id memory,
         and the waybill stage's — its expiring scans are orphans unless a shard ships under
@@ -304,9 +305,15 @@ class PartitionedEngine(Engine):
         ``let_go_waybills``) are re-checked: the same holders go as in a walk over all.
         """
         self._forget_programs(decided_at)
-        super()._conclude(decided_at, watermark, closed, expiring)
+        super()._conclude(day, decided_at, watermark, closed, expiring)
         if watermark is not None:
-            self.placed.forget_before(watermark - self._order_horizon_ms)
+            # An id leaves the directory only once its order is out of every book too: its
+            # shard evicted it at this instant or before (by the instant's day, which W can
+            # run far ahead of) and holds no tombstone of it any more (behind the order
+            # horizon, with this W). A shipment or refund of such an id is dropped by its
+            # shard, as one engine drops it, so it need not be sent.
+            evicted_before = self.state.calendar.start_of(day + 1 - self._retention_days)
+            self.placed.forget_before(min(watermark - self._order_horizon_ms, evicted_before))
             legacy = self.legacy_ids
             if legacy is not None:
                 legacy.forget(watermark)

@@ -223,10 +223,10 @@ class RemoteCoordinator(PartitionedEngine):
             messages.append((ASK, self.asks, ask.step, args))
 
     def _conclude(
-        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+        self, day: int, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
         self.figures = [(answer[3], answer[4]) for answer in closed]
-        super()._conclude(decided_at, watermark, closed, expiring)
+        super()._conclude(day, decided_at, watermark, closed, expiring)
 
     # -- snapshots: the coordinator's own state -----------------------------------------------
     def snapshot(self) -> bytes:

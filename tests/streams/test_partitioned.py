@@ -23,6 +23,7 @@ from sellerwatch.streams.partitioned import PartitionedEngine, _bits, partition_
 from tests.builders import (
     Outputs,
     assert_partitions_agree,
+    at,
     clock_tick,
     enroll,
     outputs,
@@ -30,6 +31,7 @@ from tests.builders import (
     pickup,
     refund,
     shipment,
+    subsidy,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,9 +152,9 @@ class _CheckedPrune(PartitionedEngine):
     passes = 0
 
     def _conclude(
-        self, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
+        self, day: int, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
-        super()._conclude(decided_at, watermark, closed, expiring)
+        super()._conclude(day, decided_at, watermark, closed, expiring)
         self.passes += 1
         for tracking, holders in self.shipped_in.items():
             assert holders, tracking
@@ -222,6 +224,33 @@ def test_an_id_paid_before_the_order_horizon_leaves_the_directory_and_changes_no
     engine = PartitionedEngine(partitions=2)
     outputs(engine, events[:5])
     assert engine.placed.paid_ts("O1") is None and engine.placed.ever_placed("O1")
+
+
+def test_a_refund_applied_after_w_jumped_past_the_horizon_still_reaches_its_order() -> None:
+    """W can run far ahead of the instants still to evaluate (a late-arriving partition, a
+    catch-up): here one record moves it two months on, and the instants of those two months
+    are then evaluated one by one, each applying the events before it. The refund of 07-08
+    00:02 is applied after the instant of 07-08 00:00, while its order, paid 07-04, is held
+    (orders are evicted by the instant's day, not by W), and one engine counts it in the
+    item's quality rate. The coordinator's directory used to forget the order by W alone, at
+    that instant, and dropped the refund (found by the differential streams)."""
+    first, _ = _items_on_two_partitions()
+    events: list[Event] = [
+        subsidy(first, "2021-07-02 01:00"),  # in scope of the quality rule
+        *(payment(f"O{k}", "2021-07-04 16:00", item=first) for k in range(10)),
+        *(refund(f"O{k}", "2021-07-04 17:00") for k in range(6)),
+        # joins O6, paid four days before; within the lateness after the instant of 07-08, so
+        # it waits for W while that instant does not, and W jumps before either is taken
+        refund("O6", "2021-07-08 00:02"),
+        clock_tick("2021-09-01 16:00"),  # W: two months on, in one record
+    ]
+    expected = _same_everywhere(events)
+    rates = [
+        (e.decided_at, e.numerator, e.denominator)
+        for e in expected[1]
+        if e.rule == "quality_refund" and e.subject == first
+    ]
+    assert (at("2021-07-09 00:00"), 7, 10) in rates, "the refund of 07-08 counts"
 
 
 def test_a_snapshot_from_before_the_bounded_directory_is_read() -> None:
