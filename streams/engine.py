@@ -615,11 +615,15 @@ class Engine:
         found, self.state.evidence = self.state.evidence, []
         return found
 
+    def _first_day_kept(self, day: int) -> int:
+        """The first paid day whose orders the retention at the instant of ``day`` keeps."""
+        return day + 1 - self._retention_days
+
     def housekeep_partition(self, day: int, decided_at: int, watermark: int | None) -> None:
         """Retention of what this partition holds: orders, waybills, ids, plan and exemptions."""
         book = self.state.book
         self.move_windows(day + 1)
-        book.evict_before(day + 1 - self._retention_days)
+        book.evict_before(self._first_day_kept(day))
         book.expire_orphans(decided_at)
         if watermark is not None:
             book.forget_paid_before(watermark - self._order_horizon_ms)

@@ -312,7 +312,7 @@ class PartitionedEngine(Engine):
             # run far ahead of) and holds no tombstone of it any more (behind the order
             # horizon, with this W). A shipment or refund of such an id is dropped by its
             # shard, as one engine drops it, so it need not be sent.
-            evicted_before = self.state.calendar.start_of(day + 1 - self._retention_days)
+            evicted_before = self.state.calendar.start_of(self._first_day_kept(day))
             self.placed.forget_before(min(watermark - self._order_horizon_ms, evicted_before))
             legacy = self.legacy_ids
             if legacy is not None:

@@ -90,9 +90,9 @@ STATE_MODULES = (
 REF, LIST, TUPLE, SET, FROZENSET, DICT, DEQUE, OBJECT, STRUCT, FRACTION, CALENDAR = range(11)
 
 #: The values written as themselves (exact types: a subclass takes the general branch).
-_PLAIN = frozenset({type(None), bool, int, float, str, bytes})
 _NUMBERS = frozenset({type(None), bool, int, float, bytes})
 _TEXT = frozenset({str})
+_PLAIN = _NUMBERS | _TEXT
 
 
 def _all_plain(values: Iterable[Any]) -> bool:
