@@ -37,7 +37,7 @@ from sellerwatch.agents.kafka_security import client_options
 from sellerwatch.agents.outputs import OutRecord
 from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.topics import PARTITION_ANSWERS, PARTITION_LOG
-from sellerwatch.schemas.validation import event_id_of
+from sellerwatch.schemas.validation import batch_keys
 from sellerwatch.streams import remote
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.remote import RemoteCoordinator
@@ -123,18 +123,16 @@ class CoordinatorRunner(DirectRunner):
         self, batch: dict[TopicPartition, list[Any]], markers: list[tuple[bytes, TopicPartition]]
     ) -> None:
         """A batch read is first recalled: each partition is asked the ts it remembers the
-        batch's ids with (the id memory is keyed by ``event_id`` over the partitions), in one
+        batch's ids with (the id memory is keyed by ``event_id`` over the partitions) and the
+        scans it keeps of the waybills it is the home of that the batch may ship under, in one
         transaction that logs the ask as a decision; the batch waits as the backlog until the
         answers are in, and is then taken as by one engine owner."""
         if batch and not self.recalled:
             engine = self._remote()
-            ids = [
-                event_id
-                for messages in batch.values()
-                for message in messages
-                if (event_id := event_id_of(message.value or b"")) is not None
-            ]
-            engine.recall(ids)
+            keys = batch_keys(
+                message.value or b"" for messages in batch.values() for message in messages
+            )
+            engine.recall(keys.event_ids, keys.waybills)
             self.recalled = True
             self.backlog, self.backlog_markers = batch, markers
             await self._publish([], {}, 0, decision=orjson.dumps([[RECALL]]))

@@ -9,8 +9,8 @@ of the same file in batches of 2,000 (a ``getmany``), as the workers do:
 - ``decode``: ``decode_event`` of every line, nothing else (what any stage reading the
   input pays);
 - ``engine``: one :class:`Engine`, ``accept_raw`` of every line (the engine worker's path);
-- ``coordinator``: a :class:`RemoteCoordinator` of 4 partitions: per batch, its ids read
-  (``event_id_of``) and recalled; ``accept_raw`` of every line; each partition's messages
+- ``coordinator``: a :class:`RemoteCoordinator` of 4 partitions: per batch, its ids
+  and waybills (``batch_keys``) recalled; ``accept_raw`` of every line; each partition's messages
   encoded for the partition log, and the answers decoded and handed over. The partitions are
   :class:`Shard` objects in the same process: applying the messages and encoding the answers
   is their workers' CPU and is left out of the coordinator's (``time.process_time`` around it).
@@ -44,7 +44,7 @@ DRIVERS = ("decode", "engine", "coordinator")
 def child(path: str, driver: str) -> dict[str, Any]:
     """One driver over the file, in this process: its CPU per event."""
     from sellerwatch.runtime import tune_gc_for_engine
-    from sellerwatch.schemas.validation import decode_event, event_id_of
+    from sellerwatch.schemas.validation import batch_keys, decode_event
     from sellerwatch.streams import remote
     from sellerwatch.streams.engine import Engine
     from sellerwatch.streams.partitioned import Shard
@@ -93,8 +93,7 @@ def child(path: str, driver: str) -> dict[str, Any]:
                 answers = carry()
 
         for batch in batches:
-            ids = [i for line in batch if (i := event_id_of(line)) is not None]
-            coordinator.recall(ids)
+            coordinator.recall(*batch_keys(batch))  # ids, waybills
             settle()
             for line in batch:
                 coordinator.accept_raw(line)
@@ -102,15 +101,41 @@ def child(path: str, driver: str) -> dict[str, Any]:
                     settle()
             settle()  # the batch's messages, in its transaction
             coordinator.take_verdicts()
+        away = time.process_time()
+        state = _state_bytes(coordinator, shards)  # mid-stream: before the end applies all
+        elsewhere += time.process_time() - away
         coordinator.finish()
         settle()
     cpu = time.process_time() - started - elsewhere
-    return {
+    result = {
         "driver": driver,
         "events": len(lines),
         "cpu_s": round(cpu, 3),
         "partitions_cpu_s": round(elsewhere, 3),
         "cpu_us_per_event": round(cpu / len(lines) * 1e6, 3),
+    }
+    if driver == "coordinator":
+        result["state_bytes"] = state
+    return result
+
+
+def _state_bytes(coordinator: Any, shards: list[Any]) -> dict[str, Any]:
+    """Snapshot bytes of the coordinator, by part, and of each partition, after the last
+    batch (the records waiting for W still held): which part of the state is where."""
+    from sellerwatch.streams import snapshot as codec
+
+    def size(*values: Any) -> int:
+        return len(codec.dumps(list(values), coordinator.policy))
+
+    stage = coordinator.waybills
+    return {
+        "coordinator": len(coordinator.snapshot()),
+        "order_directory": size(coordinator.placed),
+        "waiting_events": size(stage.orphans),
+        "waybill_holders": size(coordinator.shipped_in),
+        "shipping_waybills": size(coordinator.shipping, coordinator.shipping_refs),
+        "records_waiting_for_w": size(coordinator._pending),
+        "partitions": [len(shard.snapshot()) for shard in shards],
     }
 
 
@@ -155,6 +180,7 @@ def main() -> int:
         / runs["engine"][0]["events"]
         * 1e6,
         "coordinator_vs_engine": round(best["coordinator"] / best["engine"], 3),
+        "state_bytes": runs["coordinator"][0]["state_bytes"],
     }
     save_result(args.name, summary)
     return 0

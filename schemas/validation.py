@@ -8,7 +8,8 @@ bytes: one poison record must never stop a replay or loop a live worker (issue #
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -57,12 +58,28 @@ class Rejected(msgspec.Struct, frozen=True):
     message: str
 
 
-class _Identified(msgspec.Struct):
+class _Keyed(msgspec.Struct):
+    """The keys a coordinator reads of a record before the batch is validated; the others
+    are left as whatever they are (checked later, by :func:`decode_event`)."""
+
     event_id: str
+    type: Any = None
+    tracking_no: Any = None
+
+
+class BatchKeys(NamedTuple):
+    """What a coordinator asks its partitions about before it takes a batch
+    (:meth:`streams.remote.RemoteCoordinator.recall`): a superset of what the records that
+    pass validation name."""
+
+    #: every record's ``event_id`` (the id memory is the partitions')
+    event_ids: list[str]
+    #: the shipments' ``tracking_no`` (the scans kept so far live at the waybill's home)
+    waybills: list[str]
 
 
 _decoder: Final = msgspec.json.Decoder(Event)
-_identified: Final = msgspec.json.Decoder(_Identified)
+_keyed: Final = msgspec.json.Decoder(_Keyed)
 _any: Final = msgspec.json.Decoder()
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -87,16 +104,6 @@ def decode_event(raw: bytes, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -
         return Rejected(NOT_JSON, "not JSON: nested too deeply")
     except Exception as exc:  # noqa: BLE001 - a poison record is dead-lettered, never raised
         return Rejected(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-
-
-def event_id_of(raw: bytes) -> str | None:
-    """The record's ``event_id`` when it has a string one, the rest unread and unchecked: what
-    a coordinator asks its partitions about before it validates a batch (a superset of the
-    ids of the records that pass); ``None`` for anything else, never an exception."""
-    try:
-        return _identified.decode(raw).event_id
-    except Exception:  # noqa: BLE001 - a poison record is rejected later, by decode_event
-        return None
 
 
 def _decode(raw: bytes) -> Event | Rejected:
@@ -152,3 +159,20 @@ def _classify(message: str) -> Rejected:
     if path == "ts":
         return Rejected(TS_OUT_OF_RANGE, message)
     return Rejected(BAD_VALUE, message)
+
+
+def batch_keys(lines: Iterable[bytes]) -> BatchKeys:
+    """The :class:`BatchKeys` of a batch of raw records, the rest of each unread and
+    unchecked; a record without a string ``event_id`` names nothing (it is rejected later)."""
+    event_ids: list[str] = []
+    waybills: list[str] = []
+    decode = _keyed.decode
+    for raw in lines:
+        try:
+            keys = decode(raw)
+        except Exception:  # noqa: BLE001, S112 - a poison record is rejected later, by decode_event
+            continue
+        event_ids.append(keys.event_id)
+        if keys.type == "shipment" and type(keys.tracking_no) is str:
+            waybills.append(keys.tracking_no)
+    return BatchKeys(event_ids, waybills)

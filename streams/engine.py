@@ -553,16 +553,18 @@ class Engine:
         categories: Any,
         leaving: Any,
         waybills: list[str],
-    ) -> tuple[list[EarlyWarning], list[str], list[str], int, int]:
+    ) -> tuple[list[EarlyWarning], list[str], list[str], int, int, list[tuple[str, int]]]:
         """Step 3: this partition's warnings (given every partition's categories, when the
         engine collects them), its retention, which of ``waybills`` it ships under, which
-        waybills it let go of, and its open orders and orphans."""
+        waybills it let go of, its open orders and orphans, and the waybills whose scans its
+        retention dropped with how many (one engine counts its own orphans: none to say)."""
         found: list[EarlyWarning] = []
         if leaving is not None:
             found = self.warn(day, decided_at, categories, (self.leaving(day)[0], leaving))
         self.housekeep_partition(day, decided_at, watermark)
         shipped = self.ships_under(waybills) if waybills else []
-        return found, shipped, self.let_go_waybills(), self.open_orders, self.orphans_dropped
+        let_go = self.let_go_waybills()
+        return found, shipped, let_go, self.open_orders, self.orphans_dropped, []
 
     def ships_under(self, waybills: list[str]) -> list[str]:
         """Those of ``waybills`` that an order held here was shipped under."""

@@ -119,6 +119,11 @@ def latest(kept: int | list[int]) -> int:
     return kept if type(kept) is int else kept[-1]  # type: ignore[index]
 
 
+def scan_count(kept: int | list[int]) -> int:
+    """How many scans a waybill's kept instants are."""
+    return 1 if type(kept) is int else len(kept)  # type: ignore[arg-type]
+
+
 def _first_at_or_after(kept: int | list[int] | None, ts: int) -> int | None:
     """The smallest kept instant ``>= ts`` (kept ascending)."""
     if kept is None:
@@ -161,11 +166,16 @@ class ItemOrders:
         self.buckets: dict[int, Bucket] = {}
 
 
+def expired_waiting(waiting: dict[str, list[Shipment | Refund]], horizon: int) -> list[str]:
+    """The orders whose waiting events :func:`drop_waiting` drops at ``horizon``."""
+    return [k for k, v in waiting.items() if v[-1].ts < horizon]
+
+
 def drop_waiting(waiting: dict[str, list[Shipment | Refund]], horizon: int) -> int:
     """Forget the orders' waiting events whose latest is before ``horizon``; returns how many
     events were dropped (orphans, SPEC §5)."""
     dropped = 0
-    for order_id in [k for k, v in waiting.items() if v[-1].ts < horizon]:
+    for order_id in expired_waiting(waiting, horizon):
         dropped += len(waiting.pop(order_id))
     return dropped
 
@@ -491,7 +501,7 @@ class OrderBook:
         for tracking in expired:
             scans = self.scans.pop(tracking)
             if self.count_scan_orphans and tracking not in shipped_under:
-                self.orphans_dropped += 1 if type(scans) is int else len(scans)  # type: ignore[arg-type]
+                self.orphans_dropped += scan_count(scans)
         # A day before the one of the horizon is all expired now, or filed again later.
         for day in [d for d in self.scan_days if d < scan_horizon // DAY_MS]:
             del self.scan_days[day]

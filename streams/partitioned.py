@@ -12,10 +12,14 @@ id memory                 the partitions, keyed by ``event_id``: each recalls th
                           an id with, and the coordinator decides with its own W
 second payment            the coordinator: its order directory keeps each id's latest ``paid_ts``
                           within the order horizon (:mod:`streams.directory`)
-shipments and refunds     routed by ``order_id`` to the partition of its latest payment; before
-                          any payment they wait in the waybill stage, and move with the payment
-pickup scans              a waybill stage (:class:`WaybillStage`) sees every scan once, in event
-                          time, and hands them to the partitions that shipped under the waybill
+shipments and refunds     routed by ``order_id`` to the partition of its latest payment
+pickup scans              the waybill's *home* partition (``crc32(tracking_no) % N``) keeps them,
+                          and a partition that ships under the waybill gets a copy of what its
+                          home keeps, then every later scan; an expired scan is an orphan unless
+                          some partition ships under its waybill (the homes count, the
+                          partitions that ship say so, the coordinator adds up)
+waiting events            shipments and refunds before any payment wait in the coordinator's
+                          :class:`WaybillStage`, and move with the payment
 exemptions, enrollments   broadcast: the coordinator and every partition apply each to their copy
 subsidies                 the item's partition
 a shop's week (§4.1)      figures per partition, merged and settled here
@@ -51,7 +55,7 @@ from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.directory import OrderDirectory
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.ids import HeldElsewhere, IdMemory
-from sellerwatch.streams.orders import OrderBook, latest
+from sellerwatch.streams.orders import OrderBook, expired_waiting, latest, scan_count
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.rules import campaign_fulfilment
 from sellerwatch.streams.snapshot import SnapshotError
@@ -73,9 +77,16 @@ def _as_masks(holders: dict[str, Any]) -> dict[str, int]:
     return {tracking: sum(1 << i for i in set(indexes)) for tracking, indexes in holders.items()}
 
 
-def partition_of(item_id: str, partitions: int) -> int:
-    """The partition that holds an item and its orders (stable across runs and machines)."""
-    return zlib.crc32(item_id.encode()) % partitions
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a key, stable across runs and machines: an ``item_id``'s holds the
+    item and its orders, an ``event_id``'s remembers the id, a ``tracking_no``'s is the
+    waybill's home, which keeps its scans."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def _copy(kept: int | list[int] | None) -> int | list[int] | None:
+    """A waybill's kept instants for another book (a list is appended to where it is kept)."""
+    return list(kept) if type(kept) is list else kept
 
 
 class PartitionedEngine(Engine):
@@ -120,7 +131,25 @@ class PartitionedEngine(Engine):
         #: tracking_no -> the shards that hold a copy of its scans, as a bit mask (bit i:
         #: shard i): a set per waybill cost a third of the coordinator's state.
         self.shipped_in: dict[str, int] = {}
+        #: The shipments and refunds that wait for a first payment; and, in a coordinator
+        #: restored from a snapshot of before the waybills' homes, the scans it kept of every
+        #: waybill, the one place those are kept until they expire (*legacy* waybills).
         self.waybills = WaybillStage(policy)
+        #: What the homes keep of the waybills that shipments taken here and not yet routed
+        #: name (waiting for ``W`` or for their payment): fetched before the batch that
+        #: brought the shipment, then kept as the homes keep them (every scan added, expired
+        #: at every instant), so a partition that ships under one is given what its home
+        #: keeps at that record (a coordinator of remote partitions,
+        #: :meth:`RemoteCoordinator.recall`). ``None``: the homes are here, asked as it comes.
+        self.shipping: OrderBook | None = None
+        #: Per waybill in :attr:`shipping`, how many of those shipments name it (0: fetched
+        #: for the batch being taken, or no longer needed, and let go at the next batch).
+        self.shipping_refs: dict[str, int] = {}
+        #: Whether scans go to the waybills' homes: not in a coordinator restored from a
+        #: snapshot of before them, until its partitions answer a recall in the format of
+        #: the homes (a rebuild re-reads the log its older self wrote, and must send what
+        #: that one sent: every scan into the stage).
+        self.waybill_homes = True
         #: The id memory is the shards' (an id lives in shard ``crc32(event_id) % N``): the
         #: coordinator decides duplicates from the ts its shard remembers the id with.
         self.ids = HeldElsewhere()  # type: ignore[assignment]
@@ -143,7 +172,19 @@ class PartitionedEngine(Engine):
             accounting.records_in += 1
             accounting.duplicate += 1
             return Outcome.DUPLICATE
-        return super().accept(event, partition)
+        if self.shipping is None or type(event) is not Shipment:
+            return super().accept(event, partition)
+        refs, tracking = self.shipping_refs, event.tracking_no
+        if tracking not in refs:
+            raise RuntimeError(
+                f"waybill {tracking!r} was not fetched from its home before the batch: a "
+                "coordinator of remote partitions is given the batch's waybills with its ids"
+            )
+        refs[tracking] += 1  # before: the shipment may be routed at once
+        outcome = super().accept(event, partition)
+        if outcome is not Outcome.APPLIED:
+            refs[tracking] -= 1
+        return outcome
 
     def _seen_again(self, event_id: str, ts: int, watermark: int | None) -> bool:
         shard = self.shards[partition_of(event_id, len(self.shards))]
@@ -202,6 +243,7 @@ class PartitionedEngine(Engine):
             for waiting in early:
                 if type(waiting) is Shipment:
                     self._associate(waiting.tracking_no, index)
+                    self._routed(waiting)
         placed.place(order_id, event.ts, index)
         shard.take_payment(event, early)
 
@@ -216,20 +258,36 @@ class PartitionedEngine(Engine):
         if index is None:
             if event.order_id not in self.placed.before:
                 self.waybills.orphans.setdefault(event.order_id, []).append(event)
+            else:
+                self._routed(event)
             return
         if type(event) is Shipment:
             self._associate(event.tracking_no, index)
+            self._routed(event)
         self.shards[index].take_order_event(event)
 
     def _route_scan(self, event: PickupScan) -> None:
-        """Into the waybill stage, and on to every shard that shipped under the waybill."""
-        self.waybills.add_scan(event)
+        """To the waybill's home and every shard that ships under it (a legacy waybill's:
+        into the stage, and to those shards)."""
         if event.scan != "pickup" and not self.policy.campaigns:
-            return
-        holders = self.shipped_in.get(event.tracking_no)
-        if holders:
-            for index in _bits(holders):
-                self.shards[index].take_scan(event)
+            return  # no book keeps it
+        tracking = event.tracking_no
+        if tracking in self.shipping_refs:
+            self.shipping.add_scan(event)  # type: ignore[union-attr]
+        targets = self.shipped_in.get(tracking, 0)
+        stage = self.waybills
+        if not self.waybill_homes or ((stage.scans or stage.updates) and self._legacy(tracking)):
+            stage.add_scan(event)
+        else:
+            targets |= 1 << partition_of(tracking, len(self.shards))
+        for index in _bits(targets):
+            self.shards[index].take_scan(event)
+
+    def _legacy(self, tracking_no: str) -> bool:
+        """Whether the waybill's scans are kept in the stage (a coordinator restored from a
+        snapshot of before the homes), not at its home, until they expire."""
+        stage = self.waybills
+        return not self.waybill_homes or tracking_no in stage.scans or tracking_no in stage.updates
 
     def _associate(self, tracking_no: str, index: int) -> None:
         """Give a shard that ships under ``tracking_no`` the waybill's scans so far."""
@@ -237,13 +295,30 @@ class PartitionedEngine(Engine):
         if holders >> index & 1:
             return
         self.shipped_in[tracking_no] = holders | 1 << index
-        stage = self.waybills
-        scans, updates = stage.scans.get(tracking_no), stage.updates.get(tracking_no)
-        self.shards[index].take_waybill(
-            tracking_no,
-            scans if type(scans) is not list else list(scans),
-            updates if type(updates) is not list else list(updates),
-        )
+        scans: int | list[int] | None
+        updates: int | list[int] | None
+        if self._legacy(tracking_no):
+            stage = self.waybills
+            scans, updates = stage.scans.get(tracking_no), stage.updates.get(tracking_no)
+        elif partition_of(tracking_no, len(self.shards)) == index:
+            scans = updates = None  # its home keeps them: only re-checked at the next retention
+        else:
+            scans, updates = self._kept_at_home(tracking_no)
+        self.shards[index].take_waybill(tracking_no, _copy(scans), _copy(updates))
+
+    def _kept_at_home(self, tracking_no: str) -> tuple[int | list[int] | None, ...]:
+        """The scans and updates the waybill's home keeps now (fetched for the batch when the
+        homes are elsewhere)."""
+        shipping = self.shipping
+        if shipping is None:
+            return self.shards[partition_of(tracking_no, len(self.shards))].kept_scans(tracking_no)
+        return shipping.scans.get(tracking_no), shipping.updates.get(tracking_no)
+
+    def _routed(self, event: Shipment | Refund) -> None:
+        """A shipment taken here no longer waits (routed, or dropped): its waybill's scans
+        are kept here for it no more."""
+        if self.shipping is not None and type(event) is Shipment:
+            self.shipping_refs[event.tracking_no] -= 1
 
     def _broadcast(self, event: Exemption | Enrollment) -> None:
         """A fact that spans items (a region's exemption, a shop's enrollment): the
@@ -284,7 +359,8 @@ class PartitionedEngine(Engine):
         return _merge_evaluations(figures) if figures else []
 
     def _retention_questions(self, decided_at: int, count: int) -> tuple[list[list[str]], Any]:
-        """The waybill stage's scans that expire now, asked of the shards holding copies."""
+        """The legacy waybills whose scans expire now, asked of the shards holding copies
+        (the others' are dropped by their homes and copies, which say so on their own)."""
         asked: list[list[str]] = [[] for _ in range(count)]
         holders_of = self.shipped_in
         expiring = self.waybills.expiring_scans(decided_at)
@@ -296,9 +372,10 @@ class PartitionedEngine(Engine):
     def _conclude(
         self, day: int, decided_at: int, watermark: int | None, closed: list[Any], expiring: Any
     ) -> None:
-        """After the shards' retention: the coordinator's plan and exemptions, its id memory,
-        and the waybill stage's — its expiring scans are orphans unless a shard ships under
-        the waybill, and a shard that let go of a waybill is no longer sent its scans.
+        """After the shards' retention: the coordinator's plan and exemptions, its directory,
+        the orphans — a waybill's expired scans are orphans unless a shard ships under it,
+        counted once, from its home (or the stage, for a legacy waybill) — and a shard that
+        let go of a waybill is no longer sent its scans.
 
         A shard can stop needing a waybill only when it was just associated with it or its
         book let go of the waybill's order, scans or updates, so only those waybills (its
@@ -322,7 +399,24 @@ class PartitionedEngine(Engine):
         shipped: set[str] = set()
         for answer in closed:
             shipped.update(answer[1])
-        self.waybills.expire_orphans(decided_at, shipped, expiring)
+        stage = self.waybills
+        if self.shipping is not None:
+            horizon = decided_at - stage.retention_ms  # the waiting events dropped now
+            for order_id in expired_waiting(stage.orphans, horizon):
+                for waiting in stage.orphans[order_id]:
+                    self._routed(waiting)
+        stage.expire_orphans(decided_at, shipped, expiring)
+        in_stage, count = set(expiring), len(closed)  # counted just now, by the stage
+        for index, answer in enumerate(closed):
+            for tracking, scans in answer[5] if len(answer) > 5 else ():
+                if (
+                    tracking not in shipped
+                    and tracking not in in_stage
+                    and partition_of(tracking, count) == index
+                ):
+                    stage.orphans_dropped += scans
+        if self.shipping is not None:
+            self.shipping.expire_orphans(decided_at)  # as the homes did
         holders_of = self.shipped_in
         for index, answer in enumerate(closed):
             bit = 1 << index
@@ -397,6 +491,12 @@ class PartitionedEngine(Engine):
                 "recalled": None,
                 "legacy_ids": ids if ids.seen else None,
             }
+        coordinator = {
+            "shipping": None,
+            "shipping_refs": {},
+            "waybill_homes": False,  # written before the homes: the stage keeps every scan
+            **coordinator,
+        }
         engine = cls.__new__(cls)
         engine.__setstate__({**coordinator, **more})
         stage = WaybillStage.__new__(WaybillStage)
@@ -435,7 +535,9 @@ class PartitionedEngine(Engine):
         ):
             raise SnapshotError("damaged snapshot (its partitions or coordinator are missing)")
         shards = [Shard.restore(part, policy) for part in parts]
-        return cls._with_coordinator(coordinator, stage_fields, len(shards), shards=shards)
+        engine = cls._with_coordinator(coordinator, stage_fields, len(shards), shards=shards)
+        engine.waybill_homes = True  # its partitions are here: no log of an older self to re-read
+        return engine
 
 
 class Shard(Engine):
@@ -464,6 +566,20 @@ class Shard(Engine):
         """The ts ``event_id`` is remembered with, if it is: :meth:`recall_ids` of one id,
         for a coordinator in this process (without a list and a dict an event)."""
         return self.ids.seen.get(event_id)
+
+    def recall_batch(
+        self, event_ids: list[str], waybills: list[str]
+    ) -> tuple[dict[str, int], dict[str, tuple[int | list[int] | None, ...]]]:
+        """Before a batch: :meth:`recall_ids` of its ids this partition holds, and what it
+        keeps of the waybills it is the home of that the batch may ship under
+        (:meth:`kept_scans`)."""
+        return self.ids.recall(event_ids), {t: self.kept_scans(t) for t in waybills}
+
+    def kept_scans(self, tracking_no: str) -> tuple[int | list[int] | None, ...]:
+        """The pickup scans and updates this partition keeps of a waybill (as its home, or
+        as a copy): what another partition that ships under it is given."""
+        book = self.state.book
+        return _copy(book.scans.get(tracking_no)), _copy(book.updates.get(tracking_no))
 
     def take_remembered(self, event_id: str, ts: int) -> None:
         """Remember an id the coordinator found new, with its record's ts."""
@@ -508,6 +624,29 @@ class Shard(Engine):
         """Apply a subsidy record of one of this partition's items."""
         self.state.subsidies.apply(event)
 
+    def close_instant(
+        self,
+        day: int,
+        decided_at: int,
+        watermark: int | None,
+        categories: Any,
+        leaving: Any,
+        waybills: list[str],
+    ) -> tuple[list[Any], list[str], list[str], int, int, list[tuple[str, int]]]:
+        """As :meth:`Engine.close_instant`; the scans its retention drops are not its orphans
+        to count: it says which waybills they were, with how many, and which of those it
+        ships under (the coordinator counts the home's, unless some partition ships)."""
+        book = self.state.book
+        expiring = book.expiring_scans(decided_at)  # its retention drops these (evicting first)
+        expired = [(t, scan_count(book.scans[t])) for t in expiring]
+        found, shipped, let_go, orders, orphans, _ = super().close_instant(
+            day, decided_at, watermark, categories, leaving, waybills
+        )
+        if expiring:
+            by_tracking = book.by_tracking
+            shipped += [t for t in expiring if t in by_tracking]
+        return found, shipped, let_go, orders, orphans, expired
+
     def let_go_waybills(self) -> list[str]:
         """The waybills this partition no longer needs the scans of (no order shipped under
         it, no scans or updates kept), among those it took on or let go of since last asked:
@@ -523,10 +662,11 @@ class Shard(Engine):
 
 
 class WaybillStage(OrderBook):
-    """A book without orders: every pickup and update scan once, and the shipments and refunds
-    of orders never paid yet (``orphans``). It counts what expires unjoined, as one engine's
-    book would: a waybill's scans are orphans when no partition ships under it (the
-    partitions that hold its scans say which do, :meth:`Shard.ships_under`)."""
+    """A book without orders: the shipments and refunds of orders never paid yet
+    (``orphans``), and the scans of legacy waybills (every scan, in a snapshot of before the
+    homes). It counts what expires unjoined, as one engine's book would: a legacy waybill's
+    scans are orphans when no partition ships under it (the partitions that hold copies say
+    which do, :meth:`Shard.ships_under`)."""
 
     def __init__(self, policy: Policy) -> None:
         """The stage of a partitioned engine under ``policy``."""

@@ -20,7 +20,7 @@ Nothing here waits or does I/O, so the dataflow of separate workers runs in one 
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -38,6 +38,7 @@ from sellerwatch.schemas.events import (
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.instant import Ask
+from sellerwatch.streams.orders import OrderBook, latest
 from sellerwatch.streams.partitioned import PartitionedEngine, Shard, partition_of
 from sellerwatch.streams.policy import Policy
 from sellerwatch.streams.snapshot import SnapshotError
@@ -55,10 +56,13 @@ TAKES = (
 )
 #: The id memory's message, numbered after the asks (added in format 2).
 REMEMBER = "take_remembered"
-#: The ask before a batch: the ts each of its ids is remembered with, by the partition of the id.
-RECALL = "recall_ids"
+#: The ask before a batch: the ts each of its ids is remembered with, by the partition of the
+#: id, and the scans kept of the waybills it may ship under, by their homes (format 3).
+RECALL = "recall_batch"
+#: The ask before a batch in format 2 (its ids only), still answered for an older coordinator.
+RECALL_IDS = "recall_ids"
 #: What a partition answers: the steps of an instant (:mod:`streams.instant`), and a recall.
-STEPS = frozenset({"open_instant", "decide_instant", "close_instant", RECALL})
+STEPS = frozenset({"open_instant", "decide_instant", "close_instant", RECALL, RECALL_IDS})
 ASK = "ask"
 
 #: A message: ``(take, args)``, or ``("ask", seq, step, args)``.
@@ -85,6 +89,13 @@ class RemoteShard:
     def remembered(self, event_id: str) -> int | None:
         """Asked elsewhere, for a whole batch, as :meth:`recall_ids`."""
         return self.recall_ids([event_id]).get(event_id)
+
+    def kept_scans(self, tracking_no: str) -> tuple[Any, ...]:
+        """Asked elsewhere, for a whole batch (:meth:`RemoteCoordinator.recall`)."""
+        raise RuntimeError(
+            "a coordinator of remote partitions fetches a batch's waybills (recall) before it "
+            "takes any record of the batch"
+        )
 
     def take_remembered(self, event_id: str, ts: int) -> None:
         self._post(REMEMBER, event_id, ts)
@@ -174,27 +185,87 @@ class RemoteCoordinator(PartitionedEngine):
             return
         self._ask(ask)
 
-    def recall(self, event_ids: list[str]) -> None:
+    def recall(self, event_ids: list[str], waybills: Iterable[str] = ()) -> None:
         """Before a batch is taken, ask each partition the ts it remembers the batch's ids
         with (each id of the partition ``crc32(event_id) % N`` that holds it), and park until
         answered: the records are then classified here, in order, against this engine's W,
         as one engine would (SPEC §7), with one round trip a batch. Ids the answers do not
-        name are not remembered; a rebuild re-reads the answers, so it may pass none."""
+        name are not remembered; a rebuild re-reads the answers, so it may pass none.
+
+        In the same ask, each waybill's home (``crc32(tracking_no) % N``) is asked what it
+        keeps of the batch's shipments' ``waybills`` not kept here already
+        (:attr:`shipping`): a shipment may be routed batches later (after ``W`` passes it,
+        or its payment comes), and the partition it goes to is then given what the home
+        keeps at that record, as one engine's book would hold it.
+        """
         if self.asking is not None:
             raise RuntimeError(f"ask {self.asks} ({self.asking.step}) waits: no recall now")
         per_partition: list[list[str]] = [[] for _ in self.shards]
         count = len(self.shards)
         for event_id in dict.fromkeys(event_ids):
             per_partition[partition_of(event_id, count)].append(event_id)
-        self._conversation = self._recalling(per_partition)
+        batch = dict.fromkeys(waybills)
+        refs, shipping = self.shipping_refs, self.shipping
+        if shipping is None:  # the first batch (a fresh coordinator, or one from before homes)
+            self.shipping = shipping = self._shipping_book()
+            refs.update(self._shipments_held())
+            wanted = [*refs, *(t for t in batch if t not in refs)]
+        else:  # let go of what no held shipment names (whatever the batch: a rebuild
+            # re-reads the answers to a recall with no arguments, and must keep the same)
+            for tracking_no in [t for t, held in refs.items() if not held]:
+                del refs[tracking_no]
+                shipping.scans.pop(tracking_no, None)
+                shipping.updates.pop(tracking_no, None)
+            wanted = [t for t in batch if t not in refs]
+        per_home: list[list[str]] = [[] for _ in self.shards]
+        for tracking_no in wanted:
+            refs.setdefault(tracking_no, 0)
+            per_home[partition_of(tracking_no, count)].append(tracking_no)
+        self._conversation = self._recalling(per_partition, per_home)
         self._ask(next(self._conversation))
 
-    def _recalling(self, per_partition: list[list[str]]) -> Generator[Ask, list[Any], None]:
-        answers = yield Ask(RECALL, [(ids,) for ids in per_partition])
+    def _recalling(
+        self, per_partition: list[list[str]], per_home: list[list[str]]
+    ) -> Generator[Ask, list[Any], None]:
+        answers = yield Ask(RECALL, list(zip(per_partition, per_home, strict=True)))
         recalled: dict[str, int] = {}
+        shipping, refs = self.shipping, self.shipping_refs
+        assert shipping is not None  # noqa: S101 - made by recall
         for answer in answers:
-            recalled.update(answer)
+            if type(answer) is dict:  # format 2: ids only (a log written before the homes)
+                recalled.update(answer)
+                continue
+            ids, kept = answer
+            recalled.update(ids)
+            self.waybill_homes = True  # the partitions keep the waybills' scans from now on
+            for tracking_no, (scans, updates) in kept.items():
+                refs.setdefault(tracking_no, 0)
+                if scans is not None:
+                    shipping.scans[tracking_no] = scans
+                    shipping.file_scans(tracking_no, None, latest(scans))
+                if updates is not None:
+                    shipping.updates[tracking_no] = updates
         self.recalled = recalled
+
+    def _shipping_book(self) -> OrderBook:
+        """An empty :attr:`shipping`: a book of waybills only, which counts no orphans."""
+        policy = self.policy
+        book = OrderBook(
+            policy.orphan_retention_ms, policy.quality_refund.refund_within_ms, policy.campaigns
+        )
+        book.count_scan_orphans = False
+        return book
+
+    def _shipments_held(self) -> dict[str, int]:
+        """Per waybill, the shipments taken and not routed yet (waiting for ``W``, or for
+        their payment): what :attr:`shipping_refs` counts."""
+        held: dict[str, int] = {}
+        waiting = [event for _, _, event in self._pending]
+        waiting += [event for events in self.waybills.orphans.values() for event in events]
+        for event in waiting:
+            if type(event) is Shipment:
+                held[event.tracking_no] = held.get(event.tracking_no, 0) + 1
+        return held
 
     def accept(self, event: Event, partition: object = 0) -> Outcome:
         """As the engine's, between instants only: a driver holds records while one waits."""
@@ -269,9 +340,12 @@ class RemoteCoordinator(PartitionedEngine):
 
 
 #: The partition log's format; a batch of another is refused (``sellerwatch reset``). Format 2
-#: added the id memory's messages (``remembered``); a batch of format 1 is still read.
-WIRE_VERSION = 2
-_READS = frozenset({1, WIRE_VERSION})
+#: added the id memory's messages (``remembered``); format 3 the waybills' homes (scans go to
+#: a waybill's home, a recall also fetches waybills, ``recall_batch``). Batches of formats 1
+#: and 2 are still read: a partition answers their asks as before (a close answer has one
+#: more field, which an older coordinator does not read).
+WIRE_VERSION = 3
+_READS = frozenset({1, 2, WIRE_VERSION})
 
 
 class _Batch(msgspec.Struct, array_like=True, frozen=True):

@@ -11,10 +11,10 @@ random number decides whether the answers come before the next record or only af
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sellerwatch.schemas.events import Event
+from sellerwatch.schemas.events import Event, Shipment
 from sellerwatch.schemas.validation import Rejected
 from sellerwatch.streams import remote
 from sellerwatch.streams.engine import Engine
@@ -117,13 +117,27 @@ def remote_outputs(
         **options,
     )
     batches = random.Random(seed + 1)
+    feed(network, records, lambda: batches.randint(1, 40))
+    network.coordinator.finish()
+    network.drain()
+    return network.coordinator, network
+
+
+def feed(
+    network: Loopback, records: Sequence[Event | Rejected], batch_size: Callable[[], int]
+) -> None:
+    """Feed ``records`` to the network's coordinator in batches of ``batch_size()`` records,
+    as a driver reads them: each batch's ids and waybills recalled first, in one ask."""
     start = 0
     while start < len(records):
-        # A batch as a driver reads one: its ids recalled first, in one ask.
-        batch = records[start : start + batches.randint(1, 40)]
+        batch = records[start : start + batch_size()]
         start += len(batch)
         network.ready()
-        network.coordinator.recall([r.event_id for r in batch if not isinstance(r, Rejected)])
+        events = [r for r in batch if not isinstance(r, Rejected)]
+        network.coordinator.recall(
+            [e.event_id for e in events],
+            [e.tracking_no for e in events if isinstance(e, Shipment)],
+        )
         network.recalls += 1
         network.step()
         for record in batch:
@@ -133,6 +147,3 @@ def remote_outputs(
                 network.ready()
                 network.coordinator.accept(record)
             network.step()
-    network.coordinator.finish()
-    network.drain()
-    return network.coordinator, network

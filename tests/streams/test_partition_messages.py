@@ -31,10 +31,13 @@ CAMPAIGN = ROOT / "examples" / "policies" / "618-2022.toml"
 MESSAGES = frozenset(
     {
         # the id memory of the ids the partition holds: recalled (a batch, or one id as it
-        # comes in one process), then remembered
+        # comes in one process), then remembered; with a batch's recall, the scans it keeps
+        # of the waybills it is the home of (or of one, as a shipment comes in one process)
         "recall_ids",
+        "recall_batch",
         "remembered",
         "take_remembered",
+        "kept_scans",
         # events routed to the partition
         "take_payment",
         "take_order_event",
@@ -129,7 +132,7 @@ def test_partitions_behind_a_wire_give_one_engines_outputs(world: str, tmp_path:
     sent = set().union(*(w.sent for w in wired))
     # every message of the dataflow went over the wire (collect and snapshot are the driver's;
     # a batch's recall is a remote coordinator's, carried by tests/loopback.py)
-    assert MESSAGES - sent == {"collect", "snapshot", "recall_ids"}
+    assert MESSAGES - sent == {"collect", "snapshot", "recall_ids", "recall_batch"}
 
 
 def test_a_coordinator_reading_partition_state_is_caught() -> None:

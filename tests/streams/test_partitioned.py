@@ -147,9 +147,10 @@ def test_a_partitioned_engine_needs_a_partition() -> None:
 
 class _CheckedPrune(PartitionedEngine):
     """After every retention pass: a shard is a waybill's holder exactly while it still holds
-    the waybill's order, scans or updates (what a walk over every waybill would keep); and
-    the directory still routes every order id a shard holds (it forgot ids by W alone until
-    session 13, while the shards evict by the instant's day)."""
+    the waybill's order, scans or updates (what a walk over every waybill would keep); the
+    directory still routes every order id a shard holds (it forgot ids by W alone until
+    session 13, while the shards evict by the instant's day); a waybill's scans are kept by
+    its home and its holders alike, and by no one else."""
 
     passes = 0
 
@@ -171,6 +172,15 @@ class _CheckedPrune(PartitionedEngine):
                     or tracking in book.scans
                     or tracking in book.updates
                 ), (tracking, index)
+        # the scans are the partitions': each kept by its waybill's home, copied where an
+        # order ships under it, none in the coordinator
+        assert not self.waybills.scans and not self.waybills.updates
+        count = len(self.shards)
+        for index, shard in enumerate(self.shards):
+            for tracking, kept in shard.state.book.scans.items():
+                home = partition_of(tracking, count)
+                assert self.shards[home].state.book.scans.get(tracking) == kept
+                assert home == index or self.shipped_in.get(tracking, 0) >> index & 1
 
 
 @pytest.mark.parametrize("source", [SAMPLE, OLIST], ids=["sample", "olist"])
@@ -306,3 +316,25 @@ def test_a_snapshot_from_when_the_coordinator_held_the_ids_is_read() -> None:
     engine.ids = keyed
     assert outputs(restored, decoded[half:]) == outputs(engine, decoded[half:])
     assert restored.legacy_ids is None, "forgotten once all behind the horizon"
+
+
+def test_a_snapshot_from_before_the_waybills_homes_is_read() -> None:
+    """Coordinators kept every waybill's scans in their stage before the homes did: such a
+    snapshot restores, its waybills stay in the stage until their scans expire (new ones go
+    to their homes), and the rest of the stream gives one engine's outputs."""
+    with gzip.open(SAMPLE, "rb") as fh:
+        decoded = [decode_event(line.rstrip(b"\n")) for line in fh]
+    cut = len(decoded) // 5
+    expected = outputs(Engine(collect_evaluations=True), decoded)
+    engine = PartitionedEngine(partitions=3, collect_evaluations=True)
+    engine.waybill_homes = False  # as the version before: every scan into the stage
+    for record in decoded[:cut]:
+        engine.accept(record) if not isinstance(record, Rejected) else engine.reject(record)
+    legacy = set(engine.waybills.scans)
+    assert legacy
+    for name in ("shipping", "shipping_refs", "waybill_homes"):  # fields it did not have
+        delattr(engine, name)
+    restored = PartitionedEngine.restore(engine.snapshot())
+    assert restored.waybill_homes and set(restored.waybills.scans) == legacy
+    assert outputs(restored, decoded[cut:]) == expected
+    assert set(restored.waybills.scans) < legacy, "the stage took none since, let some go"
