@@ -553,7 +553,7 @@ class Engine:
         categories: Any,
         leaving: Any,
         waybills: list[str],
-    ) -> tuple[list[EarlyWarning], list[str], list[str], int, int, list[tuple[str, int]]]:
+    ) -> tuple[list[EarlyWarning], list[str], list[str], int, int, dict[str, int]]:
         """Step 3: this partition's warnings (given every partition's categories, when the
         engine collects them), its retention, which of ``waybills`` it ships under, which
         waybills it let go of, its open orders and orphans, and the waybills whose scans its
@@ -564,7 +564,7 @@ class Engine:
         self.housekeep_partition(day, decided_at, watermark)
         shipped = self.ships_under(waybills) if waybills else []
         let_go = self.let_go_waybills()
-        return found, shipped, let_go, self.open_orders, self.orphans_dropped, []
+        return found, shipped, let_go, self.open_orders, self.orphans_dropped, {}
 
     def ships_under(self, waybills: list[str]) -> list[str]:
         """Those of ``waybills`` that an order held here was shipped under."""

@@ -13,11 +13,12 @@ id memory                 the partitions, keyed by ``event_id``: each recalls th
 second payment            the coordinator: its order directory keeps each id's latest ``paid_ts``
                           within the order horizon (:mod:`streams.directory`)
 shipments and refunds     routed by ``order_id`` to the partition of its latest payment
-pickup scans              the waybill's *home* partition (``crc32(tracking_no) % N``) keeps them,
-                          and a partition that ships under the waybill gets a copy of what its
-                          home keeps, then every later scan; an expired scan is an orphan unless
-                          some partition ships under its waybill (the homes count, the
-                          partitions that ship say so, the coordinator adds up)
+pickup scans              kept in the partitions: by the partitions that ship under the
+                          waybill (each a copy: its *holders*), or while none does by its *home*
+                          (``crc32(tracking_no) % N``); a holder is given the scans kept so far
+                          (and a home then lets go of them). An expired scan is an orphan unless
+                          some partition ships under its waybill: the partitions say which
+                          waybills' scans expired, how many, and which they ship under
 waiting events            shipments and refunds before any payment wait in the coordinator's
                           :class:`WaybillStage`, and move with the payment
 exemptions, enrollments   broadcast: the coordinator and every partition apply each to their copy
@@ -267,20 +268,21 @@ class PartitionedEngine(Engine):
         self.shards[index].take_order_event(event)
 
     def _route_scan(self, event: PickupScan) -> None:
-        """To the waybill's home and every shard that ships under it (a legacy waybill's:
-        into the stage, and to those shards)."""
+        """To every shard that holds the waybill, or to its home while none does (a legacy
+        waybill's: into the stage, and to its holders)."""
         if event.scan != "pickup" and not self.policy.campaigns:
             return  # no book keeps it
         tracking = event.tracking_no
         if tracking in self.shipping_refs:
             self.shipping.add_scan(event)  # type: ignore[union-attr]
-        targets = self.shipped_in.get(tracking, 0)
+        holders = self.shipped_in.get(tracking, 0)
         stage = self.waybills
         if not self.waybill_homes or ((stage.scans or stage.updates) and self._legacy(tracking)):
             stage.add_scan(event)
-        else:
-            targets |= 1 << partition_of(tracking, len(self.shards))
-        for index in _bits(targets):
+        elif not holders:
+            self.shards[partition_of(tracking, len(self.shards))].take_scan(event)
+            return
+        for index in _bits(holders):
             self.shards[index].take_scan(event)
 
     def _legacy(self, tracking_no: str) -> bool:
@@ -290,7 +292,8 @@ class PartitionedEngine(Engine):
         return not self.waybill_homes or tracking_no in stage.scans or tracking_no in stage.updates
 
     def _associate(self, tracking_no: str, index: int) -> None:
-        """Give a shard that ships under ``tracking_no`` the waybill's scans so far."""
+        """Give a shard that ships under ``tracking_no`` the waybill's scans so far; the first
+        such shard takes them over from the waybill's home."""
         holders = self.shipped_in.get(tracking_no, 0)
         if holders >> index & 1:
             return
@@ -300,18 +303,30 @@ class PartitionedEngine(Engine):
         if self._legacy(tracking_no):
             stage = self.waybills
             scans, updates = stage.scans.get(tracking_no), stage.updates.get(tracking_no)
-        elif partition_of(tracking_no, len(self.shards)) == index:
-            scans = updates = None  # its home keeps them: only re-checked at the next retention
-        else:
-            scans, updates = self._kept_at_home(tracking_no)
+            self.shards[index].take_waybill(tracking_no, _copy(scans), _copy(updates))
+            return
+        keeper = self.keeper_of(tracking_no, holders)
+        if keeper == index:  # its home: it keeps them already (only re-checked at retention)
+            self.shards[index].take_waybill(tracking_no, None, None)
+            return
+        scans, updates = self._kept_scans(tracking_no, keeper)
         self.shards[index].take_waybill(tracking_no, _copy(scans), _copy(updates))
+        if not holders:  # the home lets go: kept in one place, where orders ship under it
+            self.shards[keeper].drop_waybill(tracking_no)
 
-    def _kept_at_home(self, tracking_no: str) -> tuple[int | list[int] | None, ...]:
-        """The scans and updates the waybill's home keeps now (fetched for the batch when the
-        homes are elsewhere)."""
+    def keeper_of(self, tracking_no: str, holders: int) -> int:
+        """The shard whose copy of the waybill's scans another is given: its first holder,
+        or its home while it has none."""
+        if holders:
+            return (holders & -holders).bit_length() - 1
+        return partition_of(tracking_no, len(self.shards))
+
+    def _kept_scans(self, tracking_no: str, keeper: int) -> tuple[int | list[int] | None, ...]:
+        """The scans and updates a waybill's keeper keeps now (fetched with the batch, and
+        kept since, when the partitions are elsewhere)."""
         shipping = self.shipping
         if shipping is None:
-            return self.shards[partition_of(tracking_no, len(self.shards))].kept_scans(tracking_no)
+            return self.shards[keeper].kept_scans(tracking_no)
         return shipping.scans.get(tracking_no), shipping.updates.get(tracking_no)
 
     def _routed(self, event: Shipment | Refund) -> None:
@@ -406,15 +421,14 @@ class PartitionedEngine(Engine):
                 for waiting in stage.orphans[order_id]:
                     self._routed(waiting)
         stage.expire_orphans(decided_at, shipped, expiring)
-        in_stage, count = set(expiring), len(closed)  # counted just now, by the stage
-        for index, answer in enumerate(closed):
-            for tracking, scans in answer[5] if len(answer) > 5 else ():
-                if (
-                    tracking not in shipped
-                    and tracking not in in_stage
-                    and partition_of(tracking, count) == index
-                ):
-                    stage.orphans_dropped += scans
+        # Each copy of a waybill's scans expires at the same instant: counted once, unless
+        # a shard ships under it (or the stage counted it just now, a legacy waybill).
+        expired = {
+            t: scans for answer in closed if len(answer) > 5 for t, scans in answer[5].items()
+        }
+        for tracking in shipped.union(expiring):
+            expired.pop(tracking, None)
+        stage.orphans_dropped += sum(expired.values())
         if self.shipping is not None:
             self.shipping.expire_orphans(decided_at)  # as the homes did
         holders_of = self.shipped_in
@@ -569,17 +583,28 @@ class Shard(Engine):
 
     def recall_batch(
         self, event_ids: list[str], waybills: list[str]
-    ) -> tuple[dict[str, int], dict[str, tuple[int | list[int] | None, ...]]]:
-        """Before a batch: :meth:`recall_ids` of its ids this partition holds, and what it
-        keeps of the waybills it is the home of that the batch may ship under
-        (:meth:`kept_scans`)."""
-        return self.ids.recall(event_ids), {t: self.kept_scans(t) for t in waybills}
+    ) -> tuple[dict[str, int], list[str], dict[str, tuple[int | list[int] | None, ...]]]:
+        """Before a batch: :meth:`recall_ids` of its ids this partition holds; the waybills
+        it was asked to keep scans of (a coordinator that rebuilds reads them from here),
+        and of those the ones it keeps any scan of (:meth:`kept_scans`). Lists and maps of
+        plain values: the message tree writes them in one C loop each."""
+        book = self.state.book
+        scans, updates = book.scans, book.updates
+        kept = {t: self.kept_scans(t) for t in waybills if t in scans or t in updates}
+        return self.ids.recall(event_ids), waybills, kept
 
     def kept_scans(self, tracking_no: str) -> tuple[int | list[int] | None, ...]:
         """The pickup scans and updates this partition keeps of a waybill (as its home, or
-        as a copy): what another partition that ships under it is given."""
+        as a holder): what another partition that ships under it is given."""
         book = self.state.book
         return _copy(book.scans.get(tracking_no)), _copy(book.updates.get(tracking_no))
+
+    def drop_waybill(self, tracking_no: str) -> None:
+        """As the waybill's home, let go of its scans: a partition that ships under it keeps
+        them from now on (they are counted there when they expire)."""
+        book = self.state.book
+        book.scans.pop(tracking_no, None)
+        book.updates.pop(tracking_no, None)
 
     def take_remembered(self, event_id: str, ts: int) -> None:
         """Remember an id the coordinator found new, with its record's ts."""
@@ -632,13 +657,13 @@ class Shard(Engine):
         categories: Any,
         leaving: Any,
         waybills: list[str],
-    ) -> tuple[list[Any], list[str], list[str], int, int, list[tuple[str, int]]]:
+    ) -> tuple[list[Any], list[str], list[str], int, int, dict[str, int]]:
         """As :meth:`Engine.close_instant`; the scans its retention drops are not its orphans
         to count: it says which waybills they were, with how many, and which of those it
-        ships under (the coordinator counts the home's, unless some partition ships)."""
+        ships under (the coordinator counts each waybill's once, unless a partition ships)."""
         book = self.state.book
         expiring = book.expiring_scans(decided_at)  # its retention drops these (evicting first)
-        expired = [(t, scan_count(book.scans[t])) for t in expiring]
+        expired = {t: scan_count(book.scans[t]) for t in expiring}
         found, shipped, let_go, orders, orphans, _ = super().close_instant(
             day, decided_at, watermark, categories, leaving, waybills
         )

@@ -56,8 +56,10 @@ TAKES = (
 )
 #: The id memory's message, numbered after the asks (added in format 2).
 REMEMBER = "take_remembered"
+#: A waybill's home lets go of its scans, now kept where an order ships under it (format 3).
+DROP_WAYBILL = "drop_waybill"
 #: The ask before a batch: the ts each of its ids is remembered with, by the partition of the
-#: id, and the scans kept of the waybills it may ship under, by their homes (format 3).
+#: id, and the scans of the waybills it may ship under, by the partition keeping each (format 3).
 RECALL = "recall_batch"
 #: The ask before a batch in format 2 (its ids only), still answered for an older coordinator.
 RECALL_IDS = "recall_ids"
@@ -111,6 +113,9 @@ class RemoteShard:
 
     def take_waybill(self, tracking_no: str, scans: Any, updates: Any) -> None:
         self._post("take_waybill", tracking_no, scans, updates)
+
+    def drop_waybill(self, tracking_no: str) -> None:
+        self._post(DROP_WAYBILL, tracking_no)
 
     def take_subsidy(self, event: Subsidy) -> None:
         self._post("take_subsidy", event)
@@ -192,11 +197,11 @@ class RemoteCoordinator(PartitionedEngine):
         as one engine would (SPEC §7), with one round trip a batch. Ids the answers do not
         name are not remembered; a rebuild re-reads the answers, so it may pass none.
 
-        In the same ask, each waybill's home (``crc32(tracking_no) % N``) is asked what it
-        keeps of the batch's shipments' ``waybills`` not kept here already
-        (:attr:`shipping`): a shipment may be routed batches later (after ``W`` passes it,
-        or its payment comes), and the partition it goes to is then given what the home
-        keeps at that record, as one engine's book would hold it.
+        In the same ask, the partition that keeps each of the batch's shipments' ``waybills``
+        (its first holder, or its home, :meth:`keeper_of`) is asked for its scans, unless
+        they are kept here already (:attr:`shipping`): a shipment may be routed batches
+        later (after ``W`` passes it, or its payment comes), and the partition it goes to is
+        then given the scans kept at that record, as one engine's book would hold them.
         """
         if self.asking is not None:
             raise RuntimeError(f"ask {self.asks} ({self.asking.step}) waits: no recall now")
@@ -217,17 +222,19 @@ class RemoteCoordinator(PartitionedEngine):
                 shipping.scans.pop(tracking_no, None)
                 shipping.updates.pop(tracking_no, None)
             wanted = [t for t in batch if t not in refs]
-        per_home: list[list[str]] = [[] for _ in self.shards]
+        per_keeper: list[list[str]] = [[] for _ in self.shards]
+        holders = self.shipped_in
         for tracking_no in wanted:
             refs.setdefault(tracking_no, 0)
-            per_home[partition_of(tracking_no, count)].append(tracking_no)
-        self._conversation = self._recalling(per_partition, per_home)
+            keeper = self.keeper_of(tracking_no, holders.get(tracking_no, 0))
+            per_keeper[keeper].append(tracking_no)
+        self._conversation = self._recalling(per_partition, per_keeper)
         self._ask(next(self._conversation))
 
     def _recalling(
-        self, per_partition: list[list[str]], per_home: list[list[str]]
+        self, per_partition: list[list[str]], per_keeper: list[list[str]]
     ) -> Generator[Ask, list[Any], None]:
-        answers = yield Ask(RECALL, list(zip(per_partition, per_home, strict=True)))
+        answers = yield Ask(RECALL, list(zip(per_partition, per_keeper, strict=True)))
         recalled: dict[str, int] = {}
         shipping, refs = self.shipping, self.shipping_refs
         assert shipping is not None  # noqa: S101 - made by recall
@@ -235,11 +242,12 @@ class RemoteCoordinator(PartitionedEngine):
             if type(answer) is dict:  # format 2: ids only (a log written before the homes)
                 recalled.update(answer)
                 continue
-            ids, kept = answer
+            ids, asked, kept = answer
             recalled.update(ids)
             self.waybill_homes = True  # the partitions keep the waybills' scans from now on
-            for tracking_no, (scans, updates) in kept.items():
+            for tracking_no in asked:
                 refs.setdefault(tracking_no, 0)
+            for tracking_no, (scans, updates) in kept.items():
                 if scans is not None:
                     shipping.scans[tracking_no] = scans
                     shipping.file_scans(tracking_no, None, latest(scans))
@@ -340,10 +348,10 @@ class RemoteCoordinator(PartitionedEngine):
 
 
 #: The partition log's format; a batch of another is refused (``sellerwatch reset``). Format 2
-#: added the id memory's messages (``remembered``); format 3 the waybills' homes (scans go to
-#: a waybill's home, a recall also fetches waybills, ``recall_batch``). Batches of formats 1
-#: and 2 are still read: a partition answers their asks as before (a close answer has one
-#: more field, which an older coordinator does not read).
+#: added the id memory's messages (``remembered``); format 3 the waybills' scans kept in the
+#: partitions (a recall also fetches waybills, ``recall_batch``; ``drop_waybill``). Batches of
+#: formats 1 and 2 are still read: a partition answers their asks as before (a close answer
+#: has one more field, which an older coordinator does not read).
 WIRE_VERSION = 3
 _READS = frozenset({1, 2, WIRE_VERSION})
 
@@ -365,11 +373,13 @@ class _Batch(msgspec.Struct, array_like=True, frozen=True):
     asks: list[tuple[int, str, bytes]]
     #: ``(event_id, ts)`` of each id found new (format 2).
     remembered: list[tuple[str, int]] = []
+    #: The waybills whose scans the partition, their home, lets go of (format 3).
+    dropped: list[str] = []
 
 
 #: The message of each kind, by its code (kept: a new kind gets the next code); the messages
 #: whose arguments are more than one value.
-_KINDS = (*TAKES, ASK, REMEMBER)
+_KINDS = (*TAKES, ASK, REMEMBER, DROP_WAYBILL)
 _CODE = {name: code for code, name in enumerate(_KINDS)}
 _ASK_CODE = _CODE[ASK]
 _WHOLE_ARGS = {_CODE["take_payment"], _CODE["take_waybill"], _CODE[REMEMBER]}
@@ -414,6 +424,7 @@ def apply_messages(shard: Shard, blob: bytes) -> list[tuple[int, Any]]:
         iter(batch.windows),
         iter(batch.asks),
         iter(batch.remembered),
+        iter(batch.dropped),
     ]
     methods = [
         None if code == _ASK_CODE else getattr(shard, kind) for code, kind in enumerate(_KINDS)

@@ -43,6 +43,7 @@ MESSAGES = frozenset(
         "take_order_event",
         "take_scan",
         "take_waybill",
+        "drop_waybill",
         "take_subsidy",
         "take_broadcast",
         # one evaluation instant, in three steps (streams.instant), after the first event
