@@ -14,7 +14,7 @@ Inputs, each read from a result this repository's benchmarks wrote (``bench/resu
   being removed);
 * bytes per open order of a live worker, its base included: ``worker_memory.json``;
 * what the coordinator keeps against the partitions (id memory, the order directory, the
-  waybill stage): measured here, as the snapshot bytes of each part of a ``PartitionedEngine``
+  waybills' holders and waiting events): measured here, as the snapshot bytes of each part of a ``PartitionedEngine``
   after the state file (the large profile, 17 days) — snapshot bytes are not RSS, but they
   weigh the parts' state against each other.
 
@@ -95,7 +95,9 @@ def _coordinator_parts(engine: Any) -> dict[str, int]:
         # the partitions hold the ids (session 12): what is left is a batch's recalled ids
         "id_memory": size(engine.recalled, engine.legacy_ids),
         "order_directory": size(engine.placed),
-        "waybill_stage": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
+        # the waybills' scans are the partitions' since session 14: what is left is which
+        # partitions hold each waybill, and the shipments and refunds waiting for a payment
+        "waybills": size(stage.scans, stage.updates, stage.orphans, engine.shipped_in),
     }
 
 
