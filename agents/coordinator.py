@@ -37,7 +37,6 @@ from sellerwatch.agents.kafka_security import client_options
 from sellerwatch.agents.outputs import OutRecord
 from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.topics import PARTITION_ANSWERS, PARTITION_LOG
-from sellerwatch.schemas.validation import batch_keys
 from sellerwatch.streams import remote
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.remote import RemoteCoordinator
@@ -129,10 +128,9 @@ class CoordinatorRunner(DirectRunner):
         answers are in, and is then taken as by one engine owner."""
         if batch and not self.recalled:
             engine = self._remote()
-            keys = batch_keys(
+            engine.recall_lines(
                 message.value or b"" for messages in batch.values() for message in messages
             )
-            engine.recall(keys.event_ids, keys.waybills)
             self.recalled = True
             self.backlog, self.backlog_markers = batch, markers
             await self._publish([], {}, 0, decision=orjson.dumps([[RECALL]]))

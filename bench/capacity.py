@@ -14,9 +14,9 @@ Inputs, each read from a result this repository's benchmarks wrote (``bench/resu
   being removed);
 * bytes per open order of a live worker, its base included: ``worker_memory.json``;
 * what the coordinator keeps against the partitions (id memory, the order directory, the
-  waybills' holders and waiting events): measured here, as the snapshot bytes of each part of a ``PartitionedEngine``
-  after the state file (the large profile, 17 days) — snapshot bytes are not RSS, but they
-  weigh the parts' state against each other.
+  waybills' holders and waiting events): measured here, as the snapshot bytes of each part
+  of a ``PartitionedEngine`` after the state file (the large profile, 17 days) — snapshot
+  bytes are not RSS, but they weigh the parts' state against each other.
 
 Writes bench/results/capacity.json and bench/results/capacity.png (workers against event rate)
 and prints the table that docs/capacity.md quotes.

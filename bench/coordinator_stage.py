@@ -9,11 +9,12 @@ of the same file in batches of 2,000 (a ``getmany``), as the workers do:
 - ``decode``: ``decode_event`` of every line, nothing else (what any stage reading the
   input pays);
 - ``engine``: one :class:`Engine`, ``accept_raw`` of every line (the engine worker's path);
-- ``coordinator``: a :class:`RemoteCoordinator` of 4 partitions: per batch, its ids
-  and waybills (``batch_keys``) recalled; ``accept_raw`` of every line; each partition's messages
-  encoded for the partition log, and the answers decoded and handed over. The partitions are
-  :class:`Shard` objects in the same process: applying the messages and encoding the answers
-  is their workers' CPU and is left out of the coordinator's (``time.process_time`` around it).
+- ``coordinator``: a :class:`RemoteCoordinator` of 4 partitions: per batch, its ids and
+  waybills recalled (``recall_lines``, which decodes each line once); ``accept_raw`` of
+  every line; each partition's messages encoded for the partition log, and the answers
+  decoded and handed over. The partitions are :class:`Shard` objects in the same process:
+  applying the messages and encoding the answers is their workers' CPU and is left out of
+  the coordinator's (``time.process_time`` around it).
 
 Kafka's own costs (fetching, producing, transactions) are not here: they are the same calls in
 both workers, per batch. The drivers alternate, ``--repeats`` times; each one's least CPU is
@@ -44,7 +45,7 @@ DRIVERS = ("decode", "engine", "coordinator")
 def child(path: str, driver: str) -> dict[str, Any]:
     """One driver over the file, in this process: its CPU per event."""
     from sellerwatch.runtime import tune_gc_for_engine
-    from sellerwatch.schemas.validation import batch_keys, decode_event
+    from sellerwatch.schemas.validation import decode_event
     from sellerwatch.streams import remote
     from sellerwatch.streams.engine import Engine
     from sellerwatch.streams.partitioned import Shard
@@ -94,7 +95,7 @@ def child(path: str, driver: str) -> dict[str, Any]:
                 answers = carry()
 
         for batch in batches:
-            coordinator.recall(*batch_keys(batch))  # ids, waybills
+            coordinator.recall_lines(batch)  # each line decoded once: its id and waybill
             settle()
             for line in batch:
                 coordinator.accept_raw(line)

@@ -8,8 +8,7 @@ bytes: one poison record must never stop a replay or loop a live worker (issue #
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any, Final, NamedTuple
+from typing import Final
 
 import msgspec
 
@@ -58,28 +57,7 @@ class Rejected(msgspec.Struct, frozen=True):
     message: str
 
 
-class _Keyed(msgspec.Struct):
-    """The keys a coordinator reads of a record before the batch is validated; the others
-    are left as whatever they are (checked later, by :func:`decode_event`)."""
-
-    event_id: str
-    type: Any = None
-    tracking_no: Any = None
-
-
-class BatchKeys(NamedTuple):
-    """What a coordinator asks its partitions about before it takes a batch
-    (:meth:`streams.remote.RemoteCoordinator.recall`): a superset of what the records that
-    pass validation name."""
-
-    #: every record's ``event_id`` (the id memory is the partitions')
-    event_ids: list[str]
-    #: the shipments' ``tracking_no`` (the scans kept so far live at the waybill's home)
-    waybills: list[str]
-
-
 _decoder: Final = msgspec.json.Decoder(Event)
-_keyed: Final = msgspec.json.Decoder(_Keyed)
 _any: Final = msgspec.json.Decoder()
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -159,20 +137,3 @@ def _classify(message: str) -> Rejected:
     if path == "ts":
         return Rejected(TS_OUT_OF_RANGE, message)
     return Rejected(BAD_VALUE, message)
-
-
-def batch_keys(lines: Iterable[bytes]) -> BatchKeys:
-    """The :class:`BatchKeys` of a batch of raw records, the rest of each unread and
-    unchecked; a record without a string ``event_id`` names nothing (it is rejected later)."""
-    event_ids: list[str] = []
-    waybills: list[str] = []
-    decode = _keyed.decode
-    for raw in lines:
-        try:
-            keys = decode(raw)
-        except Exception:  # noqa: BLE001, S112 - a poison record is rejected later, by decode_event
-            continue
-        event_ids.append(keys.event_id)
-        if keys.type == "shipment" and type(keys.tracking_no) is str:
-            waybills.append(keys.tracking_no)
-    return BatchKeys(event_ids, waybills)

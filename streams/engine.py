@@ -154,7 +154,12 @@ class Engine:
     # -- input ---------------------------------------------------------------------------
     def accept_raw(self, raw: bytes, partition: object = 0) -> tuple[Outcome, Rejected | None]:
         """Decode, validate and accept one raw record; a rejection comes back with its reason."""
-        event = decode_event(raw, self.policy.max_record_bytes)
+        return self.accept_decoded(decode_event(raw, self.policy.max_record_bytes), partition)
+
+    def accept_decoded(
+        self, event: Event | Rejected, partition: object = 0
+    ) -> tuple[Outcome, Rejected | None]:
+        """:meth:`accept_raw` of a record :func:`schemas.validation.decode_event` read."""
         if isinstance(event, Rejected):
             self.reject(event)
             return Outcome.REJECTED, event

@@ -35,6 +35,7 @@ from sellerwatch.schemas.events import (
     Shipment,
     Subsidy,
 )
+from sellerwatch.schemas.validation import Rejected, decode_event
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.instant import Ask
@@ -161,6 +162,8 @@ class RemoteCoordinator(PartitionedEngine):
 
     def _go_remote(self, partitions: int) -> None:
         self.shards = [RemoteShard(self, i) for i in range(partitions)]  # type: ignore[misc]
+        #: The records of the batch being taken, decoded once (:meth:`recall_lines`).
+        self._decoded: dict[bytes, Event | Rejected] = {}
         self.outbox: list[list[Message]] = [[] for _ in range(partitions)]
         self._conversation: Generator[Ask, list[Any], None] | None = None
         self.asking = None
@@ -230,6 +233,32 @@ class RemoteCoordinator(PartitionedEngine):
             per_keeper[keeper].append(tracking_no)
         self._conversation = self._recalling(per_partition, per_keeper)
         self._ask(next(self._conversation))
+
+    def recall_lines(self, lines: Iterable[bytes]) -> None:
+        """:meth:`recall` for a batch of raw records, read here once: the ids and waybills of
+        those that pass validation are asked, and :meth:`accept_raw` takes each record's
+        decoding from here instead of decoding it again."""
+        decoded: dict[bytes, Event | Rejected] = {}
+        limit = self.policy.max_record_bytes
+        event_ids: list[str] = []
+        waybills: list[str] = []
+        for raw in lines:
+            event = decoded.get(raw)
+            if event is None:
+                event = decoded[raw] = decode_event(raw, limit)
+            if type(event) is not Rejected:
+                event_ids.append(event.event_id)  # type: ignore[union-attr]
+                if type(event) is Shipment:
+                    waybills.append(event.tracking_no)
+        self.recall(event_ids, waybills)
+        self._decoded = decoded
+
+    def accept_raw(self, raw: bytes, partition: object = 0) -> tuple[Outcome, Rejected | None]:
+        """As the engine's, with the decoding :meth:`recall_lines` kept, if it read ``raw``."""
+        event = self._decoded.get(raw)
+        if event is None:
+            event = decode_event(raw, self.policy.max_record_bytes)
+        return self.accept_decoded(event, partition)
 
     def _recalling(
         self, per_partition: list[list[str]], per_keeper: list[list[str]]
@@ -313,7 +342,9 @@ class RemoteCoordinator(PartitionedEngine):
         refused in the middle of an instant, which a driver never snapshots."""
         if self.asking is not None or any(self.outbox):
             raise SnapshotError("a coordinator is snapshotted between instants, with no messages")
-        coordinator, stage = self._coordinator_fields("outbox", "_conversation", "asking")
+        coordinator, stage = self._coordinator_fields(
+            "outbox", "_conversation", "asking", "_decoded"
+        )
         document = {"remote": len(self.shards), "coordinator": coordinator, "waybills": stage}
         return snapshot_codec.dumps(document, self.policy)
 

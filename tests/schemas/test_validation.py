@@ -167,19 +167,3 @@ def test_every_reason_is_listed() -> None:
 def test_a_record_that_is_not_json_is_not_json_whatever_its_first_bad_value(raw: bytes) -> None:
     result = decode_event(raw)
     assert isinstance(result, Rejected) and result.reason == "not_json", result
-
-
-def test_a_batchs_keys_are_read_without_validating_the_rest() -> None:
-    """What a coordinator asks its partitions before a batch: every string ``event_id`` and
-    the shipments' waybills; a poison record names nothing and raises nothing."""
-    lines = [
-        b'{"type":"shipment","event_id":"e1","ts":1,"order_id":"O1","tracking_no":"T1"}',
-        b'{"type":"payment","event_id":"e2","tracking_no":"not a shipment"}',
-        b'{"type":"shipment","event_id":"e3","tracking_no":7}',  # rejected later: named anyway
-        b'{"type":"shipment","event_id":4,"tracking_no":"T4"}',
-        b"[[[",
-        b'{"event_id":"e5","tracking_no":{"deep":[1,2]}}',
-    ]
-    keys = validation.batch_keys(lines)
-    assert keys.event_ids == ["e1", "e2", "e3", "e5"]
-    assert keys.waybills == ["T1"]

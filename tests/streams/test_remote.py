@@ -24,7 +24,7 @@ from sellerwatch.streams.partitioned import Shard, partition_of, restore
 from sellerwatch.streams.policy import Policy, load_policy
 from sellerwatch.streams.remote import RemoteCoordinator
 from sellerwatch.streams.snapshot import SnapshotError
-from tests.builders import payment, pickup, shipment
+from tests.builders import as_json, payment, pickup, shipment
 from tests.loopback import Loopback, feed, remote_outputs
 from tests.streams.test_partition_messages import taken
 
@@ -325,3 +325,29 @@ def test_a_take_over_rebuilds_the_same_state_from_the_logged_answers_alone(
     assert next(answers, None) is None, "every logged answer read"
     assert taken(rebuilt)[:-1] == first[:-1]
     assert first[0] or world == "parcel"
+
+
+def test_a_batch_of_raw_records_is_decoded_once_and_its_valid_ids_and_waybills_asked() -> None:
+    """``recall_lines``: a driver hands the coordinator a batch of raw records before taking
+    them; the ids and waybills of those that pass validation are asked, a poison record is
+    asked nothing and is rejected when taken, and the outcomes are one engine's."""
+    shipped = as_json(shipment("O1", "2024-06-03 11:00", tracking="W1"))
+    lines = [
+        as_json(payment("O1", "2024-06-03 10:00")),
+        shipped,
+        b'{"type":"shipment","event_id":"bad","tracking_no":"W9"}',  # no ts, no order
+        shipped,  # a resend: a duplicate
+        b"[[[",
+    ]
+    coordinator = RemoteCoordinator(Policy(), partitions=2)
+    coordinator.recall_lines(lines)
+    asked = [message for messages in coordinator.take_messages() for message in messages]
+    ids = [i for message in asked for i in message[3][0]]
+    waybills = [t for message in asked for t in message[3][1]]
+    assert sorted(ids) == sorted({decode_event(line).event_id for line in lines[:2]})  # type: ignore[union-attr]
+    assert waybills == ["W1"]
+    coordinator.answer([({}, [t for t in waybills if partition_of(t, 2) == i], {}) for i in (0, 1)])
+    single = Engine(Policy())
+    for line in lines:
+        assert coordinator.accept_raw(line) == single.accept_raw(line)
+    assert coordinator.accounting.as_dict() == single.accounting.as_dict()
