@@ -561,7 +561,8 @@ class Shard(Engine):
     this partition alone would exchange with the others. It never reads another partition.
 
     Its book holds copies of some waybills' scans, so its expired scans are not its orphans
-    to count (the waybill stage counts them), and it lists the waybills it lets go of.
+    to count (the coordinator counts each waybill's once, from every partition's expired
+    counts), and it lists the waybills it lets go of.
     """
 
     def __init__(self, policy: Policy, **options: Any) -> None:
