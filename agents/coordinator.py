@@ -123,7 +123,7 @@ class CoordinatorRunner(DirectRunner):
     ) -> None:
         """A batch read is first recalled: each partition is asked the ts it remembers the
         batch's ids with (the id memory is keyed by ``event_id`` over the partitions) and the
-        scans it keeps of the waybills it is the home of that the batch may ship under, in one
+        scans it keeps of the waybills the batch's shipments name (each decoded once), in one
         transaction that logs the ask as a decision; the batch waits as the backlog until the
         answers are in, and is then taken as by one engine owner."""
         if batch and not self.recalled:
