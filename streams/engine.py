@@ -566,10 +566,17 @@ class Engine:
         found: list[EarlyWarning] = []
         if leaving is not None:
             found = self.warn(day, decided_at, categories, (self.leaving(day)[0], leaving))
-        self.housekeep_partition(day, decided_at, watermark)
-        shipped = self.ships_under(waybills) if waybills else []
+        expired = self.expiring_waybills(decided_at)
+        self.housekeep_partition(day, decided_at, watermark, list(expired) if expired else None)
+        asked = [*waybills, *expired]
+        shipped = self.ships_under(asked) if asked else []
         let_go = self.let_go_waybills()
-        return found, shipped, let_go, self.open_orders, self.orphans_dropped, {}
+        return found, shipped, let_go, self.open_orders, self.orphans_dropped, expired
+
+    def expiring_waybills(self, decided_at: int) -> dict[str, int]:
+        """The waybills whose scans this partition's retention at ``decided_at`` drops and
+        another counts as orphans, with how many (one engine counts its own: none)."""
+        return {}
 
     def ships_under(self, waybills: list[str]) -> list[str]:
         """Those of ``waybills`` that an order held here was shipped under."""
@@ -626,12 +633,15 @@ class Engine:
         """The first paid day whose orders the retention at the instant of ``day`` keeps."""
         return day + 1 - self._retention_days
 
-    def housekeep_partition(self, day: int, decided_at: int, watermark: int | None) -> None:
-        """Retention of what this partition holds: orders, waybills, ids, plan and exemptions."""
+    def housekeep_partition(
+        self, day: int, decided_at: int, watermark: int | None, expiring: list[str] | None = None
+    ) -> None:
+        """Retention of what this partition holds: orders, waybills, ids, plan and exemptions
+        (``expiring``: the book's expiring scans at ``decided_at``, when already read)."""
         book = self.state.book
         self.move_windows(day + 1)
         book.evict_before(self._first_day_kept(day))
-        book.expire_orphans(decided_at)
+        book.expire_orphans(decided_at, expiring=expiring)
         if watermark is not None:
             book.forget_paid_before(watermark - self._order_horizon_ms)
             self.ids.forget(watermark)  # the ids this partition holds (one engine: all)

@@ -276,9 +276,8 @@ class PartitionedEngine(Engine):
         if tracking in self.shipping_refs:
             self.shipping.add_scan(event)  # type: ignore[union-attr]
         holders = self.shipped_in.get(tracking, 0)
-        stage = self.waybills
-        if not self.waybill_homes or ((stage.scans or stage.updates) and self._legacy(tracking)):
-            stage.add_scan(event)
+        if self._legacy(tracking):
+            self.waybills.add_scan(event)
         elif not holders:
             self.shards[partition_of(tracking, len(self.shards))].take_scan(event)
             return
@@ -288,8 +287,11 @@ class PartitionedEngine(Engine):
     def _legacy(self, tracking_no: str) -> bool:
         """Whether the waybill's scans are kept in the stage (a coordinator restored from a
         snapshot of before the homes), not at its home, until they expire."""
+        if not self.waybill_homes:
+            return True
         stage = self.waybills
-        return not self.waybill_homes or tracking_no in stage.scans or tracking_no in stage.updates
+        scans, updates = stage.scans, stage.updates
+        return bool(scans or updates) and (tracking_no in scans or tracking_no in updates)
 
     def _associate(self, tracking_no: str, index: int) -> None:
         """Give a shard that ships under ``tracking_no`` the waybill's scans so far; the first
@@ -310,7 +312,7 @@ class PartitionedEngine(Engine):
             self.shards[index].take_waybill(tracking_no, None, None)
             return
         scans, updates = self._kept_scans(tracking_no, keeper)
-        self.shards[index].take_waybill(tracking_no, _copy(scans), _copy(updates))
+        self.shards[index].take_waybill(tracking_no, scans, updates)
         if not holders:  # the home lets go: kept in one place, where orders ship under it
             self.shards[keeper].drop_waybill(tracking_no)
 
@@ -322,12 +324,12 @@ class PartitionedEngine(Engine):
         return partition_of(tracking_no, len(self.shards))
 
     def _kept_scans(self, tracking_no: str, keeper: int) -> tuple[int | list[int] | None, ...]:
-        """The scans and updates a waybill's keeper keeps now (fetched with the batch, and
-        kept since, when the partitions are elsewhere)."""
+        """A copy of the scans and updates a waybill's keeper keeps now (fetched with the
+        batch, and kept since, when the partitions are elsewhere)."""
         shipping = self.shipping
         if shipping is None:
             return self.shards[keeper].kept_scans(tracking_no)
-        return shipping.scans.get(tracking_no), shipping.updates.get(tracking_no)
+        return _copy(shipping.scans.get(tracking_no)), _copy(shipping.updates.get(tracking_no))
 
     def _routed(self, event: Shipment | Refund) -> None:
         """A shipment taken here no longer waits (routed, or dropped): its waybill's scans
@@ -650,28 +652,12 @@ class Shard(Engine):
         """Apply a subsidy record of one of this partition's items."""
         self.state.subsidies.apply(event)
 
-    def close_instant(
-        self,
-        day: int,
-        decided_at: int,
-        watermark: int | None,
-        categories: Any,
-        leaving: Any,
-        waybills: list[str],
-    ) -> tuple[list[Any], list[str], list[str], int, int, dict[str, int]]:
-        """As :meth:`Engine.close_instant`; the scans its retention drops are not its orphans
-        to count: it says which waybills they were, with how many, and which of those it
-        ships under (the coordinator counts each waybill's once, unless a partition ships)."""
+    def expiring_waybills(self, decided_at: int) -> dict[str, int]:
+        """The scans its retention drops are not its orphans to count: which waybills they
+        were, with how many (the coordinator counts each waybill's once, unless a partition
+        ships under it; :meth:`Engine.close_instant` says which this one ships under)."""
         book = self.state.book
-        expiring = book.expiring_scans(decided_at)  # its retention drops these (evicting first)
-        expired = {t: scan_count(book.scans[t]) for t in expiring}
-        found, shipped, let_go, orders, orphans, _ = super().close_instant(
-            day, decided_at, watermark, categories, leaving, waybills
-        )
-        if expiring:
-            by_tracking = book.by_tracking
-            shipped += [t for t in expiring if t in by_tracking]
-        return found, shipped, let_go, orders, orphans, expired
+        return {t: scan_count(book.scans[t]) for t in book.expiring_scans(decided_at)}
 
     def let_go_waybills(self) -> list[str]:
         """The waybills this partition no longer needs the scans of (no order shipped under
