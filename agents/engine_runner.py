@@ -123,6 +123,8 @@ class EngineRunner(ABC):
         self.last_snapshot = time.monotonic()
         self.pending_snapshot: ForkedSnapshot | None = None
         self.snapshots_committed = 0
+        #: The transaction under way carries a snapshot (counted once it commits).
+        self.snapshot_in_transaction = False
         self.batches = 0
         self.records = 0
         self.committed_watermark: int | None = None
@@ -367,7 +369,7 @@ class EngineRunner(ABC):
         for evidence in engine.take_evidence():
             out += evidence_records(self.topics, evidence)
         out += [warning_record(self.topics, w) for w in engine.take_warnings()]
-        snapshots = self.snapshots_committed
+        self.snapshot_in_transaction = False
         commit_s = await within(
             self.deadlines.step_s,
             self._transaction(producer, engine, out, evaluations, offsets, decision),
@@ -376,7 +378,9 @@ class EngineRunner(ABC):
         )
         self.budget.ok()
         self.progress.emit("commit", commit_s)
-        if self.snapshots_committed != snapshots:
+        if self.snapshot_in_transaction:
+            # counted only now: a snapshot sent in a transaction a kill -9 cut is not in the log
+            self.snapshots_committed += 1
             self.progress.emit(
                 "snapshot", time.monotonic() - self.snapshot_started, self.snapshot_bytes
             )
@@ -455,7 +459,7 @@ class EngineRunner(ABC):
             for key, value in records:
                 await producer.send(topic, key=key, value=value, partition=0)
             self.snapshot_bytes = sum(len(value) for _, value in records)
-            self.snapshots_committed += 1
+            self.snapshot_in_transaction = True
         elif pending is None and (
             time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s
         ):

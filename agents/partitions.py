@@ -225,13 +225,16 @@ class PartitionRunner:
                 for value, headers in frames(answer)
             ]
             step = "send (snapshot)"
-            deliveries += await self._snapshot_step(held)
+            snapshot = await self._snapshot_step(held)
+            deliveries += snapshot
             step = "delivery"
             await asyncio.gather(*deliveries)
             step = "send_offsets_to_transaction"
             await producer.send_offsets_to_transaction({tp: held.next_offset}, self.group_id)
             step = "commit_transaction"
             await producer.commit_transaction()
+            if snapshot:  # counted once committed: a cut transaction's snapshot is not in the log
+                self.snapshots_committed += 1
 
         started = time.perf_counter()
         await within(
@@ -254,7 +257,6 @@ class PartitionRunner:
                 await held.producer.send(self.state_topic, key=prefix + key, value=value)
                 for key, value in pending.records()  # raises if the child failed: rebuild
             ]
-            self.snapshots_committed += 1
             return deliveries
         if pending is None and (
             time.monotonic() - held.last_snapshot >= self.settings.snapshot_interval_s

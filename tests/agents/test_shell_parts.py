@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 import orjson
 import pytest
 
+from sellerwatch.agents.direct import DirectRunner
 from sellerwatch.agents.outputs import dead_letter_record, verdict_record
 from sellerwatch.agents.produce import route
+from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.snapshots import (
     CHUNK_BYTES,
     ForkedSnapshot,
@@ -20,6 +23,7 @@ from sellerwatch.agents.snapshots import (
 from sellerwatch.agents.topics import Topics, topic_specs
 from sellerwatch.schemas.validation import Rejected
 from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.policy import Policy
 from tests.builders import clock_tick, payment, run_sorted, subsidy
 
 
@@ -101,3 +105,63 @@ def test_every_topic_has_a_partition_count_and_retention_or_compaction() -> None
         assert spec.partitions >= 1
         assert "retention.ms" in spec.config or spec.config.get("cleanup.policy") == "compact"
     assert {s.name for s in topic_specs()} >= {"payments", "sellerwatch.engine-log", "verdicts.tag"}
+
+
+class _Producer:
+    """A transactional producer whose commit may fail, as a kill -9 or a fence cuts it."""
+
+    def __init__(self, commit_fails: bool) -> None:
+        self.commit_fails = commit_fails
+        self.sent: list[str] = []
+
+    async def begin_transaction(self) -> None:
+        pass
+
+    async def send(self, topic: str, **_: Any) -> Any:
+        self.sent.append(topic)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def send_offsets_to_transaction(self, *_: Any) -> None:
+        pass
+
+    async def commit_transaction(self) -> None:
+        if self.commit_fails:
+            raise ConnectionError("the broker went away before the commit")
+
+
+class _DoneSnapshot:
+    """A forked snapshot whose child has finished."""
+
+    def __init__(self) -> None:
+        self.data = asyncio.get_running_loop().create_future()
+        self.data.set_result(None)
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        return [(b"manifest", b"{}")]
+
+
+@pytest.mark.parametrize("commit_fails", [True, False])
+async def test_a_snapshot_counts_as_committed_only_once_its_transaction_commits(
+    commit_fails: bool,
+) -> None:
+    """`snapshots_committed` (in /stats/) tells an operator a restart would start from a
+    snapshot: one sent in a transaction that never committed is not in the log."""
+    runner = DirectRunner(Settings(bootstrap="localhost:1", topic_prefix="t-"))
+    runner.engine = Engine(Policy())
+    producer = _Producer(commit_fails)
+    runner.producer = producer  # type: ignore[assignment]
+    runner.pending_snapshot = _DoneSnapshot()  # type: ignore[assignment]
+    offsets = {runner.log_tp: 7}
+    try:
+        if commit_fails:
+            with pytest.raises(ConnectionError):
+                await runner._publish([], offsets, records=0)
+        else:
+            await runner._publish([], offsets, records=0)
+    finally:  # never started: stopping only closes them
+        await runner.consumer.stop()
+        await runner.inputs.stop()
+    assert "t-sellerwatch.engine-state" in producer.sent
+    assert runner.snapshots_committed == (0 if commit_fails else 1)
