@@ -80,6 +80,21 @@ def wait_ready(processes: list[Process], seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
+def settle(workers: list[Process], seconds: float = 90) -> None:
+    """Wait until the partition workers hold the state partitions between them, each some."""
+    if not workers:
+        return
+    wait_ready(workers)
+    deadline = time.monotonic() + seconds
+    while True:
+        held = [(stats(p.port) or {}).get("state_partitions") or [] for p in workers]
+        if all(held) and sum(len(h) for h in held) == int(STATE_PARTITIONS):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the partition group did not settle: {held}")
+        time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Base:
     """What a worker of one role costs without work: starting, then each idle second."""
@@ -124,13 +139,23 @@ def run(
     and no instant waits: CPU, RSS, wall time, verdicts (``env``: more worker settings)."""
     prefix = f"scale{uuid.uuid4().hex[:6]}."
     sh("sellerwatch", "produce", "--topic-prefix", prefix, str(source), env=_env())
+    names = [f"{len(roles)}-{n}-{role}" for n, role in enumerate(roles)]
+    ports = [16610 + n for n in range(len(roles))]
+    # The partition workers first, until each holds its share: started together with the
+    # coordinator, the first to join the group holds every partition until the others join
+    # (the local broker's group.initial.rebalance.delay.ms is 0), and that start-up, not the
+    # split, then sets its peak RSS.
     processes = [
-        launch(prefix, role, 16610 + n, f"{len(roles)}-{n}-{role}", **(env or {}))
-        for n, role in enumerate(roles)
+        launch(prefix, role, port, name, **(env or {}))
+        for role, port, name in zip(roles, ports, names, strict=True)
+        if role == "partitions"
     ]
-    head = processes[0]
-    launched = time.perf_counter()
+    launched = {p.port: time.perf_counter() for p in processes}
     try:
+        settle(processes)
+        processes.insert(0, launch(prefix, roles[0], ports[0], names[0], **(env or {})))
+        launched[ports[0]] = time.perf_counter()
+        head = processes[0]
         started = time.perf_counter()
         last_change, verdicts = time.perf_counter(), -1
         peak_waiting = peak_held_back = 0
@@ -151,11 +176,11 @@ def run(
                 raise RuntimeError(f"no verdict for 5 minutes, stuck: {top}")
             time.sleep(0.2)
         wall = last_change - started
-        alive = time.perf_counter() - launched
+        now = time.perf_counter()
         gross = [cpu_s(p.popen.pid) for p in processes]
         # less starting, and what the process burns each second whether or not it works
         cpu = [
-            c - base[p.role].start_cpu_s - base[p.role].idle_cpu_per_s * alive
+            c - base[p.role].start_cpu_s - base[p.role].idle_cpu_per_s * (now - launched[p.port])
             for c, p in zip(gross, processes, strict=True)
         ]
         rss = [peak_rss_mb(p.popen.pid) for p in processes]
