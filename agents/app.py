@@ -234,6 +234,7 @@ def partition_stats(settings: Settings, runner: PartitionRunner, restarts: int) 
         "partitions": [f"{runner.log_topic}-{index}" for index in runner.partitions],
         "state_partitions": runner.partitions,
         "open_orders": runner.open_orders,
+        "records_taken": runner.taken,
         "messages_applied": runner.messages,
         "answers_committed": runner.answers,
         "snapshots_committed": runner.snapshots_committed,

@@ -100,6 +100,15 @@ class EngineCollector(Collector):
                 "orders held by this partition worker's state partitions",
                 runner.open_orders,
             )
+            taken = CounterMetricFamily(
+                "sellerwatch_partition_records_taken",
+                "input records a state partition held here was given to apply, by type",
+                labels=["partition", "type"],
+            )
+            for index, counts in sorted(runner.taken.items()):
+                for kind, value in counts.items():
+                    taken.add_metric([str(index), kind], value)
+            yield taken
         engine = runner.engine if runner is not None else None
         if engine is None:
             return

@@ -126,6 +126,12 @@ class PartitionRunner:
         return sum(held.shard.open_orders for held in self.held.values())
 
     @property
+    def taken(self) -> dict[int, dict[str, int]]:
+        """Per state partition held: the input records it was given to apply, by ``type``
+        (since its log began: the counts are in its snapshots)."""
+        return {held.index: dict(sorted(held.shard.taken.items())) for held in self.held.values()}
+
+    @property
     def restored_from(self) -> dict[int, int | None]:
         """Per state partition held: the log offset of the snapshot it was restored from."""
         return {held.index: held.restored_from for held in self.held.values()}

@@ -556,6 +556,13 @@ class PartitionedEngine(Engine):
         return engine
 
 
+#: Each input record class's ``type`` (its tag in the input's JSON).
+_TYPE_NAMES: dict[type, str] = {
+    cls: str(cls.__struct_config__.tag)
+    for cls in (Payment, Shipment, PickupScan, Refund, Exemption, Enrollment, Subsidy)
+}
+
+
 class Shard(Engine):
     """One partition of the state: an engine holding some items' orders, fed by its
     coordinator through the ``take_*`` methods and asked only what they and the
@@ -573,6 +580,20 @@ class Shard(Engine):
         book = self.state.book
         book.count_scan_orphans = False
         book.released_waybills = []
+        #: The input records this partition was given to apply, by their ``type``: its share
+        #: of the work, for operators (``/stats/``). They do not add up to the coordinator's
+        #: ``applied``: a broadcast reaches every partition, a scan each holder of its waybill.
+        self.taken: dict[str, int] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """As :meth:`Engine.__setstate__`; a snapshot from before the counts starts them at 0."""
+        state.setdefault("taken", {})
+        super().__setstate__(state)
+
+    def _took(self, event: Event) -> None:
+        kind = _TYPE_NAMES[type(event)]
+        taken = self.taken
+        taken[kind] = taken.get(kind, 0) + 1
 
     def recall_ids(self, event_ids: list[str]) -> dict[str, int]:
         """The ts each of ``event_ids`` (ids this partition holds) is remembered with, for
@@ -615,16 +636,21 @@ class Shard(Engine):
 
     def take_payment(self, event: Payment, early: list[Shipment | Refund] | None) -> None:
         """Apply a payment of one of this partition's items, with what waited for it."""
+        self._took(event)
         if early:
+            for waiting in early:
+                self._took(waiting)
             self.state.book.orphans[event.order_id] = early
         self._apply_payment(event)
 
     def take_order_event(self, event: Shipment | Refund) -> None:
         """Apply a shipment or refund of an order paid here."""
+        self._took(event)
         self.state.book.add_order_event(event)
 
     def take_scan(self, event: PickupScan) -> None:
         """Apply a scan of a waybill an order of this partition shipped under."""
+        self._took(event)
         self.state.book.add_scan(event)
 
     def take_waybill(
@@ -646,10 +672,12 @@ class Shard(Engine):
 
     def take_broadcast(self, event: Exemption | Enrollment) -> None:
         """Apply a fact that spans items to this partition's copy of the plan or exemptions."""
+        self._took(event)
         PartitionedEngine._apply_program(self.state, event)
 
     def take_subsidy(self, event: Subsidy) -> None:
         """Apply a subsidy record of one of this partition's items."""
+        self._took(event)
         self.state.subsidies.apply(event)
 
     def expiring_waybills(self, decided_at: int) -> dict[str, int]:

@@ -114,10 +114,16 @@ def test_two_apps_in_one_process_keep_separate_registries() -> None:
 def test_a_partition_worker_exports_what_it_holds_and_a_coordinator_what_it_waits_for() -> None:
     from sellerwatch.streams.remote import RemoteCoordinator
 
-    worker = SimpleNamespace(active=False, engine=None, held={0: None, 2: None}, open_orders=7)
+    taken = {0: {"payment": 5, "pickup_scan": 2}, 2: {"payment": 3}}
+    worker = SimpleNamespace(
+        active=False, engine=None, held={0: None, 2: None}, open_orders=7, taken=taken
+    )
     got = _samples(_metrics(worker, StageProgress()))
     assert got[("sellerwatch_state_partitions_held", ())] == 2
     assert got[("sellerwatch_partition_open_orders", ())] == 7
+    name = "sellerwatch_partition_records_taken_total"
+    assert got[(name, (("partition", "0"), ("type", "pickup_scan")))] == 2
+    assert got[(name, (("partition", "2"), ("type", "payment")))] == 3
     coordinator = RemoteCoordinator(partitions=2)
     coordinator.recall(["p-O1", "p-O2"])  # a batch's ids first: nothing remembered
     coordinator.answer([{}, {}])

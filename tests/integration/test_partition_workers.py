@@ -112,6 +112,13 @@ def test_partition_workers_give_the_replays_verdicts(
     top = coordinator.stats() or {}
     assert top["role"] == "coordinator" and top["state_partitions"] == STATE_PARTITIONS
     assert top["accounting"]["applied"] == records_in(path)
+    # each worker shows its share: every payment was applied by exactly one partition
+    taken = [counts for s in stats for counts in s["records_taken"].values()]
+    assert len(taken) == STATE_PARTITIONS
+    payments = sum(
+        orjson.loads(line)["type"] == "payment" for line in path.read_bytes().splitlines()
+    )
+    assert sum(counts.get("payment", 0) for counts in taken) == payments
 
 
 def test_workers_come_and_go_mid_stream_and_each_output_is_committed_once(

@@ -18,6 +18,7 @@ import pytest
 from sellerwatch.replay import replay
 from sellerwatch.schemas.events import Event
 from sellerwatch.schemas.validation import Rejected, decode_event
+from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.partitioned import PartitionedEngine, _bits, partition_of
 from tests.builders import (
@@ -113,6 +114,34 @@ def test_a_shipment_before_its_payment_waits_and_joins_in_the_item_partition() -
     ]
     expected = _same_everywhere(events)
     assert expected[3] == 1  # the never-shipped waybill's scan, counted once
+
+
+def test_each_partition_counts_the_records_it_was_given_and_keeps_them_in_its_snapshot() -> None:
+    """An operator sees each partition's share of the work: an order's records where its item
+    lives, a scan at each partition that ships under its waybill, a plan record everywhere."""
+    first, other = _items_on_two_partitions()
+    a, b = partition_of(first, 2), partition_of(other, 2)
+    engine = PartitionedEngine(partitions=2)
+    for event in [
+        enroll("S1", "2021-07-01 09:00"),
+        shipment("O1", "2021-07-05 09:59", tracking="W1"),  # waits for its payment
+        payment("O1", "2021-07-05 10:00", item=first),
+        payment("O2", "2021-07-05 10:00", item=other),
+        shipment("O2", "2021-07-05 11:00", tracking="W1"),
+        pickup("W1", "2021-07-05 12:00"),
+        refund("O2", "2021-07-06 10:00"),
+        clock_tick("2021-07-07 00:00"),
+    ]:
+        engine.accept(event)
+    engine.finish()
+    taken = [shard.taken for shard in engine.shards]
+    assert taken[a] == {"enrollment": 1, "payment": 1, "shipment": 1, "pickup_scan": 1}
+    assert taken[b] == {"enrollment": 1, "payment": 1, "shipment": 1, "pickup_scan": 1, "refund": 1}
+    shard = engine.shards[b]
+    assert type(shard).restore(shard.snapshot()).taken == taken[b]
+    older = {k: v for k, v in shard.__getstate__().items() if k != "taken"}
+    blob = snapshot_codec.dumps(older, shard.policy)  # written before the counts
+    assert type(shard).restore(blob).taken == {}
 
 
 def test_the_shipped_sample_replays_the_same_for_every_partition_count() -> None:
