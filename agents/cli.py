@@ -134,15 +134,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the live worker (Faust) until interrupted."""
-    from faust import Worker
-
     from sellerwatch.agents.app import create_app
+    from sellerwatch.agents.stop_deadline import BoundedStopWorker
     from sellerwatch.runtime import tune_gc_for_engine
 
     settings = _settings(args)
     tune_gc_for_engine()
     app = create_app(settings, stop_at_end=args.stop_at_end)
-    worker = Worker(app, loglevel=args.loglevel)
+    worker = BoundedStopWorker(app, loglevel=args.loglevel, stop_timeout_s=settings.stop_timeout_s)
     worker.execute_from_commandline()
     return 0
 

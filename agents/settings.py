@@ -91,6 +91,11 @@ class Settings:
     web_bind: str = field(default_factory=lambda: _env("WEB_BIND", "127.0.0.1"))
     #: Seconds without progress, while input waits, after which ``/healthz`` answers 503.
     liveness_s: float = field(default_factory=lambda: _env_number("LIVENESS_S", "300", float))
+    #: Seconds a stop (SIGTERM) may take before the process exits anyway: under Kubernetes'
+    #: 30 s grace period, so the worker ends on its own terms (``agents/stop_deadline.py``).
+    stop_timeout_s: float = field(
+        default_factory=lambda: _env_number("STOP_TIMEOUT_S", "25", float)
+    )
     #: Input topics' ``retention.ms``; empty: derived from the policy (:func:`input_retention_ms`).
     input_retention: str = field(default_factory=lambda: _env("INPUT_RETENTION", ""))
     #: Faust's local directory (nothing durable: the state is in Kafka); not the working
@@ -141,6 +146,10 @@ class Settings:
             )
         if self.liveness_s <= 0:
             raise SettingsError(f"SELLERWATCH_LIVENESS_S must be positive, not {self.liveness_s}")
+        if self.stop_timeout_s <= 0:
+            raise SettingsError(
+                f"SELLERWATCH_STOP_TIMEOUT_S must be positive, not {self.stop_timeout_s}"
+            )
         if not 1 <= self.partitions <= MAX_PARTITIONS:
             raise SettingsError(
                 f"SELLERWATCH_PARTITIONS is 1 to {MAX_PARTITIONS}, not {self.partitions}"

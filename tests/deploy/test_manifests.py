@@ -180,3 +180,16 @@ def test_the_scale_out_manifest_runs_a_coordinator_and_partition_workers_alike()
         "sellerwatch-partitions": "partitions",
     }
     assert len(counts) == 1, "every worker of a deployment has the same SELLERWATCH_PARTITIONS"
+
+
+def test_every_worker_stops_by_itself_before_its_supervisor_kills_it() -> None:
+    """Kubernetes and Compose send SIGKILL a grace period after SIGTERM; the worker's own stop
+    deadline (an exit that says why in the log) must come first."""
+    stop_s = float(_kind("ConfigMap")["data"]["SELLERWATCH_STOP_TIMEOUT_S"])
+    sets = [d for d in _k8s() if d["kind"] == "StatefulSet"]
+    assert len(sets) == 3
+    for stateful in sets:
+        assert stateful["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > stop_s
+    worker = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]["worker"]
+    assert float(worker["environment"]["SELLERWATCH_STOP_TIMEOUT_S"]) == stop_s
+    assert float(worker["stop_grace_period"].removesuffix("s")) > stop_s
