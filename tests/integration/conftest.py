@@ -284,6 +284,19 @@ def faulty_broker(
         proxy.stop()
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path, services: None) -> Iterator[OwnBroker]:
+    """A broker of this test's own, for a test that restarts it: the shared one holds every
+    earlier test's topics by then, and restarting it costs minutes and every other test's
+    broker."""
+    broker = OwnBroker(tmp_path / "own-broker")
+    broker.folder.mkdir()
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
 def reset_when_stopped(prefix: str, seconds: float = 60) -> subprocess.CompletedProcess[str]:
     """``sellerwatch reset``, retried while a killed member's session runs out (until then it
     refuses, naming the group)."""

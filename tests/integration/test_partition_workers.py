@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,14 @@ from sellerwatch.cli import main
 from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
 from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
-    ROOT,
+    BOOTSTRAP,
     Worker,
-    deploy_env,
     read_topics,
     read_verdicts,
     run_cli,
     wait_for,
 )
+from tests.integration.own_broker import OwnBroker
 from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
@@ -57,8 +55,8 @@ def _held(worker: Worker) -> list[int]:
     return list((worker.stats() or {}).get("state_partitions") or [])
 
 
-def _exactly_once(prefix: str, expected: list[bytes]) -> None:
-    got = read_verdicts(prefix)
+def _exactly_once(prefix: str, expected: list[bytes], bootstrap: str = BOOTSTRAP) -> None:
+    got = read_verdicts(prefix, bootstrap)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []
     assert sorted(got) == sorted(expected)
@@ -168,21 +166,22 @@ def test_workers_come_and_go_mid_stream_and_each_output_is_committed_once(
 
 
 def test_a_broker_restart_under_a_coordinator_and_partition_workers_loses_nothing(
-    big_workload: tuple[Path, list[bytes]], prefix: str, workers: Any
+    own_broker: OwnBroker, big_workload: tuple[Path, list[bytes]], prefix: str, workers: Any
 ) -> None:
+    """(``own_broker`` first: set up before the workers, it is stopped after them.)"""
     path, expected = big_workload
-    run_cli("produce", "--topic-prefix", prefix, str(path))
-    coordinator = workers(prefix, "coordinator", **_as("coordinator"))
-    held = [workers(prefix, name, **_as("partitions")) for name in ("a", "b")]
+    on = {"SELLERWATCH_BOOTSTRAP": own_broker.bootstrap}
+    run_cli(
+        "produce", "--topic-prefix", prefix, str(path), SELLERWATCH_BOOTSTRAP=own_broker.bootstrap
+    )
+    coordinator = workers(prefix, "coordinator", **_as("coordinator", **on))
+    held = [workers(prefix, name, **_as("partitions", **on)) for name in ("a", "b")]
     total = records_in(path)
     wait_for(
         lambda: (coordinator.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress"
     )
-    env = deploy_env()  # the broker the tests use, not necessarily 9092
-    subprocess.run(["bash", str(ROOT / "deploy/local/down.sh")], check=True, timeout=120, env=env)
-    time.sleep(2)
-    subprocess.run(["bash", str(ROOT / "deploy/local/up.sh")], check=True, timeout=300, env=env)
+    own_broker.restart()  # SIGTERM, 2 s down, the same data and ports again
     wait_for(lambda: _done(coordinator, path), 300, "the coordinator")
     for worker in (coordinator, *held):  # each rode the restart out
         assert worker.process is not None and worker.process.poll() is None
-    _exactly_once(prefix, expected)
+    _exactly_once(prefix, expected, own_broker.bootstrap)

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,12 +20,12 @@ from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     BOOTSTRAP,
     Worker,
-    deploy_env,
     read_topics,
     read_verdicts,
     run_cli,
     wait_for,
 )
+from tests.integration.own_broker import OwnBroker
 from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
@@ -281,24 +280,40 @@ def test_a_non_aiokafka_client_produces_events_and_reads_verdicts(
 
 
 def test_the_worker_survives_a_broker_restart_and_loses_nothing(
-    big_workload: tuple[Path, list[bytes]], prefix: str, workers
+    own_broker: OwnBroker, big_workload: tuple[Path, list[bytes]], prefix: str, workers
 ) -> None:
+    """(``own_broker`` first: set up before the workers, it is stopped after them.)"""
     path, expected = big_workload
-    root = Path(__file__).resolve().parents[2]
-    run_cli("produce", "--topic-prefix", prefix, str(path))
-    worker = workers(prefix, "a")
+    on = {"SELLERWATCH_BOOTSTRAP": own_broker.bootstrap}
+    run_cli(
+        "produce", "--topic-prefix", prefix, str(path), SELLERWATCH_BOOTSTRAP=own_broker.bootstrap
+    )
+    worker = workers(prefix, "a", **on)
     total = records_in(path)
     wait_for(lambda: (worker.stats() or {}).get("engine_records", 0) > total * 0.2, 240, "progress")
-    env = deploy_env()  # the broker the tests use, not necessarily 9092
-    subprocess.run(["bash", str(root / "deploy/local/down.sh")], check=True, timeout=120, env=env)
-    time.sleep(2)
-    subprocess.run(["bash", str(root / "deploy/local/up.sh")], check=True, timeout=300, env=env)
+    own_broker.restart()  # SIGTERM, 2 s down, the same data and ports again
     wait_for(lambda: _engine_done([worker], total, tick_ts(path)), 300, "the engine")
     assert worker.process is not None and worker.process.poll() is None
-    got = read_verdicts(prefix)
+    got = read_verdicts(prefix, own_broker.bootstrap)
     ids = Counter(orjson.loads(v)["verdict_id"] for v in got)
     assert [i for i, n in ids.items() if n > 1] == []
     assert sorted(got) == sorted(expected)
+
+
+def test_a_sigterm_with_the_broker_gone_ends_the_worker_within_its_stop_deadline(
+    own_broker: OwnBroker, prefix: str, workers
+) -> None:
+    """Faust's consumer thread alone waits 60 s for a broker that is gone; Kubernetes would
+    SIGKILL it at 30 s. The worker ends its own stop after ``SELLERWATCH_STOP_TIMEOUT_S``."""
+    worker = workers(
+        prefix, "a", SELLERWATCH_BOOTSTRAP=own_broker.bootstrap, SELLERWATCH_STOP_TIMEOUT_S="5"
+    )
+    wait_for(lambda: (worker.stats() or {}).get("engine_active", False), 90, "the engine")
+    own_broker.stop()
+    assert worker.process is not None
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=15) == 0
+    assert "has not stopped 5s after it was asked to" in worker.log_path.read_text()
 
 
 def test_the_worker_exits_cleanly_on_sigterm(prefix: str, workers) -> None:
