@@ -218,11 +218,11 @@ class CoordinatorRunner(DirectRunner):
             self.waiting_since = time.monotonic()
         await super()._publish(out, offsets, records, decision)
 
-    async def _snapshot_step(self, producer: Any, engine: Engine, offset: int) -> None:
+    async def _snapshot_step(self, producer: Any, engine: Engine, offset: int) -> int | None:
         """Snapshots are taken between instants only (a parked instant is not state)."""
         if engine.asking is not None and self.pending_snapshot is None:
-            return
-        await super()._snapshot_step(producer, engine, offset)
+            return None
+        return await super()._snapshot_step(producer, engine, offset)
 
     # -- taking over --------------------------------------------------------------------------
     async def _rebuild(self, start: int, committed: int) -> None:

@@ -111,7 +111,6 @@ class EngineRunner(ABC):
         #: The part of the running transaction, named when it misses its deadline.
         self.txn_step = "begin_transaction"
         self.snapshot_started = 0.0
-        self.snapshot_bytes = 0
         #: End offsets of the feed's partitions at take-over: reaching them is catching up.
         self.catch_up_to: dict[TopicPartition, int] = {}
         self.progress_checked = 0.0
@@ -123,8 +122,6 @@ class EngineRunner(ABC):
         self.last_snapshot = time.monotonic()
         self.pending_snapshot: ForkedSnapshot | None = None
         self.snapshots_committed = 0
-        #: The transaction under way carries a snapshot (counted once it commits).
-        self.snapshot_in_transaction = False
         self.batches = 0
         self.records = 0
         self.committed_watermark: int | None = None
@@ -369,8 +366,7 @@ class EngineRunner(ABC):
         for evidence in engine.take_evidence():
             out += evidence_records(self.topics, evidence)
         out += [warning_record(self.topics, w) for w in engine.take_warnings()]
-        self.snapshot_in_transaction = False
-        commit_s = await within(
+        commit_s, snapshot_bytes = await within(
             self.deadlines.step_s,
             self._transaction(producer, engine, out, evaluations, offsets, decision),
             lambda: self.txn_step,
@@ -378,12 +374,10 @@ class EngineRunner(ABC):
         )
         self.budget.ok()
         self.progress.emit("commit", commit_s)
-        if self.snapshot_in_transaction:
+        if snapshot_bytes is not None:
             # counted only now: a snapshot sent in a transaction a kill -9 cut is not in the log
             self.snapshots_committed += 1
-            self.progress.emit(
-                "snapshot", time.monotonic() - self.snapshot_started, self.snapshot_bytes
-            )
+            self.progress.emit("snapshot", time.monotonic() - self.snapshot_started, snapshot_bytes)
         self.batches += 1
         self.records += records
         self.committed_watermark = engine.watermark
@@ -401,9 +395,9 @@ class EngineRunner(ABC):
         evaluations: list[Evaluation],
         offsets: dict[TopicPartition, int],
         decision: bytes | None,
-    ) -> float:
+    ) -> tuple[float, int | None]:
         """Begin, send, wait for every delivery, add the offsets, commit; the seconds the
-        commit took.
+        commit took, and the bytes of the snapshot it carried (``None``: no snapshot).
 
         No abort on failure: the stage is rebuilt, and its new producer (same transactional id)
         aborts this transaction when it fences this producer. Every delivery is awaited before
@@ -437,16 +431,19 @@ class EngineRunner(ABC):
         self.txn_step = "delivery of the outputs"
         await asyncio.gather(*deliveries)
         self.txn_step = "send (snapshot)"
-        await self._snapshot_step(producer, engine, offsets[self.log_tp])
+        snapshot_bytes = await self._snapshot_step(producer, engine, offsets[self.log_tp])
         self.txn_step = "send_offsets_to_transaction"
         await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.txn_step = "commit_transaction"
         started = time.perf_counter()
         await producer.commit_transaction()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, snapshot_bytes
 
-    async def _snapshot_step(self, producer: AIOKafkaProducer, engine: Engine, offset: int) -> None:
-        """Inside a transaction: commit a finished snapshot, or start one when it is due.
+    async def _snapshot_step(
+        self, producer: AIOKafkaProducer, engine: Engine, offset: int
+    ) -> int | None:
+        """Inside a transaction: send a finished snapshot (its bytes), or start one when it is
+        due (``None``: nothing sent).
 
         The snapshot is taken in a forked child (``ForkedSnapshot``) at ``offset``, the log offset
         this transaction commits, and written by a later transaction once the child is done.
@@ -458,10 +455,10 @@ class EngineRunner(ABC):
             records = pending.records()  # raises if the child failed: restart
             for key, value in records:
                 await producer.send(topic, key=key, value=value, partition=0)
-            self.snapshot_bytes = sum(len(value) for _, value in records)
-            self.snapshot_in_transaction = True
-        elif pending is None and (
+            return sum(len(value) for _, value in records)
+        if pending is None and (
             time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval_s
         ):
             self.pending_snapshot = ForkedSnapshot(engine, offset)
             self.last_snapshot = self.snapshot_started = time.monotonic()
+        return None
