@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Waits between attempts to create the topics (the broker may still be starting).
 TOPIC_RETRY_FIRST_S, TOPIC_RETRY_MAX_S = 1.0, 30.0
+#: How long a stopping worker waits for the read model's last writes (Redis may be gone).
+READ_MODEL_FLUSH_S = 5.0
 
 
 async def create_topics_until_done(settings: Settings, topics: Topics, stop: asyncio.Event) -> bool:
@@ -104,6 +106,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     stop = asyncio.Event()
     state: dict[str, Any] = {}
     metrics = Metrics(lambda: state.get("runner"), PROGRESS, lambda: state.get("restarts", 0))
+    if readmodel is not None:
+        metrics.watch_read_model(readmodel.stats)
     broker_check, close_broker_check = kafka_check(settings.bootstrap)
     broker = BrokerProbe(broker_check)
 
@@ -199,6 +203,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "waiting_events": engine.waiting if engine else None,
                 "restored_from_snapshot": runner.restored_from if runner else None,
                 "restarts": state.get("restarts", 0),
+                # what the Redis read model does not show yet (null: no read model)
+                "read_model": readmodel.stats() if readmodel is not None else None,
             }
         )
 
@@ -211,7 +217,12 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
             PROGRESS.listeners.remove(metrics.listen)
         await close_broker_check()
         if readmodel is not None:
-            await readmodel.flushed()
+            if not await readmodel.flushed(READ_MODEL_FLUSH_S):
+                log.warning(
+                    "redis read model: %d keys not written at shutdown (Redis unreachable); "
+                    "they show again with each subject's next verdict or figures",
+                    readmodel.keys_waiting,
+                )
             await readmodel.close()
 
     return app

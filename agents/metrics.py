@@ -175,6 +175,29 @@ class EngineCollector(Collector):
         yield orphans
 
 
+class ReadModelCollector(Collector):
+    """The Redis read model's backlog, read at scrape time (its ``stats()``)."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        """Figures of ``stats()``: ``keys_waiting`` and ``failed_writes``."""
+        self.stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        """Keys not in Redis yet, and the failed writes (each kept and tried again)."""
+        stats = self.stats()
+        yield _gauge(
+            "sellerwatch_readmodel_keys_waiting",
+            "read-model keys staged or being written: what Redis does not show yet",
+            stats["keys_waiting"],
+        )
+        failed = CounterMetricFamily(
+            "sellerwatch_readmodel_failed_writes",
+            "read-model writes that failed (each kept and tried again)",
+        )
+        failed.add_metric([], stats["failed_writes"])
+        yield failed
+
+
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=float(value))
 
@@ -217,6 +240,10 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(EngineCollector(runner, progress, self.restarts))
+
+    def watch_read_model(self, stats: Callable[[], dict[str, Any]]) -> None:
+        """Export the Redis read model's backlog (a worker with one)."""
+        self.registry.register(ReadModelCollector(stats))
 
     def restarts(self) -> int:
         """Stage rebuilds announced by the stage, plus the supervisor's restarts."""

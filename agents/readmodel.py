@@ -9,18 +9,25 @@ Key layout (``P`` = topic prefix), every key expiring ``ttl`` after its last wri
 
 The password comes from ``SELLERWATCH_REDIS_PASSWORD(_FILE)``, not from the URL, so that it
 is on no command line and in no ConfigMap (a password in the URL still works).
+
+Redis going away must neither stop the engine nor lose what it should show: a write that fails
+is kept (merged under anything newer for the same keys) and tried again, backing off, until
+Redis answers; every call has a deadline, so a Redis that stops answering fails a write instead
+of holding it. The worker's ``/stats/`` and ``/metrics`` show the keys waiting to be written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
 import redis
 import redis.asyncio as aioredis
 
+from sellerwatch.agents.deadlines import describe
 from sellerwatch.agents.settings import redis_password
 from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
 
@@ -29,6 +36,10 @@ TTL_S = 60 * 86_400
 SHOP_RULES = frozenset({"same_day_ship", "campaign_fulfilment"})
 #: Rules whose figures are per (subject, period): one field per period, not the latest only.
 PERIOD_RULES = frozenset({"campaign_fulfilment"})
+#: Every Redis call's deadline (connecting, or waiting for an answer).
+CALL_TIMEOUT_S = 5.0
+#: The first wait before a failed write is tried again, doubled after each failure up to the cap.
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
 
 def _auth() -> dict[str, str]:
@@ -54,13 +65,43 @@ class ReadModel:
     subject evaluated every day of a catch-up is written once per write, not once per day.
     """
 
-    def __init__(self, url: str, prefix: str = "", ttl_s: int = TTL_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "",
+        ttl_s: int = TTL_S,
+        *,
+        retry_first_s: float = RETRY_FIRST_S,
+        retry_max_s: float = RETRY_MAX_S,
+    ) -> None:
         """Connect lazily to ``url``."""
-        self.client = aioredis.from_url(url, **_auth())
+        self.client = aioredis.from_url(
+            url, socket_timeout=CALL_TIMEOUT_S, socket_connect_timeout=CALL_TIMEOUT_S, **_auth()
+        )
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self.retry_first_s, self.retry_max_s = retry_first_s, retry_max_s
         self._staged: dict[str, dict[str, bytes]] = {}
+        self._in_flight = 0
         self._writer: asyncio.Task[None] | None = None
+        #: Writes that failed (each is kept and tried again).
+        self.failed_writes = 0
+        #: ``time.monotonic()`` of the first failure of the outage under way, if one is.
+        self.failing_since: float | None = None
+
+    @property
+    def keys_waiting(self) -> int:
+        """Keys staged or being written: what Redis does not show yet."""
+        return len(self._staged) + self._in_flight
+
+    def stats(self) -> dict[str, Any]:
+        """For ``/stats/``: how far behind the read model is."""
+        since = self.failing_since
+        return {
+            "keys_waiting": self.keys_waiting,
+            "failed_writes": self.failed_writes,
+            "failing_for_s": None if since is None else round(time.monotonic() - since, 1),
+        }
 
     def submit(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
         """Stage a committed batch's outputs; a background write picks them up."""
@@ -68,10 +109,16 @@ class ReadModel:
         if self._staged and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write_staged())
 
-    async def flushed(self) -> None:
-        """Wait until everything submitted so far is written."""
+    async def flushed(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything submitted so far is written, at most ``timeout_s`` (a worker
+        stopping while Redis is gone); whether it was."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while self._writer is not None and not self._writer.done():
-            await self._writer
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait({self._writer}, timeout=left)
+        return not self._staged
 
     def _stage(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
         staged = self._staged
@@ -97,24 +144,63 @@ class ReadModel:
             staged.setdefault(key, {})[field] = encode(evaluation)
 
     async def _write_staged(self) -> None:
-        """One HSET and one EXPIRE per key staged, until nothing is staged."""
+        """One HSET and one EXPIRE per key staged, until nothing is staged; a failed write is
+        staged again (under anything newer) and tried again after a wait that doubles."""
+        delay = self.retry_first_s
         while self._staged:
             fields, self._staged = self._staged, {}
+            self._in_flight = len(fields)
             pipe = self.client.pipeline(transaction=False)
             for key, mapping in fields.items():
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
                 pipe.expire(key, self.ttl_s)
             try:
                 await pipe.execute()
-            except Exception:  # noqa: BLE001 - the read model must never stop the engine
-                log.exception("redis read model write failed; verdicts are on Kafka regardless")
+            except Exception as exc:  # noqa: BLE001 - the read model must never stop the engine
+                self._in_flight = 0
+                self._restage(fields)
+                self._failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+                continue
+            self._in_flight = 0
+            delay = self.retry_first_s
+            if self.failing_since is not None:
+                log.warning(
+                    "redis read model: written again after %.0fs; the updates kept meanwhile "
+                    "are in Redis now",
+                    time.monotonic() - self.failing_since,
+                )
+                self.failing_since = None
+
+    def _restage(self, fields: dict[str, dict[str, bytes]]) -> None:
+        """Put a failed write's fields back, each under the value staged since, if any."""
+        staged = self._staged
+        for key, mapping in fields.items():
+            newer = staged.get(key)
+            staged[key] = mapping if newer is None else {**mapping, **newer}
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        self.failed_writes += 1
+        if self.failing_since is None:  # one line per outage, not per attempt
+            self.failing_since = time.monotonic()
+            log.warning(
+                "redis read model: a write failed (%s); its %d keys are kept and tried again "
+                "every %g-%gs until Redis answers (verdicts are on Kafka regardless)",
+                describe(exc),
+                len(self._staged),
+                delay,
+                self.retry_max_s,
+            )
 
     async def read(self, subject: str) -> dict[str, Any]:
         """Everything known about a shop or item id."""
         return await read_subject(self.client, self.prefix, subject)
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Stop writing, and close the connection pool."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
         await self.client.aclose()
 
 

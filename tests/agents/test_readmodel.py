@@ -1,10 +1,17 @@
-"""The Redis read model's staging (pure: no Redis): a shop's campaign breaches are all kept."""
+"""The Redis read model (pure: no Redis): a shop's campaign breaches are all kept, and what
+Redis could not take is written once it can (a real Redis going away:
+``tests/integration/test_readmodel_outage.py``)."""
 
 from __future__ import annotations
 
-import orjson
+import asyncio
+import logging
+from types import SimpleNamespace
 
-from sellerwatch.agents.readmodel import ReadModel, shop_key
+import orjson
+import pytest
+
+from sellerwatch.agents.readmodel import ReadModel, item_key, shop_key
 from sellerwatch.schemas.verdict import Evaluation, Verdict
 
 
@@ -39,3 +46,77 @@ def test_every_breach_of_a_shop_is_staged_under_the_shop_with_per_campaign_figur
         "breach:618-2022:O2",
     }
     assert orjson.loads(shop["figures:campaign_fulfilment:618-2022"])["numerator"] == 3
+
+
+class _FlakyRedis:
+    """A client whose first ``fail`` writes raise, as a Redis that is down; then it keeps
+    what it is given."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.data: dict[str, dict[str, bytes]] = {}
+
+    def pipeline(self, transaction: bool) -> _FlakyRedis._Pipe:  # noqa: ARG002 - redis-py's
+        return _FlakyRedis._Pipe(self)
+
+    class _Pipe:
+        def __init__(self, redis: _FlakyRedis) -> None:
+            self.redis, self.sets = redis, []
+
+        def hset(self, key: str, mapping: dict[str, bytes]) -> None:
+            self.sets.append((key, mapping))
+
+        def expire(self, key: str, seconds: int) -> None:
+            pass
+
+        async def execute(self) -> None:
+            await asyncio.sleep(0)
+            if self.redis.fail > 0:
+                self.redis.fail -= 1
+                raise ConnectionError("Error 111 connecting to localhost:6379. Connection refused.")
+            for key, mapping in self.sets:
+                self.redis.data.setdefault(key, {}).update(mapping)
+
+
+def _figures(subject: str, numerator: int) -> Evaluation:
+    return Evaluation("pickup48", subject, "2024-06-04", 1717430400000, numerator, 10, None)
+
+
+async def test_updates_made_while_redis_is_down_are_written_once_it_answers_newest_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis restart loses no update of the read model, and an older value never overwrites
+    a newer one."""
+    model = ReadModel("redis://localhost:1/0", "p.", retry_first_s=0.01, retry_max_s=0.02)
+    flaky = _FlakyRedis(fail=3)
+    model.client = flaky  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING):
+        model.submit([], [_figures("I1", 1), _figures("I2", 5)])
+        await asyncio.sleep(0.005)  # the first write fails; I1 changes meanwhile
+        model.submit([], [_figures("I1", 2)])
+        assert model.keys_waiting == 2 and model.stats()["failing_for_s"] is not None
+        assert await model.flushed(5)
+    item = flaky.data[item_key("p.", "I1")]
+    assert orjson.loads(item["figures:pickup48"])["numerator"] == 2
+    assert orjson.loads(flaky.data[item_key("p.", "I2")]["figures:pickup48"])["numerator"] == 5
+    assert model.stats() == {"keys_waiting": 0, "failed_writes": 3, "failing_for_s": None}
+    outage = [r.getMessage() for r in caplog.records if "redis read model" in r.getMessage()]
+    assert len(outage) == 2  # one line when it fails, one when it is written again
+    assert "kept and tried again" in outage[0] and "written again" in outage[1]
+
+
+async def test_a_stopping_worker_waits_a_bounded_time_for_a_redis_that_stays_down() -> None:
+    model = ReadModel("redis://localhost:1/0", "p.", retry_first_s=0.01, retry_max_s=0.02)
+    model.client = _FlakyRedis(fail=1_000_000)  # type: ignore[assignment]
+    model.submit([], [_figures("I1", 1)])
+    assert not await model.flushed(0.2)
+    assert model.keys_waiting == 1
+    writer = model._writer  # noqa: SLF001 - closing must end the retries
+    model.client = SimpleNamespace(aclose=_nothing)  # type: ignore[assignment]
+    await model.close()
+    await asyncio.sleep(0)
+    assert writer is not None and writer.done()
+
+
+async def _nothing() -> None:
+    return None

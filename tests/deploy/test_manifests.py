@@ -146,6 +146,7 @@ def _exported_metrics() -> set[str]:
     progress.listeners.append(metrics.listen)
     progress.emit("snapshot", 1.0, 10)
     metrics.verdicts([SimpleNamespace(kind="tag")])
+    metrics.watch_read_model(lambda: {"keys_waiting": 0, "failed_writes": 0})
     text = metrics.render().decode()
     names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     return {name.removesuffix("_total") for name in names}
