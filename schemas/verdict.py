@@ -99,3 +99,10 @@ def encode(record: msgspec.Struct) -> bytes:
 def decode_verdict(raw: bytes) -> Verdict:
     """Parse a verdict written by :func:`encode` (consumers, tests)."""
     return _verdict_decoder.decode(raw)
+
+
+def decode_evaluation(raw: bytes) -> Evaluation:
+    """Parse figures written by :func:`encode`: a campaign's (with ``breached``) or a rule's."""
+    fields = msgspec.json.decode(raw)
+    kind = CampaignEvaluation if "breached" in fields else Evaluation
+    return msgspec.convert(fields, kind)

@@ -54,7 +54,7 @@ from sellerwatch.schemas.verdict import CampaignEvaluation, Evaluation, Verdict
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.accounting import Outcome
 from sellerwatch.streams.directory import OrderDirectory
-from sellerwatch.streams.engine import Engine
+from sellerwatch.streams.engine import PUBLISHED_ORDER, Engine
 from sellerwatch.streams.ids import HeldElsewhere, IdMemory
 from sellerwatch.streams.orders import OrderBook, expired_waiting, latest, scan_count
 from sellerwatch.streams.policy import Policy
@@ -723,6 +723,22 @@ def _verdict_order(verdict: Verdict) -> tuple[Any, ...]:
     if verdict.rule == campaign_fulfilment.RULE:
         return (verdict.details["order_id"], verdict.kind, verdict.period)
     return (verdict.item_id or verdict.shop_id,)
+
+
+_RULE_RANK = {steps.rule: rank for rank, steps in enumerate(PUBLISHED_ORDER)}
+
+
+def publication_order(verdict: Verdict) -> tuple[Any, ...]:
+    """Where a verdict comes in the whole output (SPEC §4.5): by instant, then rule, then
+    subject, kind and period. Verdicts read back from their topics (one per kind, several
+    partitions each) are put in the order the engine published them by sorting on this."""
+    return (
+        verdict.decided_at,
+        _RULE_RANK[verdict.rule],
+        *_verdict_order(verdict),
+        verdict.kind,
+        verdict.period,
+    )
 
 
 def _merge_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:

@@ -20,7 +20,12 @@ from sellerwatch.schemas.events import Event
 from sellerwatch.schemas.validation import Rejected, decode_event
 from sellerwatch.streams import snapshot as snapshot_codec
 from sellerwatch.streams.engine import Engine
-from sellerwatch.streams.partitioned import PartitionedEngine, _bits, partition_of
+from sellerwatch.streams.partitioned import (
+    PartitionedEngine,
+    _bits,
+    partition_of,
+    publication_order,
+)
 from tests.builders import (
     Outputs,
     assert_partitions_agree,
@@ -368,3 +373,23 @@ def test_a_snapshot_from_before_the_waybills_homes_is_read() -> None:
     assert restored.waybill_homes and set(restored.waybills.scans) == legacy
     assert outputs(restored, decoded[cut:]) == expected
     assert set(restored.waybills.scans) < legacy, "the stage took none since, let some go"
+
+
+@pytest.mark.parametrize("world", ["sample", "campaign"])
+def test_verdicts_read_back_from_their_topics_sort_into_the_order_they_were_published(
+    world: str, tmp_path: Path
+) -> None:
+    """The read model is rebuilt from the verdict topics (one per kind, several partitions);
+    sorted by ``publication_order`` they are in the engine's own order (SPEC §4.5), so the
+    latest verdict of a kind about a shop's items is the one the worker wrote."""
+    from tests.streams.test_remote import _world
+
+    policy, records = _world(world, tmp_path)
+    engine = Engine(policy)
+    for record in records:
+        engine.accept(record)
+    engine.finish()
+    published = engine.take_verdicts()
+    assert len({v.rule for v in published}) >= (2 if world == "sample" else 1)
+    shuffled = sorted(published, key=lambda v: (v.topic, hash(v.subject) % 4, v.verdict_id))
+    assert sorted(shuffled, key=publication_order) == published
