@@ -56,7 +56,7 @@ async def _outside_consumer(bootstrap: str, group_id: str) -> AsyncIterator[Any]
         await consumer.stop()
 
 
-async def _refuse_if_running(bootstrap: str, groups: list[str], topics: Topics) -> None:
+async def refuse_if_running(bootstrap: str, groups: list[str], topics: Topics) -> None:
     """Refuse while any worker is a member of the engine groups.
 
     The broker accepts an offset commit from outside a group (generation -1) only while the
@@ -134,7 +134,7 @@ async def reset(bootstrap: str, prefix: str, input_partitions: int) -> list[str]
     try:
         existing = [t for t in internal if t in set(await admin.list_topics())]
         if existing:  # no internal topic: no worker ever ran, nothing to refuse
-            await _refuse_if_running(bootstrap, groups, topics)
+            await refuse_if_running(bootstrap, groups, topics)
             await admin.delete_topics(existing)
             await _wait_deleted(admin, existing)
             done.append(f"deleted {', '.join(existing)}")

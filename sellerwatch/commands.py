@@ -10,6 +10,7 @@ _MODULES = (
     "sellerwatch.generator.cli",
     "sellerwatch.agents.cli",
     "sellerwatch.agents.reset",
+    "sellerwatch.agents.readmodel_rebuild",
     "sellerwatch.compare_cli",
     "sellerwatch.explain",
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 
 from sellerwatch.agents.topics import INPUT_TOPICS
 from sellerwatch.cli import main
@@ -19,6 +20,7 @@ from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
 from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     BOOTSTRAP,
+    REDIS_URL,
     Worker,
     read_topics,
     read_verdicts,
@@ -93,6 +95,30 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
     some = orjson.loads(expected[0])
     status = run_cli("status", "--topic-prefix", prefix, some["item_id"] or some["shop_id"])
     assert some["verdict_id"] in status.stdout or "figures:" in status.stdout
+    # Redis loses the read model (a restart without persistence): the topics give it back,
+    # field for field as the worker wrote it.
+    running = subprocess.run(
+        ["sellerwatch", "rebuild-read-model", "--topic-prefix", prefix],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert running.returncode == 2 and "stop every worker" in running.stderr, running.stderr
+    worker.stop()  # writes what it staged
+    written = _read_model(prefix)
+    assert len(written) > 100
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*written)
+    done = run_cli("rebuild-read-model", "--topic-prefix", prefix)
+    assert f"{len(written)} keys" in done.stderr
+    assert _read_model(prefix) == written
+
+
+def _read_model(prefix: str) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash the read model holds for ``prefix``."""
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"sellerwatch:{prefix}:*", count=1000))
+    return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
 
 
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(

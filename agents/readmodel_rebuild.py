@@ -1,0 +1,147 @@
+"""``sellerwatch rebuild-read-model``: fill the Redis read model again from the output topics.
+
+The read model is derived state: the latest verdict and figures per shop and item, written by
+the engine owner after each commit. Redis without persistence loses it on a restart, and a worker
+killed between a commit and its Redis write leaves that write out. Both are mended by reading it
+back from Kafka, where every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
+(``sellerwatch.metrics``, 1 week) are committed:
+
+- the verdicts of every kind's topic, put back in the order the engine published them (by
+  instant, rule, subject: :func:`streams.partitioned.publication_order`), so the latest verdict
+  of a kind about any of a shop's items is the one the worker wrote;
+- the figures in the metrics topic's order (one partition: commit order).
+
+Then they are written as the worker writes them (:class:`ReadModel`), latest value winning. Run
+it with the workers stopped: a live worker's newer write could otherwise be overwritten by an
+older one read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from sellerwatch.agents.kafka_security import client_options, start_client
+from sellerwatch.agents.readmodel import ReadModel
+from sellerwatch.agents.reset import ENGINE_GROUPS, ResetError, refuse_if_running
+from sellerwatch.agents.topics import ENGINE_LOG, METRICS, Topics
+from sellerwatch.schemas.verdict import Evaluation, Verdict, decode_evaluation, decode_verdict
+from sellerwatch.streams.partitioned import publication_order
+
+#: How long the rebuild may wait for Redis to take what it read.
+WRITE_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild read and wrote."""
+
+    verdicts: int
+    evaluations: int
+    keys: int
+
+
+async def _read_all(
+    consumer: AIOKafkaConsumer, topics: dict[str, set[int]]
+) -> dict[str, list[bytes]]:
+    """Every committed record value of ``topics`` (name: partitions), per topic, up to the
+    ends seen at start (partition after partition, each in offset order)."""
+    partitions = [TopicPartition(topic, p) for topic, ids in topics.items() for p in sorted(ids)]
+    found: dict[str, list[bytes]] = {topic: [] for topic in topics}
+    if not partitions:
+        return found
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    ends = await consumer.end_offsets(partitions)
+    for tp in partitions:
+        while await consumer.position(tp) < ends[tp]:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=50_000)
+            found[tp.topic] += [r.value for r in batch.get(tp, []) if r.value is not None]
+    return found
+
+
+async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
+    """Read the verdicts and figures of ``prefix`` and write them into the read model."""
+    named = Topics(prefix)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **client_options(),
+    )
+    await start_client(consumer, bootstrap)
+    try:
+        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
+        if named(ENGINE_LOG) in cluster.topics():  # a worker ran: none may be running now
+            await refuse_if_running(bootstrap, [named(g) for g in ENGINE_GROUPS], named)
+        wanted = {
+            topic: cluster.partitions_for_topic(topic) or set()
+            for topic in [*named.verdicts(), named(METRICS)]
+        }
+        read = await _read_all(consumer, wanted)
+    finally:
+        await consumer.stop()
+    verdicts: list[Verdict] = [
+        decode_verdict(raw) for topic in named.verdicts() for raw in read.get(topic, [])
+    ]
+    verdicts.sort(key=publication_order)
+    evaluations: list[Evaluation] = [decode_evaluation(raw) for raw in read.get(named(METRICS), [])]
+    model = ReadModel(redis_url, prefix)
+    try:
+        model.submit(verdicts, evaluations)
+        keys = model.keys_waiting
+        if not await model.flushed(WRITE_TIMEOUT_S):
+            raise ResetError(f"Redis at {redis_url} took no write for {WRITE_TIMEOUT_S:.0f}s")
+    finally:
+        await model.close()
+    return Rebuilt(len(verdicts), len(evaluations), keys)
+
+
+def cmd_rebuild_read_model(args: argparse.Namespace) -> int:
+    """Run :func:`rebuild` and report; a one-line error on failure."""
+    from sellerwatch.agents.settings import Settings
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its retries: our line says it
+    settings = Settings()
+    bootstrap = args.bootstrap or settings.bootstrap
+    prefix = settings.topic_prefix if args.topic_prefix is None else args.topic_prefix
+    redis_url = args.redis or settings.redis_url
+    if not redis_url:
+        sys.stderr.write("sellerwatch: error: no Redis configured (SELLERWATCH_REDIS_URL)\n")
+        return 2
+    try:
+        done = asyncio.run(rebuild(bootstrap, prefix, redis_url))
+    except ResetError as exc:
+        sys.stderr.write(f"sellerwatch: error: {exc}\n")
+        return 2
+    except (OSError, TimeoutError) as exc:
+        sys.stderr.write(
+            f"sellerwatch: error: cannot reach Kafka at {bootstrap} "
+            f"(SELLERWATCH_BOOTSTRAP / --bootstrap): {exc or type(exc).__name__}\n"
+        )
+        return 2
+    sys.stderr.write(
+        f"rebuild-read-model: {done.verdicts} verdicts and {done.evaluations} figures of prefix "
+        f"{prefix!r} written to {done.keys} keys\n"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``rebuild-read-model``."""
+    parser = sub.add_parser(
+        "rebuild-read-model",
+        help="write the Redis read model again from the verdict and metrics topics "
+        "(after Redis lost it; workers stopped)",
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env SELLERWATCH_BOOTSTRAP)")
+    parser.add_argument(
+        "--topic-prefix", help="prefix of the topics (env SELLERWATCH_TOPIC_PREFIX)"
+    )
+    parser.add_argument("--redis", help="Redis URL (env SELLERWATCH_REDIS_URL)")
+    parser.set_defaults(func=cmd_rebuild_read_model)
