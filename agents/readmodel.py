@@ -58,6 +58,33 @@ def shop_key(prefix: str, shop_id: str) -> str:
     return f"sellerwatch:{prefix}:shop:{shop_id}"
 
 
+def verdict_fields(prefix: str, verdict: Verdict) -> list[tuple[str, str]]:
+    """The ``(key, field)`` pairs a verdict is written to: its subject's ``verdict:<rule>``;
+    for an item's, also its shop's ``item_verdict:<kind>`` and, for a campaign's, the shop's
+    ``breach:<period>:<order>`` (every breach of the shop, by campaign)."""
+    if verdict.item_id is None:
+        return [(shop_key(prefix, verdict.shop_id), f"verdict:{verdict.rule}")]
+    shop = shop_key(prefix, verdict.shop_id)
+    fields = [
+        (item_key(prefix, verdict.item_id), f"verdict:{verdict.rule}"),
+        (shop, f"item_verdict:{verdict.kind}"),
+    ]
+    if verdict.rule in PERIOD_RULES:
+        order = verdict.details.get("order_id", verdict.item_id)
+        fields.append((shop, f"breach:{verdict.period}:{order}"))
+    return fields
+
+
+def evaluation_field(prefix: str, evaluation: Evaluation) -> tuple[str, str]:
+    """The ``(key, field)`` an evaluation's figures are written to: ``figures:<rule>`` of its
+    subject (``figures:<rule>:<period>`` for a rule judged per period)."""
+    make_key = shop_key if evaluation.rule in SHOP_RULES else item_key
+    field = f"figures:{evaluation.rule}"
+    if evaluation.rule in PERIOD_RULES:
+        field += f":{evaluation.period}"
+    return make_key(prefix, evaluation.subject), field
+
+
 class ReadModel:
     """Writes the worker's outputs into Redis (idempotent: latest value wins).
 
@@ -124,23 +151,10 @@ class ReadModel:
         staged = self._staged
         for verdict in verdicts:
             body = encode(verdict)
-            if verdict.item_id is None:
-                key = shop_key(self.prefix, verdict.shop_id)
-                staged.setdefault(key, {})[f"verdict:{verdict.rule}"] = body
-            else:
-                key = item_key(self.prefix, verdict.item_id)
-                staged.setdefault(key, {})[f"verdict:{verdict.rule}"] = body
-                shop = shop_key(self.prefix, verdict.shop_id)
-                staged.setdefault(shop, {})[f"item_verdict:{verdict.kind}"] = body
-                if verdict.rule in PERIOD_RULES:  # every breach of the shop, by campaign
-                    order = verdict.details.get("order_id", verdict.item_id)
-                    staged[shop][f"breach:{verdict.period}:{order}"] = body
+            for key, field in verdict_fields(self.prefix, verdict):
+                staged.setdefault(key, {})[field] = body
         for evaluation in evaluations:  # in order: a later evaluation's figures win
-            make_key = shop_key if evaluation.rule in SHOP_RULES else item_key
-            key = make_key(self.prefix, evaluation.subject)
-            field = f"figures:{evaluation.rule}"
-            if evaluation.rule in PERIOD_RULES:
-                field += f":{evaluation.period}"
+            key, field = evaluation_field(self.prefix, evaluation)
             staged.setdefault(key, {})[field] = encode(evaluation)
 
     async def _write_staged(self) -> None:
@@ -185,7 +199,7 @@ class ReadModel:
         if self.failing_since is None:  # one line per outage, not per attempt
             self.failing_since = time.monotonic()
             log.warning(
-                "redis read model: a write failed (%s); its %d keys are kept and tried again "
+                "redis read model: a write failed (%s); %d keys are kept and tried again "
                 "every %g-%gs until Redis answers (verdicts are on Kafka regardless)",
                 describe(exc),
                 len(self._staged),

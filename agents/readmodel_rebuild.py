@@ -6,9 +6,9 @@ killed between a commit and its Redis write leaves that write out. Both are mend
 back from Kafka, where every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
 (``sellerwatch.metrics``, 1 week) are committed:
 
-- the verdicts of every kind's topic, put back in the order the engine published them (by
-  instant, rule, subject: :func:`streams.partitioned.publication_order`), so the latest verdict
-  of a kind about any of a shop's items is the one the worker wrote;
+- the verdicts of every kind's topic: per read-model field, the one the engine published last
+  (by instant, rule, subject, kind, period: :func:`streams.partitioned.publication_order`), so
+  the latest verdict of a kind about any of a shop's items is the one the worker wrote;
 - the figures in the metrics topic's order (one partition: commit order).
 
 Then they are written as the worker writes them (:class:`ReadModel`), latest value winning. Run
@@ -22,15 +22,17 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sellerwatch.agents.kafka_security import client_options, start_client
-from sellerwatch.agents.readmodel import ReadModel
+from sellerwatch.agents.readmodel import ReadModel, evaluation_field, verdict_fields
 from sellerwatch.agents.reset import ENGINE_GROUPS, ResetError, refuse_if_running
 from sellerwatch.agents.topics import ENGINE_LOG, METRICS, Topics
-from sellerwatch.schemas.verdict import Evaluation, Verdict, decode_evaluation, decode_verdict
+from sellerwatch.schemas.verdict import Verdict, decode_evaluation, decode_verdict
 from sellerwatch.streams.partitioned import publication_order
 
 #: How long the rebuild may wait for Redis to take what it read.
@@ -46,23 +48,48 @@ class Rebuilt:
     keys: int
 
 
-async def _read_all(
+async def _batches(
     consumer: AIOKafkaConsumer, topics: dict[str, set[int]]
-) -> dict[str, list[bytes]]:
-    """Every committed record value of ``topics`` (name: partitions), per topic, up to the
-    ends seen at start (partition after partition, each in offset order)."""
+) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """The committed record values of ``topics`` (name: partitions) up to the ends seen at
+    start, in batches: partition after partition, each in offset order."""
     partitions = [TopicPartition(topic, p) for topic, ids in topics.items() for p in sorted(ids)]
-    found: dict[str, list[bytes]] = {topic: [] for topic in topics}
     if not partitions:
-        return found
+        return
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     ends = await consumer.end_offsets(partitions)
     for tp in partitions:
         while await consumer.position(tp) < ends[tp]:
             batch = await consumer.getmany(tp, timeout_ms=1000, max_records=50_000)
-            found[tp.topic] += [r.value for r in batch.get(tp, []) if r.value is not None]
-    return found
+            yield tp.topic, [r.value for r in batch.get(tp, []) if r.value is not None]
+
+
+class LatestVerdicts:
+    """Of the verdicts read back, per read-model field, the one published last: what the
+    worker's writes left there. Memory grows with the fields, not with the history."""
+
+    def __init__(self, prefix: str) -> None:
+        """Nothing read yet."""
+        self.prefix = prefix
+        self.latest: dict[tuple[str, str], tuple[tuple[Any, ...], Verdict]] = {}
+        self.read = 0
+
+    def add(self, verdict: Verdict) -> None:
+        """A verdict read back, in any order."""
+        self.read += 1
+        place = publication_order(verdict)
+        latest = self.latest
+        for field in verdict_fields(self.prefix, verdict):
+            held = latest.get(field)
+            if held is None or held[0] < place:
+                latest[field] = (place, verdict)
+
+    def in_published_order(self) -> list[Verdict]:
+        """The verdicts left in some field, in the order the engine published them: written in
+        this order, each field ends with its own latest."""
+        kept = {id(v): (place, v) for place, v in self.latest.values()}
+        return [v for _, v in sorted(kept.values(), key=lambda pair: pair[0])]
 
 
 async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
@@ -74,32 +101,39 @@ async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
         isolation_level="read_committed",
         **client_options(),
     )
-    await start_client(consumer, bootstrap)
-    try:
-        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
-        if named(ENGINE_LOG) in cluster.topics():  # a worker ran: none may be running now
-            await refuse_if_running(bootstrap, [named(g) for g in ENGINE_GROUPS], named)
-        wanted = {
-            topic: cluster.partitions_for_topic(topic) or set()
-            for topic in [*named.verdicts(), named(METRICS)]
-        }
-        read = await _read_all(consumer, wanted)
-    finally:
-        await consumer.stop()
-    verdicts: list[Verdict] = [
-        decode_verdict(raw) for topic in named.verdicts() for raw in read.get(topic, [])
-    ]
-    verdicts.sort(key=publication_order)
-    evaluations: list[Evaluation] = [decode_evaluation(raw) for raw in read.get(named(METRICS), [])]
+    verdicts = LatestVerdicts(prefix)
+    evaluations = 0
+    figure_keys: set[str] = set()
     model = ReadModel(redis_url, prefix)
     try:
-        model.submit(verdicts, evaluations)
-        keys = model.keys_waiting
+        await start_client(consumer, bootstrap)
+        try:
+            cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
+            if named(ENGINE_LOG) in cluster.topics():  # a worker ran: none may be running now
+                await refuse_if_running(bootstrap, [named(g) for g in ENGINE_GROUPS], named)
+            wanted = {
+                topic: cluster.partitions_for_topic(topic) or set()
+                for topic in [*named.verdicts(), named(METRICS)]
+            }
+            metrics = named(METRICS)
+            async for topic, values in _batches(consumer, wanted):
+                if topic == metrics:  # one partition, read in commit order: latest wins
+                    figures = [decode_evaluation(raw) for raw in values]
+                    figure_keys.update(evaluation_field(prefix, e)[0] for e in figures)
+                    model.submit([], figures)
+                    evaluations += len(figures)
+                else:
+                    for raw in values:
+                        verdicts.add(decode_verdict(raw))
+        finally:
+            await consumer.stop()
+        model.submit(verdicts.in_published_order(), [])
+        keys = len(figure_keys.union(key for key, _ in verdicts.latest))
         if not await model.flushed(WRITE_TIMEOUT_S):
             raise ResetError(f"Redis at {redis_url} took no write for {WRITE_TIMEOUT_S:.0f}s")
     finally:
         await model.close()
-    return Rebuilt(len(verdicts), len(evaluations), keys)
+    return Rebuilt(verdicts.read, evaluations, keys)
 
 
 def cmd_rebuild_read_model(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import orjson
@@ -120,3 +121,31 @@ async def test_a_stopping_worker_waits_a_bounded_time_for_a_redis_that_stays_dow
 
 async def _nothing() -> None:
     return None
+
+
+@pytest.mark.parametrize("world", ["sample", "campaign"])
+def test_the_latest_verdict_per_field_read_back_in_any_order_stages_what_the_worker_did(
+    world: str, tmp_path: Path
+) -> None:
+    """``rebuild-read-model`` keeps, per field, only the verdict published last: its memory
+    grows with the fields, not with a year of verdicts, and Redis ends the same."""
+    from sellerwatch.agents.readmodel_rebuild import LatestVerdicts
+    from sellerwatch.streams.engine import Engine
+    from tests.streams.test_remote import _world
+
+    policy, records = _world(world, tmp_path)
+    engine = Engine(policy)
+    for record in records:
+        engine.accept(record)
+    engine.finish()
+    published = engine.take_verdicts()
+    worker = ReadModel("redis://localhost:1/0", "p.")
+    worker._stage(published, [])  # noqa: SLF001 - the pure half
+    latest = LatestVerdicts("p.")
+    for verdict in sorted(published, key=lambda v: (v.topic, v.verdict_id)):  # topic by topic
+        latest.add(verdict)
+    kept = latest.in_published_order()
+    assert latest.read == len(published) > len(kept)
+    rebuilt = ReadModel("redis://localhost:1/0", "p.")
+    rebuilt._stage(kept, [])  # noqa: SLF001
+    assert rebuilt._staged == worker._staged  # noqa: SLF001
