@@ -61,12 +61,22 @@ def warning_record(topics: Topics, warning: EarlyWarning) -> OutRecord:
     )
 
 
+#: Largest copy of an input record put on the dead-letter or late topic: a record the broker
+#: took just under its ``message.max.bytes`` (1 MiB by default) is over it once the headers are
+#: added, the transaction fails, and the engine would rebuild and fail on it forever.
+DIVERTED_BYTES_MAX = 512 * 1024
+
+
 def dead_letter_record(
     topics: Topics, raw: bytes, rejected: Rejected, source: str, offset: int
 ) -> OutRecord:
-    """The raw bytes untouched; the reason and where it came from in headers."""
+    """The raw bytes untouched (up to :data:`DIVERTED_BYTES_MAX`); the reason and where it
+    came from in headers."""
     reason = [("reason", rejected.reason.encode()), ("message", rejected.message.encode())]
-    return OutRecord(topics(DEAD_LETTER), None, raw, reason + _source(topics, source, offset))
+    value, cut = _bounded(raw)
+    return OutRecord(
+        topics(DEAD_LETTER), None, value, reason + cut + _source(topics, source, offset)
+    )
 
 
 def late_record(
@@ -74,7 +84,17 @@ def late_record(
 ) -> OutRecord:
     """A late record with the watermark it missed."""
     missed = [("watermark", str(watermark).encode())]
-    return OutRecord(topics(LATE), None, raw, missed + _source(topics, source, offset))
+    value, cut = _bounded(raw)
+    return OutRecord(topics(LATE), None, value, missed + cut + _source(topics, source, offset))
+
+
+def _bounded(raw: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The record's bytes, or their first :data:`DIVERTED_BYTES_MAX` and a ``truncated_from``
+    header with the whole length (the whole record stays in its input topic, at the source
+    headers' offset)."""
+    if len(raw) <= DIVERTED_BYTES_MAX:
+        return raw, []
+    return raw[:DIVERTED_BYTES_MAX], [("truncated_from", str(len(raw)).encode())]
 
 
 def _source(topics: Topics, source: str, offset: int) -> list[tuple[str, bytes]]:

@@ -10,7 +10,12 @@ import orjson
 import pytest
 
 from sellerwatch.agents.direct import DirectRunner
-from sellerwatch.agents.outputs import dead_letter_record, verdict_record
+from sellerwatch.agents.outputs import (
+    DIVERTED_BYTES_MAX,
+    dead_letter_record,
+    late_record,
+    verdict_record,
+)
 from sellerwatch.agents.produce import route
 from sellerwatch.agents.settings import Settings
 from sellerwatch.agents.snapshots import (
@@ -98,6 +103,20 @@ def test_outputs_key_verdicts_by_subject_and_keep_dead_letters_raw() -> None:
     assert letter.value == b"\xffraw" and letter.topic == "p.sellerwatch.dead-letter"
     assert dict(letter.headers)["source_topic"] == b"p.payments"
     assert dict(letter.headers)["source_offset"] == b"9"
+    assert "truncated_from" not in dict(letter.headers)
+
+
+def test_a_record_near_the_brokers_size_limit_is_diverted_cut_to_fit() -> None:
+    """A 1 MB record the broker took is over its limit once the dead-letter headers are added;
+    sent whole, the transaction failed and the engine rebuilt and failed on it forever."""
+    topics = Topics("p.")
+    huge = b"x" * 1_048_400
+    letter = dead_letter_record(topics, huge, Rejected("not_json", "bad"), "payments:0", 7)
+    late = late_record(topics, huge, "payments:0", 7, 1_000)
+    for record in (letter, late):
+        assert record.value == huge[:DIVERTED_BYTES_MAX]
+        assert dict(record.headers)["truncated_from"] == b"1048400"
+        assert dict(record.headers)["source_offset"] == b"7"  # where the whole one stays
 
 
 def test_every_topic_has_a_partition_count_and_retention_or_compaction() -> None:
