@@ -156,7 +156,7 @@ class CoordinatorRunner(DirectRunner):
                 self.answer_reader.seek(self.answers_tp, end)  # nothing else can follow
                 await self._resume(engine, end)
                 return
-        self._idle_poll()
+        self._broker_answered()
         self._report_waiting(engine)
 
     def _receive(self, engine: RemoteCoordinator, record: Any) -> None:

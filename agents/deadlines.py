@@ -205,16 +205,26 @@ class RebuildBudget:
         self.min_s = min_s
         self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
         self.failures = 0
-        self.first_failure = 0.0
+        self.first_failure = self.last_failure = 0.0
 
     def ok(self) -> None:
         """A transaction committed (or a poll found nothing waiting): the stage works again."""
         self.failures = 0
 
+    def settled(self, quiet_s: float = 600.0) -> None:
+        """A poll that proves only that the broker answers (a stand-by's, or a coordinator's
+        waiting for answers): the failures count again from zero once none came for
+        ``quiet_s``. Resetting at every such poll let a failure that recurs at each take-over
+        (a record no transaction could carry) rebuild forever, counting "failure 1" each time;
+        not resetting at all would end a stand-by for incidents weeks apart."""
+        if self.failures and time.monotonic() - self.last_failure >= quiet_s:
+            self.failures = 0
+
     def failed(self, name: str, exc: BaseException) -> float:
         """Count a failure; the seconds to wait before rebuilding, or :class:`StageGaveUp`."""
         now = time.monotonic()
         self.failures += 1
+        self.last_failure = now
         if self.failures == 1:
             self.first_failure = now
         if self.failures >= self.limit and now - self.first_failure >= self.min_s:

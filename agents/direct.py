@@ -99,7 +99,7 @@ class DirectRunner(EngineRunner):
             await self._kafka(
                 self.consumer.getmany(self.log_tp, timeout_ms=100, max_records=1), "getmany"
             )
-            self._idle_poll()
+            self._broker_answered()
             return
         # paused: a heartbeat
         await self._kafka(self.consumer.getmany(self.log_tp, timeout_ms=0), "getmany (log)")

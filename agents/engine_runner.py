@@ -185,9 +185,14 @@ class EngineRunner(ABC):
         """Stop the feed's own clients."""
 
     def _idle_poll(self) -> None:
-        """A stand-by poll, or a poll that found nothing waiting: the stage works."""
+        """A poll that found nothing waiting: the stage works."""
         self.progress.progressed()
         self.budget.ok()
+
+    def _broker_answered(self) -> None:
+        """A stand-by's poll, or one waiting for answers: alive, but nothing was committed."""
+        self.progress.progressed()
+        self.budget.settled()
 
     async def _track_progress(self, consumer: AIOKafkaConsumer, partitions: Sequence[Any]) -> None:
         """At most once a second: the lag of ``partitions``, whether input waits, caught up."""

@@ -140,6 +140,27 @@ def test_a_short_outage_is_not_a_give_up_however_many_failures() -> None:
     assert [budget.failed("engine", OSError()) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
+def test_a_failure_at_every_take_over_gives_up_though_the_broker_answers_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record no transaction can carry fails each take-over; the stand-by polls between
+    them prove only that the broker answers, so the failures add up to a give-up (they used
+    to reset it: "failure 1 of 7" forever). Failures ten minutes apart start over."""
+    now = [1000.0]
+    monkeypatch.setattr("sellerwatch.agents.deadlines.time.monotonic", lambda: now[0])
+    budget = RebuildBudget(4, min_s=5)
+    with pytest.raises(StageGaveUp, match="4 failures in a row"):
+        for _ in range(4):
+            budget.failed("engine", OSError("MessageSizeTooLargeError"))
+            now[0] += 2.0
+            budget.settled()  # a stand-by poll after the rebuild
+    budget = RebuildBudget(2, min_s=0)
+    budget.failed("engine", OSError())
+    now[0] += 601
+    budget.settled()
+    assert budget.failed("engine", OSError()) == 0.5  # the first of a new incident
+
+
 def test_a_commit_resets_the_budget() -> None:
     budget = RebuildBudget(2)
     budget.failed("engine", OSError())
