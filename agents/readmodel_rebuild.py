@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ from sellerwatch.streams.partitioned import publication_order
 
 #: How long the rebuild may wait for Redis to take what it read.
 WRITE_TIMEOUT_S = 120.0
+#: How long reading a partition may make no progress before the rebuild gives up.
+STALL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,16 @@ async def _batches(
     await consumer.seek_to_beginning(*partitions)
     ends = await consumer.end_offsets(partitions)
     for tp in partitions:
-        while await consumer.position(tp) < ends[tp]:
+        moved = time.monotonic()
+        while (position := await consumer.position(tp)) < ends[tp]:
             batch = await consumer.getmany(tp, timeout_ms=1000, max_records=50_000)
+            if await consumer.position(tp) > position:
+                moved = time.monotonic()
+            elif time.monotonic() - moved > STALL_S:
+                raise ResetError(
+                    f"{tp.topic}[{tp.partition}] has not moved past offset {position} (of "
+                    f"{ends[tp]}) for {STALL_S:.0f}s: is the broker reachable?"
+                )
             yield tp.topic, [r.value for r in batch.get(tp, []) if r.value is not None]
 
 
