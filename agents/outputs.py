@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sellerwatch.agents.topics import DEAD_LETTER, EVIDENCE, LATE, WARNINGS, Topics
 from sellerwatch.schemas.evidence import Evidence, split
-from sellerwatch.schemas.validation import Rejected
+from sellerwatch.schemas.validation import TOO_LARGE, Rejected
 from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
 from sellerwatch.schemas.warning import EarlyWarning
 
@@ -77,6 +77,16 @@ def dead_letter_record(
     return OutRecord(
         topics(DEAD_LETTER), None, value, reason + cut + _source(topics, source, offset)
     )
+
+
+def unsent_record(topics: Topics, raw: bytes, file: str, line: int) -> OutRecord:
+    """A line ``sellerwatch produce`` could not put on its input topic (over the message size
+    Kafka takes): dead-lettered ``too_large`` by the loader, with its file and line."""
+    value, cut = _bounded(raw)
+    message = f"record of {len(raw):,} bytes is over the message size Kafka takes"
+    headers = [("reason", TOO_LARGE.encode()), ("message", message.encode()), *cut]
+    headers += [("source_file", file.encode()), ("source_line", str(line).encode())]
+    return OutRecord(topics(DEAD_LETTER), None, value, headers)
 
 
 def late_record(

@@ -2,17 +2,21 @@
 
 Each line goes to its type's topic, keyed as SPEC §2 says. A line that cannot be routed (not
 JSON, no known type) still goes in, to ``payments`` without a key, so the worker dead-letters it
-instead of it being lost here.
+instead of it being lost here. A line over the message size Kafka takes cannot go in at all: it
+is dead-lettered here (reason ``too_large``, with its file and line), and said so on stderr.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from sellerwatch.agents.kafka_security import client_options, start_client
+from sellerwatch.agents.outputs import unsent_record
 from sellerwatch.agents.topics import Topics, ensure_topics
 from sellerwatch.schemas.events import TOPIC_OF_TYPE
 from sellerwatch.sources import open_input
@@ -58,13 +62,25 @@ async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counte
         for name in files:
             stream = open_input(name)
             try:
-                for raw in stream:
+                for number, raw in enumerate(stream, 1):
                     raw = raw.rstrip(b"\r\n")
                     if not raw.strip():
                         continue
                     topic, key = route(raw)
-                    pending.append(await producer.send(topics(topic), value=raw, key=key))
-                    counts[topics(topic)] += 1
+                    target = topics(topic)
+                    try:
+                        pending.append(await producer.send(target, value=raw, key=key))
+                    except MessageSizeTooLargeError:
+                        letter = unsent_record(topics, raw, name, number)
+                        sys.stderr.write(
+                            f"produce: {name} line {number}: {len(raw):,} bytes is over the "
+                            f"message size Kafka takes; dead-lettered as too_large\n"
+                        )
+                        target = letter.topic
+                        pending.append(
+                            await producer.send(target, value=letter.value, headers=letter.headers)
+                        )
+                    counts[target] += 1
                     if len(pending) >= 10_000:
                         for future in pending:
                             await future
