@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from sellerwatch.agents.kafka_security import client_options
+from sellerwatch.agents.topics import MESSAGE_BYTES_MAX
 
 MIB = 1024 * 1024
 
@@ -44,7 +45,7 @@ def transactional_producer(
         enable_idempotence=True,
         linger_ms=linger_ms,
         max_batch_size=MIB,
-        max_request_size=8 * MIB,
+        max_request_size=MESSAGE_BYTES_MAX,  # what every topic takes
         transaction_timeout_ms=15_000,
         **client_options(),
     )

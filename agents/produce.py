@@ -17,7 +17,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from sellerwatch.agents.kafka_security import client_options, start_client
 from sellerwatch.agents.outputs import unsent_record
-from sellerwatch.agents.topics import Topics, ensure_topics
+from sellerwatch.agents.topics import MESSAGE_BYTES_MAX, Topics, ensure_topics
 from sellerwatch.schemas.events import TOPIC_OF_TYPE
 from sellerwatch.sources import open_input
 
@@ -53,6 +53,7 @@ async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counte
         bootstrap_servers=bootstrap,
         linger_ms=20,
         max_batch_size=512 * 1024,
+        max_request_size=MESSAGE_BYTES_MAX,
         acks="all",
         **client_options(),
     )
@@ -73,8 +74,8 @@ async def produce_files(bootstrap: str, prefix: str, files: list[str]) -> Counte
                     except MessageSizeTooLargeError:
                         letter = unsent_record(topics, raw, name, number)
                         sys.stderr.write(
-                            f"produce: {name} line {number}: {len(raw):,} bytes is over the "
-                            f"message size Kafka takes; dead-lettered as too_large\n"
+                            f"produce: {name} line {number}: {len(raw):,} bytes (with its key) "
+                            f"is over the message size Kafka takes; dead-lettered as too_large\n"
                         )
                         target = letter.topic
                         pending.append(

@@ -28,7 +28,8 @@ sellerwatch.warnings      4           early warnings of delists and fines, keyed
                                       (only with ``SELLERWATCH_WARNINGS=1``)
 ========================  ==========  =======================================================
 
-Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one local broker).
+Every topic gets ``SELLERWATCH_REPLICATION_FACTOR`` replicas (1 by default: one local broker)
+and takes records up to :data:`MESSAGE_BYTES_MAX` (8 MiB).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ EVIDENCE = "sellerwatch.evidence"
 WARNINGS = "sellerwatch.warnings"
 
 WEEK_MS = 7 * 86_400_000
+#: Every topic's ``max.message.bytes`` (the producers' ``max_request_size``): ids are as long
+#: as a record allows (1 MiB, SPEC §6), so a verdict naming a long item id, or the input record
+#: keyed by it, can pass the broker's default 1 MiB; at that default the transaction carrying
+#: it failed at every rebuild.
+MESSAGE_BYTES_MAX = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ def topic_specs(
         TopicSpec(WARNINGS, 4, {"retention.ms": str(4 * WEEK_MS)}),
     ]
     specs += [TopicSpec(t, 4, {"retention.ms": str(52 * WEEK_MS)}) for t in VERDICT_TOPICS]
+    for spec in specs:
+        spec.config["max.message.bytes"] = str(MESSAGE_BYTES_MAX)
     return specs
 
 

@@ -25,7 +25,7 @@ from sellerwatch.agents.snapshots import (
     from_records,
     to_records,
 )
-from sellerwatch.agents.topics import Topics, topic_specs
+from sellerwatch.agents.topics import MESSAGE_BYTES_MAX, Topics, topic_specs
 from sellerwatch.schemas.validation import Rejected
 from sellerwatch.streams.engine import Engine
 from sellerwatch.streams.policy import Policy
@@ -123,6 +123,8 @@ def test_every_topic_has_a_partition_count_and_retention_or_compaction() -> None
     for spec in topic_specs():
         assert spec.partitions >= 1
         assert "retention.ms" in spec.config or spec.config.get("cleanup.policy") == "compact"
+        # ids are as long as a record allows: a verdict naming one can pass the default 1 MiB
+        assert spec.config["max.message.bytes"] == str(MESSAGE_BYTES_MAX)
     assert {s.name for s in topic_specs()} >= {"payments", "sellerwatch.engine-log", "verdicts.tag"}
 
 

@@ -19,6 +19,7 @@ from sellerwatch.agents.topics import INPUT_TOPICS
 from sellerwatch.cli import main
 from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
 from sellerwatch.schemas.verdict import encode
+from tests.builders import as_json, clock_tick, payment, subsidy
 from tests.integration.conftest import (
     BOOTSTRAP,
     REDIS_URL,
@@ -259,6 +260,26 @@ def test_bad_and_duplicate_records_are_dead_lettered_and_the_books_balance(
             found["source_topic"].startswith(prefix.encode()) and int(found["source_offset"]) >= 0
         )
     assert worker.process is not None and worker.process.poll() is None
+
+
+def test_an_item_id_as_long_as_a_record_allows_gets_its_verdict_on_kafka(
+    prefix: str, workers, tmp_path: Path
+) -> None:
+    """SPEC bounds no id but ``event_id``: a 600 KB item id is a valid event. Its subsidy record
+    (keyed by the id) and its delist verdict (the id twice) are over the broker's default 1 MiB;
+    the topics take 8 MiB. Before, the verdict's transaction failed at every rebuild."""
+    item = "I" + "x" * 600_000
+    path = tmp_path / "long-id.jsonl"
+    events = [subsidy(item, "2021-07-01"), payment("O1", "2021-07-02 10:00", item=item)]
+    path.write_bytes(b"\n".join(as_json(e) for e in [*events, clock_tick("2021-07-10")]) + b"\n")
+    expected = replay_verdicts(path, tmp_path / "replay.jsonl")
+    assert [orjson.loads(v)["kind"] for v in expected] == ["delist"]
+    assert len(expected[0]) > 1_048_576
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    worker = workers(prefix, "a")
+    wait_for(lambda: len(read_verdicts(prefix)) == 1, 120, "the verdict")
+    assert read_verdicts(prefix) == expected
+    assert (worker.stats() or {}).get("restarts") == 0
 
 
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is installed by .ci/run")
