@@ -253,7 +253,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def kafka_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--bootstrap`` and ``--topic-prefix``, as every Kafka command takes them."""
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env SELLERWATCH_BOOTSTRAP)")
     parser.add_argument(
         "--topic-prefix", help="prefix of every topic name (env SELLERWATCH_TOPIC_PREFIX)"
@@ -263,7 +264,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the Kafka sub-commands."""
     worker = sub.add_parser("worker", help="run the live worker on Kafka (Faust)")
-    _common(worker)
+    kafka_arguments(worker)
     worker.add_argument("--redis", help="Redis URL for the read model ('' to disable)")
     worker.add_argument("--policy", help="policy TOML file")
     worker.add_argument("--web-port", type=int, help="web port (default 6066)")
@@ -276,12 +277,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker.set_defaults(func=cmd_worker)
 
     produce = sub.add_parser("produce", help="load JSONL events into the input topics")
-    _common(produce)
+    kafka_arguments(produce)
     produce.add_argument("files", nargs="+", metavar="FILE")
     produce.set_defaults(func=cmd_produce)
 
     backtest = sub.add_parser("backtest", help="replay the input topics and write the verdicts")
-    _common(backtest)
+    kafka_arguments(backtest)
     backtest.add_argument(
         "--from-topics",
         action="store_true",
@@ -299,7 +300,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backtest.set_defaults(func=cmd_backtest)
 
     status = sub.add_parser("status", help="figures and latest verdicts of a shop or item")
-    _common(status)
+    kafka_arguments(status)
     status.add_argument("--redis", help="Redis URL")
     status.add_argument("subject", metavar="SHOP_OR_ITEM")
     status.set_defaults(func=cmd_status)
@@ -308,5 +309,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "topics",
         help="create every topic (input partitions: env SELLERWATCH_INPUT_PARTITIONS, default 4)",
     )
-    _common(topics)
+    kafka_arguments(topics)
     topics.set_defaults(func=cmd_topics)

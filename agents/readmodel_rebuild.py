@@ -29,6 +29,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from sellerwatch.agents.cli import kafka_arguments
 from sellerwatch.agents.kafka_security import client_options, start_client
 from sellerwatch.agents.readmodel import ReadModel, evaluation_field, verdict_fields
 from sellerwatch.agents.reset import ENGINE_GROUPS, ResetError, refuse_if_running
@@ -184,9 +185,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="write the Redis read model again from the verdict and metrics topics "
         "(after Redis lost it; workers stopped)",
     )
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env SELLERWATCH_BOOTSTRAP)")
-    parser.add_argument(
-        "--topic-prefix", help="prefix of the topics (env SELLERWATCH_TOPIC_PREFIX)"
-    )
+    kafka_arguments(parser)
     parser.add_argument("--redis", help="Redis URL (env SELLERWATCH_REDIS_URL)")
     parser.set_defaults(func=cmd_rebuild_read_model)

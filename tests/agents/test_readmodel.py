@@ -130,15 +130,9 @@ def test_the_latest_verdict_per_field_read_back_in_any_order_stages_what_the_wor
     """``rebuild-read-model`` keeps, per field, only the verdict published last: its memory
     grows with the fields, not with a year of verdicts, and Redis ends the same."""
     from sellerwatch.agents.readmodel_rebuild import LatestVerdicts
-    from sellerwatch.streams.engine import Engine
-    from tests.streams.test_remote import _world
+    from tests.streams.test_remote import published_verdicts
 
-    policy, records = _world(world, tmp_path)
-    engine = Engine(policy)
-    for record in records:
-        engine.accept(record)
-    engine.finish()
-    published = engine.take_verdicts()
+    published = published_verdicts(world, tmp_path)
     worker = ReadModel("redis://localhost:1/0", "p.")
     worker._stage(published, [])  # noqa: SLF001 - the pure half
     latest = LatestVerdicts("p.")

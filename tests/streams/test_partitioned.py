@@ -382,14 +382,9 @@ def test_verdicts_read_back_from_their_topics_sort_into_the_order_they_were_publ
     """The read model is rebuilt from the verdict topics (one per kind, several partitions);
     sorted by ``publication_order`` they are in the engine's own order (SPEC §4.5), so the
     latest verdict of a kind about a shop's items is the one the worker wrote."""
-    from tests.streams.test_remote import _world
+    from tests.streams.test_remote import published_verdicts
 
-    policy, records = _world(world, tmp_path)
-    engine = Engine(policy)
-    for record in records:
-        engine.accept(record)
-    engine.finish()
-    published = engine.take_verdicts()
+    published = published_verdicts(world, tmp_path)
     assert len({v.rule for v in published}) >= (2 if world == "sample" else 1)
     shuffled = sorted(published, key=lambda v: (v.topic, hash(v.subject) % 4, v.verdict_id))
     assert sorted(shuffled, key=publication_order) == published

@@ -49,6 +49,16 @@ def _world(name: str, tmp_path: Path) -> tuple[Policy, list[Any]]:
     return policy, [decode_event(line) for line in events.read_bytes().splitlines()]
 
 
+def published_verdicts(world: str, tmp_path: Path) -> list[Any]:
+    """One engine's verdicts over a :func:`_world`, in the order it published them."""
+    policy, records = _world(world, tmp_path)
+    engine = Engine(policy)
+    for record in records:
+        engine.accept(record)
+    engine.finish()
+    return engine.take_verdicts()
+
+
 @pytest.mark.parametrize("world", ["sample", "campaign"])
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_remote_partitions_answering_late_give_one_engines_outputs(
