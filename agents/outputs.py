@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sellerwatch.agents.topics import DEAD_LETTER, EVIDENCE, LATE, WARNINGS, Topics
+from sellerwatch.agents.topics import (
+    DEAD_LETTER,
+    EVIDENCE,
+    LATE,
+    MESSAGE_BYTES_MAX,
+    WARNINGS,
+    Topics,
+)
 from sellerwatch.schemas.evidence import Evidence, split
 from sellerwatch.schemas.validation import TOO_LARGE, Rejected
 from sellerwatch.schemas.verdict import Evaluation, Verdict, encode
@@ -61,10 +68,11 @@ def warning_record(topics: Topics, warning: EarlyWarning) -> OutRecord:
     )
 
 
-#: Largest copy of an input record put on the dead-letter or late topic: a record the broker
-#: took just under its ``message.max.bytes`` (1 MiB by default) is over it once the headers are
-#: added, the transaction fails, and the engine would rebuild and fail on it forever.
-DIVERTED_BYTES_MAX = 512 * 1024
+#: Largest copy of an input record put on the dead-letter or late topic. SPEC §5 keeps the raw
+#: bytes untouched, and every topic takes 8 MiB, so every record up to this goes whole; only one
+#: within 64 KiB of the limit (an input topic took it) is cut: with the headers it would be over
+#: the limit, the transaction would fail, and the engine would rebuild and fail on it forever.
+DIVERTED_BYTES_MAX = MESSAGE_BYTES_MAX - 64 * 1024
 
 
 def dead_letter_record(
