@@ -26,7 +26,7 @@ import faust
 from sellerwatch.agents.coordinator import CoordinatorRunner
 from sellerwatch.agents.deadlines import StageGaveUp, describe, exit_nonzero
 from sellerwatch.agents.direct import DirectRunner
-from sellerwatch.agents.engine_runner import EngineRunner
+from sellerwatch.agents.engine_runner import EngineRunner, Published
 from sellerwatch.agents.health import (
     BrokerProbe,
     kafka_check,
@@ -41,6 +41,7 @@ from sellerwatch.agents.readmodel import ReadModel
 from sellerwatch.agents.settings import Settings, web_token
 from sellerwatch.agents.stage_health import PROGRESS
 from sellerwatch.agents.topics import Topics, ensure_topics
+from sellerwatch.schemas.verdict import Evaluation, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     broker_check, close_broker_check = kafka_check(settings.bootstrap)
     broker = BrokerProbe(broker_check)
 
-    def on_commit(verdicts: list[Any], evaluations: list[Any]) -> None:
-        """Count the verdicts; update Redis beside the engine, coalescing while a write is in
-        flight."""
-        metrics.verdicts(verdicts)
-        if readmodel is not None:
-            readmodel.submit(verdicts, evaluations)
+    published = WorkerOutputs(metrics, readmodel)
 
     async def supervise(name: str, make: Callable[[], Any]) -> None:
         """Run a stage; on any failure (broker gone, fenced, aborted) start it over.
@@ -146,7 +142,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         PROGRESS.listeners.append(metrics.listen)
         if not await create_topics_until_done(settings, topics, stop):
             return
-        await supervise("runner", lambda: make_runner(settings, on_commit, stop_at_end))
+        await supervise("runner", lambda: make_runner(settings, published, stop_at_end))
 
     app.task(run_stages)  # called, not decorated: faust's decorator is untyped
 
@@ -228,13 +224,39 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     return app
 
 
-def make_runner(settings: Settings, on_commit: Any, stop_at_end: bool) -> Any:
+class WorkerOutputs:
+    """What the engine owner published, told to the worker's metrics and Redis read model."""
+
+    def __init__(self, metrics: Metrics, readmodel: ReadModel | None) -> None:
+        self.metrics, self.readmodel = metrics, readmodel
+
+    def committed(
+        self, verdicts: list[Verdict], evaluations: list[Evaluation], log_offset: int
+    ) -> None:
+        """Count the verdicts; update Redis beside the engine (coalescing while a write is in
+        flight)."""
+        self.metrics.verdicts(verdicts)
+        if self.readmodel is not None:
+            self.readmodel.submit(verdicts, evaluations, log_offset)
+
+    def replayed(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
+        """Counted when first committed; written to Redis again (a killed owner's may not be)."""
+        if self.readmodel is not None:
+            self.readmodel.submit(verdicts, evaluations)
+
+    def recovered(self, replayed_from: int | None, log_offset: int) -> None:
+        """The read model checks whether the replay covered what Redis lacked."""
+        if self.readmodel is not None:
+            self.readmodel.recovered(replayed_from, log_offset)
+
+
+def make_runner(settings: Settings, published: Published, stop_at_end: bool) -> Any:
     """The stage of this worker's role (``SELLERWATCH_ROLE``)."""
     if settings.role == "coordinator":
-        return CoordinatorRunner(settings, on_commit)
+        return CoordinatorRunner(settings, published)
     if settings.role == "partitions":
         return PartitionRunner(settings)
-    return DirectRunner(settings, on_commit, stop_at_end=stop_at_end)
+    return DirectRunner(settings, published, stop_at_end=stop_at_end)
 
 
 def partition_stats(settings: Settings, runner: PartitionRunner, restarts: int) -> dict[str, Any]:

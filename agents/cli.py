@@ -231,8 +231,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         sys.stderr.write("sellerwatch: error: no Redis configured (SELLERWATCH_REDIS_URL)\n")
         return 2
     reach_redis(settings.redis_url)
-    found = read_subject_sync(settings.redis_url, settings.topic_prefix, args.subject)
+    found, missing = read_subject_sync(settings.redis_url, settings.topic_prefix, args.subject)
     sys.stdout.write(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode() + "\n")
+    if missing is not None:
+        sys.stderr.write(
+            "sellerwatch: warning: the read model may lack verdicts committed while it could not "
+            f"be written ({orjson.dumps(missing).decode()}); the verdict topics have them: stop "
+            "the workers and run `sellerwatch rebuild-read-model`\n"
+        )
     return 0 if len(found) > 1 else 1
 
 

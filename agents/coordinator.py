@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sellerwatch.agents.deadlines import StateRefused, stop_client, within
 from sellerwatch.agents.direct import DirectRunner
-from sellerwatch.agents.engine_runner import OnCommit
+from sellerwatch.agents.engine_runner import Published
 from sellerwatch.agents.envelope import source_id
 from sellerwatch.agents.framing import Joiner, frames
 from sellerwatch.agents.kafka_security import client_options
@@ -54,9 +54,9 @@ WAITING_REPORT_S = 10.0
 class CoordinatorRunner(DirectRunner):
     """The engine owner whose state partitions answer from partition workers."""
 
-    def __init__(self, settings: Settings, on_commit: OnCommit | None = None) -> None:
+    def __init__(self, settings: Settings, published: Published | None = None) -> None:
         """A coordinator for ``settings`` (``SELLERWATCH_PARTITIONS`` partitions)."""
-        super().__init__(settings, on_commit)
+        super().__init__(settings, published)
         self.answers_tp = TopicPartition(self.topics(PARTITION_ANSWERS), 0)
         self.answers_source = source_id(PARTITION_ANSWERS, 0)
         self.log_topic = self.topics(PARTITION_LOG)

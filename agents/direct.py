@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sellerwatch.agents.clients import MIB
 from sellerwatch.agents.deadlines import stop_client, within
-from sellerwatch.agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, OnCommit
+from sellerwatch.agents.engine_runner import APPLIED, DUPLICATE, EngineRunner, Published
 from sellerwatch.agents.envelope import DECISION, EVENT, source_id
 from sellerwatch.agents.kafka_security import client_options
 from sellerwatch.agents.outputs import OutRecord
@@ -44,10 +44,10 @@ class DirectRunner(EngineRunner):
     """The engine owner, reading the input partitions without the engine log in between."""
 
     def __init__(
-        self, settings: Settings, on_commit: OnCommit | None = None, *, stop_at_end: bool = False
+        self, settings: Settings, published: Published | None = None, *, stop_at_end: bool = False
     ) -> None:
         """A runner; ``stop_at_end`` finishes partitions at the end offsets seen at start."""
-        super().__init__(settings, on_commit)
+        super().__init__(settings, published)
         self.stop_at_end = stop_at_end
         self.inputs = self._input_reader()
         self.watch = PartitionWatch(settings.idle_timeout_ms, stop_at_end=stop_at_end)
@@ -228,7 +228,7 @@ class DirectRunner(EngineRunner):
                         "docs/decisions.md #23); use a fresh topic prefix or sellerwatch reset"
                     )
                 await self._replay_decision(engine, orjson.loads(record.value))
-                engine.discard_outputs()  # published before the take-over
+                self._replayed(engine)
         self.consumer.pause(self.log_tp)  # from now on the log is only written
         self._replay_buffers.clear()
         for tp in partitions:

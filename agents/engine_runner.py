@@ -21,8 +21,8 @@ import logging
 import shlex
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
@@ -66,8 +66,22 @@ from sellerwatch.streams.snapshot import SnapshotError
 log = logging.getLogger(__name__)
 APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE
 
-#: Called after each committed batch with its verdicts and evaluations (the Redis read model).
-OnCommit = Callable[[list[Verdict], list[Evaluation]], Any]
+
+class Published(Protocol):
+    """Who is told what the engine published: the worker's metrics and its Redis read model."""
+
+    def committed(
+        self, verdicts: list[Verdict], evaluations: list[Evaluation], log_offset: int
+    ) -> None:
+        """A transaction committed these; the engine log's committed offset is now
+        ``log_offset``."""
+
+    def replayed(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
+        """A take-over re-derived these, committed by an earlier owner (published again: no)."""
+
+    def recovered(self, replayed_from: int | None, log_offset: int) -> None:
+        """The take-over's replay is done: it re-derived the outputs of log offsets
+        ``[replayed_from, log_offset)``, from the log's first record if ``None``."""
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -91,16 +105,16 @@ class EngineRunner(ABC):
     def __init__(
         self,
         settings: Settings,
-        on_commit: OnCommit | None = None,
+        published: Published | None = None,
         deadlines: Deadlines | None = None,
     ) -> None:
-        """A runner for ``settings``; ``on_commit`` sees what each transaction published."""
+        """A runner for ``settings``; ``published`` is told what it publishes."""
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.group_id = self.topics("sellerwatch-engine")
         self.log_tp = TopicPartition(self.topics(ENGINE_LOG), 0)
         self.metrics_topic = self.topics(METRICS)
-        self.on_commit = on_commit
+        self.published = published
         self.deadlines = deadlines or Deadlines.from_env()
         self.budget = RebuildBudget(
             self.deadlines.give_up_after, min_s=self.deadlines.give_up_min_s
@@ -248,10 +262,13 @@ class EngineRunner(ABC):
             self.engine = self._restore(snapshot.engine_blob)
             start = self.restored_from = snapshot.log_offset
         committed = await self._kafka(self.consumer.committed(self.log_tp), "committed offsets")
-        await self._rebuild(start, max(start, committed or 0))
+        committed = max(start, committed or 0)
+        await self._rebuild(start, committed)
+        self._replayed(self.engine)
+        if self.published is not None:
+            self.published.recovered(None if snapshot is None else start, committed)
         self.catch_up_to = await self._catch_up_target()
         self.progress.caught_up = False
-        self.engine.discard_outputs()  # published before the take-over
         log.info("engine active from log offset %s (snapshot %s)", committed or start, start)
         self.last_snapshot = time.monotonic()
         self.active = True
@@ -324,6 +341,14 @@ class EngineRunner(ABC):
     async def _stop_reader(self, reader: Any) -> None:
         await stop_client(reader, self.deadlines.stop_s, "the snapshot reader")
 
+    def _replayed(self, engine: Engine) -> None:
+        """Drop what a replay re-derived, all published before the take-over; the verdicts
+        and figures go to ``published`` (the read model may lack them: a killed owner's)."""
+        verdicts, evaluations = engine.take_verdicts(), engine.take_evaluations()
+        engine.discard_outputs()
+        if self.published is not None and (verdicts or evaluations):
+            self.published.replayed(verdicts, evaluations)
+
     # -- applying records (the same calls live and when rebuilding) -------------------------
     def _diverted(
         self,
@@ -387,10 +412,8 @@ class EngineRunner(ABC):
         self.records += records
         self.committed_watermark = engine.watermark
         self.verdicts_committed += len(verdicts)
-        if self.on_commit is not None and (verdicts or evaluations):
-            result = self.on_commit(verdicts, evaluations)
-            if asyncio.iscoroutine(result):
-                await result
+        if self.published is not None and (verdicts or evaluations):
+            self.published.committed(verdicts, evaluations, offsets[self.log_tp])
 
     async def _transaction(
         self,

@@ -179,7 +179,7 @@ class ReadModelCollector(Collector):
     """The Redis read model's backlog, read at scrape time (its ``stats()``)."""
 
     def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
-        """Figures of ``stats()``: ``keys_waiting`` and ``failed_writes``."""
+        """Figures of ``stats()``: ``keys_waiting``, ``failed_writes`` and ``missing``."""
         self.stats = stats
 
     def collect(self) -> Iterable[Metric]:
@@ -196,6 +196,12 @@ class ReadModelCollector(Collector):
         )
         failed.add_metric([], stats["failed_writes"])
         yield failed
+        yield _gauge(
+            "sellerwatch_readmodel_missing",
+            "1 while the read model may lack outputs a stopped worker committed but never wrote "
+            "(until `sellerwatch rebuild-read-model`)",
+            0 if stats.get("missing") is None else 1,
+        )
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

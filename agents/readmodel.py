@@ -10,10 +10,24 @@ Key layout (``P`` = topic prefix), every key expiring ``ttl`` after its last wri
 The password comes from ``SELLERWATCH_REDIS_PASSWORD(_FILE)``, not from the URL, so that it
 is on no command line and in no ConfigMap (a password in the URL still works).
 
+- ``sellerwatch:P:progress``: hash; ``log_offset`` = the engine log offset up to which every
+  committed output is in Redis (written in the same MULTI as the outputs); ``missing`` = the
+  log offsets whose outputs may be absent (see below); ``rebuilt`` = when
+  ``sellerwatch rebuild-read-model`` last wrote everything.
+
 Redis going away must neither stop the engine nor lose what it should show: a write that fails
 is kept (merged under anything newer for the same keys) and tried again, backing off, until
 Redis answers; every call has a deadline, so a Redis that stops answering fails a write instead
 of holding it. The worker's ``/stats/`` and ``/metrics`` show the keys waiting to be written.
+
+A worker killed before it wrote what it committed loses those writes with its memory. The next
+engine owner re-derives the outputs of the log it replays (from its snapshot's offset) and
+writes them again (:meth:`ReadModel.recovered`). That mends Redis exactly when Redis already
+held everything before the snapshot's offset, which ``log_offset`` tells; when it did not (a
+worker killed while Redis had been unreachable since before its last snapshot, or a Redis
+emptied beside an engine restored from a snapshot), the gap is recorded in ``missing``, logged,
+shown on ``/stats/`` and ``/metrics``, and stays until ``sellerwatch rebuild-read-model``
+(or a replay of the whole log) fills it.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -48,6 +63,15 @@ def _auth() -> dict[str, str]:
     return {"password": password} if password else {}
 
 
+#: Raises the hash field ``log_offset`` of ``KEYS[1]`` to ``ARGV[1]``, never lowers it: an owner
+#: that lost the engine may write late, after its successor wrote a newer offset.
+_RAISE_MARK = """
+local now = tonumber(redis.call('HGET', KEYS[1], 'log_offset') or '-1')
+if tonumber(ARGV[1]) > now then redis.call('HSET', KEYS[1], 'log_offset', ARGV[1]) end
+return 0
+"""
+
+
 def item_key(prefix: str, item_id: str) -> str:
     """Hash of one item."""
     return f"sellerwatch:{prefix}:item:{item_id}"
@@ -56,6 +80,21 @@ def item_key(prefix: str, item_id: str) -> str:
 def shop_key(prefix: str, shop_id: str) -> str:
     """Hash of one shop."""
     return f"sellerwatch:{prefix}:shop:{shop_id}"
+
+
+def progress_key(prefix: str) -> str:
+    """Hash of how far the read model is written (module docstring)."""
+    return f"sellerwatch:{prefix}:progress"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A take-over's replay: it re-derived the outputs of the engine log offsets
+    ``[replayed_from, log_offset)``; ``replayed_from`` is ``None`` when it began at the log's
+    first record (no snapshot), so it re-derived every output ever committed."""
+
+    replayed_from: int | None
+    log_offset: int
 
 
 def verdict_fields(prefix: str, verdict: Verdict) -> list[tuple[str, str]]:
@@ -115,6 +154,15 @@ class ReadModel:
         self.failed_writes = 0
         #: ``time.monotonic()`` of the first failure of the outage under way, if one is.
         self.failing_since: float | None = None
+        #: The engine log offset the outputs submitted so far reach (``None``: none said).
+        self._mark: int | None = None
+        #: A take-over's replay, to be checked against Redis's ``log_offset`` before the next
+        #: write; ``_force_mark``: the next write sets ``log_offset`` even if lower (a replay of
+        #: the whole log, after which the log may have been started anew).
+        self._recovery: Recovery | None = None
+        self._force_mark = False
+        #: The log offsets whose outputs Redis may lack (``missing`` in its progress hash).
+        self.missing: dict[str, int | None] | None = None
 
     @property
     def keys_waiting(self) -> int:
@@ -128,12 +176,36 @@ class ReadModel:
             "keys_waiting": self.keys_waiting,
             "failed_writes": self.failed_writes,
             "failing_for_s": None if since is None else round(time.monotonic() - since, 1),
+            "missing": self.missing,
         }
 
-    def submit(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
-        """Stage a committed batch's outputs; a background write picks them up."""
+    def submit(
+        self,
+        verdicts: list[Verdict],
+        evaluations: list[Evaluation],
+        log_offset: int | None = None,
+    ) -> None:
+        """Stage a committed batch's outputs; a background write picks them up.
+
+        ``log_offset``: the engine log offset after the transaction that committed them (the
+        write that carries them records it); ``None`` for outputs re-derived by a take-over's
+        replay, which :meth:`recovered` accounts for once the replay is done.
+        """
         self._stage(verdicts, evaluations)
-        if self._staged and (self._writer is None or self._writer.done()):
+        if log_offset is not None:
+            self._mark = log_offset
+        self._kick()
+
+    def recovered(self, replayed_from: int | None, log_offset: int) -> None:
+        """A take-over's replay of log offsets ``[replayed_from, log_offset)`` ended, its
+        outputs submitted (``None``: from the log's first record): before the next write,
+        compare that with how far Redis was written, and record a gap if there is one."""
+        self._recovery = Recovery(replayed_from, log_offset)
+        self._mark = log_offset
+        self._kick()
+
+    def _kick(self) -> None:
+        if (self._staged or self._recovery) and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write_staged())
 
     async def flushed(self, timeout_s: float | None = None) -> bool:
@@ -158,18 +230,18 @@ class ReadModel:
             staged.setdefault(key, {})[field] = encode(evaluation)
 
     async def _write_staged(self) -> None:
-        """One HSET and one EXPIRE per key staged, until nothing is staged; a failed write is
-        staged again (under anything newer) and tried again after a wait that doubles."""
+        """One MULTI per write: an HSET and an EXPIRE per key staged, and the log offset they
+        reach; until nothing is staged. A failed write is staged again (under anything newer)
+        and tried again after a wait that doubles."""
         delay = self.retry_first_s
-        while self._staged:
+        while self._staged or self._recovery:
             fields, self._staged = self._staged, {}
             self._in_flight = len(fields)
-            pipe = self.client.pipeline(transaction=False)
-            for key, mapping in fields.items():
-                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-                pipe.expire(key, self.ttl_s)
             try:
-                await pipe.execute()
+                if self._recovery is not None:
+                    await self._check(self._recovery)
+                    self._recovery = None
+                await self._write(fields, self._mark)
             except Exception as exc:  # noqa: BLE001 - the read model must never stop the engine
                 self._in_flight = 0
                 self._restage(fields)
@@ -186,6 +258,58 @@ class ReadModel:
                     time.monotonic() - self.failing_since,
                 )
                 self.failing_since = None
+
+    async def _write(self, fields: dict[str, dict[str, bytes]], mark: int | None) -> None:
+        progress = progress_key(self.prefix)
+        pipe = self.client.pipeline(transaction=True)
+        for key, mapping in fields.items():
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            pipe.expire(key, self.ttl_s)
+        if self._force_mark and mark is not None:
+            pipe.hdel(progress, "rebuilt")
+            pipe.hset(progress, "log_offset", str(mark))
+        elif mark is not None:
+            pipe.eval(_RAISE_MARK, 1, progress, str(mark))
+        if self.missing is not None:
+            pipe.hset(progress, "missing", orjson.dumps(self.missing))
+        elif self._force_mark:
+            pipe.hdel(progress, "missing")
+        await pipe.execute()
+        self._force_mark = self._force_mark and mark is None
+
+    async def _check(self, recovery: Recovery) -> None:
+        """Whether Redis held every output before the replay's start; a gap if not."""
+        found = await self.client.hgetall(progress_key(self.prefix))
+        held = {_text(k): v for k, v in found.items()}
+        if recovery.replayed_from is None:  # every output ever committed was re-derived
+            self.missing, self._force_mark = None, True
+            return
+        if "missing" in held:  # an earlier gap, not filled since
+            self.missing = orjson.loads(held["missing"])
+            return
+        if "rebuilt" in held:  # rebuild-read-model wrote every committed output
+            self._force_mark = True
+            return
+        written = int(held["log_offset"]) if "log_offset" in held else None
+        if written is not None and written >= recovery.replayed_from:
+            return
+        self.missing = {"after_log_offset": written, "before_log_offset": recovery.replayed_from}
+        log.error(
+            "redis read model: the outputs committed %s and before engine log offset %d may be "
+            "missing from Redis (a worker stopped before it could write them, or Redis lost "
+            "them); the verdicts are on Kafka. Stop the workers and run "
+            "`sellerwatch rebuild-read-model` to fill it",
+            "from the start" if written is None else f"after engine log offset {written}",
+            recovery.replayed_from,
+        )
+
+    async def mark_rebuilt(self) -> None:
+        """Record that every committed output was just written (``rebuild-read-model``)."""
+        progress = progress_key(self.prefix)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(progress)
+        pipe.hset(progress, "rebuilt", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        await pipe.execute()
 
     def _restage(self, fields: dict[str, dict[str, bytes]]) -> None:
         """Put a failed write's fields back, each under the value staged since, if any."""
@@ -233,13 +357,15 @@ async def read_subject(client: aioredis.Redis, prefix: str, subject: str) -> dic
     return out
 
 
-def read_subject_sync(url: str, prefix: str, subject: str) -> dict[str, Any]:
-    """The same, for the ``status`` command."""
+def read_subject_sync(url: str, prefix: str, subject: str) -> tuple[dict[str, Any], Any]:
+    """The same, for the ``status`` command; and the log offsets whose outputs the read model
+    may lack (``missing`` of its progress, ``None`` if none)."""
     client = redis.Redis.from_url(url, **_auth())
     out: dict[str, Any] = {"subject": subject}
     for kind, key in (("item", item_key(prefix, subject)), ("shop", shop_key(prefix, subject))):
         fields = client.hgetall(key)
         if fields:
             out[kind] = {_text(k): orjson.loads(v) for k, v in sorted(fields.items())}
+    missing = client.hget(progress_key(prefix), "missing")
     client.close()
-    return out
+    return out, None if missing is None else orjson.loads(missing)

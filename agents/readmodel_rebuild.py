@@ -2,8 +2,8 @@
 
 The read model is derived state: the latest verdict and figures per shop and item, written by
 the engine owner after each commit. Redis without persistence loses it on a restart, and a worker
-killed between a commit and its Redis write leaves that write out. Both are mended by reading it
-back from Kafka, where every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
+killed before it wrote what it committed leaves a gap its successor cannot always fill (it
+reports it: :mod:`agents.readmodel`). Both are mended by reading it back from Kafka, where every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
 (``sellerwatch.metrics``, 1 week) are committed:
 
 - the verdicts of every kind's topic: per read-model field, the one the engine published last
@@ -143,6 +143,7 @@ async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
         keys = len(figure_keys.union(key for key, _ in verdicts.latest))
         if not await model.flushed(WRITE_TIMEOUT_S):
             raise ResetError(f"Redis at {redis_url} took no write for {WRITE_TIMEOUT_S:.0f}s")
+        await model.mark_rebuilt()  # the next engine owner counts Redis as complete
     finally:
         await model.close()
     return Rebuilt(verdicts.read, evaluations, keys)

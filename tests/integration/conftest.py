@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.own_broker import OwnBroker
+from tests.integration.own_redis import OwnRedis
 from tests.integration.tcp_proxy import ProxyThread
 from tests.integration.topics import delete_prefixed
 
@@ -282,6 +284,16 @@ def faulty_broker(
     finally:
         broker.stop()
         proxy.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: bash scripts/setup.sh installs it")
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

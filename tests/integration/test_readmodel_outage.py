@@ -1,80 +1,27 @@
-"""The Redis read model against a real ``redis-server`` that goes away: stopped, and hung.
+"""The Redis read model against a real ``redis-server`` that goes away: stopped, hung, emptied.
 
-Nothing the worker committed meanwhile is missing once Redis answers again, and a Redis that
-stops answering fails a write within the call deadline instead of holding it.
+Nothing the worker committed meanwhile is missing once Redis answers again; a Redis that
+stops answering fails a write within the call deadline instead of holding it; and what a
+killed owner never wrote is written by the next, or reported as missing until a rebuild.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 import redis
 
-from sellerwatch.agents.readmodel import CALL_TIMEOUT_S, ReadModel, item_key
+from sellerwatch.agents.readmodel import CALL_TIMEOUT_S, ReadModel, progress_key
 from sellerwatch.schemas.verdict import Evaluation
-from tests.integration.ports import free_ports
+from tests.integration.own_redis import OwnRedis
 
 pytestmark = pytest.mark.integration
-
-
-class OwnRedis:
-    """A ``redis-server`` of the test's own, without persistence, restartable on its port."""
-
-    def __init__(self, folder: Path) -> None:
-        (self.port,) = free_ports(1)
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                redis.Redis.from_url(self.url, socket_timeout=1).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def read(self, item: str) -> int | None:
-        """The numerator of the item's ``pickup48`` figures, as Redis holds them."""
-        raw = redis.Redis.from_url(self.url).hget(item_key("p.", item), "figures:pickup48")
-        return None if raw is None else orjson.loads(raw)["numerator"]  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed: bash scripts/setup.sh installs it")
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _figures(item: str, numerator: int) -> Evaluation:
@@ -120,3 +67,109 @@ def test_a_hung_redis_fails_a_write_within_the_call_deadline_not_forever(
 
     asyncio.run(run())
     assert own_redis.read("I1") == 3
+
+
+# -- a take-over after a worker that never wrote what it committed ----------------------------
+#
+# Each ReadModel below stands for one engine owner in turn; the log offsets are the engine
+# log's. A killed owner's staged writes die with it; the next owner re-derives the outputs of
+# the log it replays, from its snapshot's offset, and Redis says whether that was enough.
+
+
+def _progress(server: OwnRedis) -> dict[str, str]:
+    raw = redis.Redis.from_url(server.url).hgetall(progress_key("p."))
+    return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+
+
+async def _owner(
+    server: OwnRedis, replayed: list[Evaluation], replayed_from: int | None, log_offset: int
+) -> ReadModel:
+    """A new owner: what its replay re-derived, then its take-over's end."""
+    model = ReadModel(server.url, "p.", retry_first_s=0.1, retry_max_s=0.5)
+    model.submit([], replayed)
+    model.recovered(replayed_from, log_offset)
+    assert await model.flushed(10)
+    return model
+
+
+def test_a_replay_that_covers_what_the_killed_owner_did_not_write_mends_redis(
+    own_redis: OwnRedis,
+) -> None:
+    async def run() -> None:
+        first = ReadModel(own_redis.url, "p.")
+        first.submit([], [_figures("I1", 1)], log_offset=10)
+        assert await first.flushed(10)
+        await first.close()  # it committed I1 = 2 at offset 14, then was killed: never written
+        second = await _owner(own_redis, [_figures("I1", 2)], replayed_from=8, log_offset=14)
+        assert second.stats()["missing"] is None
+        second.submit([], [_figures("I2", 5)], log_offset=15)
+        assert await second.flushed(10)
+        await second.close()
+
+    asyncio.run(run())
+    assert own_redis.read("I1") == 2 and own_redis.read("I2") == 5
+    assert _progress(own_redis) == {"log_offset": "15"}
+
+
+def test_a_gap_before_the_replay_is_recorded_and_reported_until_a_rebuild(
+    own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis holds offsets < 5 only; the snapshot restored is at 12: 5..11 are nowhere."""
+
+    async def run() -> None:
+        first = ReadModel(own_redis.url, "p.")
+        first.submit([], [_figures("I1", 1)], log_offset=5)
+        assert await first.flushed(10)
+        await first.close()
+        with caplog.at_level(logging.ERROR):
+            second = await _owner(own_redis, [_figures("I2", 3)], replayed_from=12, log_offset=20)
+        gap = {"after_log_offset": 5, "before_log_offset": 12}
+        assert second.stats()["missing"] == gap
+        assert "rebuild-read-model" in caplog.text
+        second.submit([], [_figures("I2", 4)], log_offset=21)
+        assert await second.flushed(10)
+        await second.close()
+        assert orjson.loads(_progress(own_redis)["missing"]) == gap
+        # the next owner, although its own replay is covered, still reports the old gap
+        third = await _owner(own_redis, [], replayed_from=21, log_offset=22)
+        assert third.stats()["missing"] == gap
+        await third.mark_rebuilt()  # what rebuild-read-model does once it wrote everything
+        await third.close()
+        fourth = await _owner(own_redis, [_figures("I2", 4)], replayed_from=22, log_offset=23)
+        assert fourth.stats()["missing"] is None
+        await fourth.close()
+
+    asyncio.run(run())
+    assert _progress(own_redis) == {"log_offset": "23"}
+
+
+def test_an_emptied_redis_beside_a_snapshot_is_a_gap_and_a_whole_log_replay_is_not(
+    own_redis: OwnRedis,
+) -> None:
+    async def run() -> None:
+        restored = await _owner(own_redis, [_figures("I1", 1)], replayed_from=30, log_offset=40)
+        assert restored.stats()["missing"] == {"after_log_offset": None, "before_log_offset": 30}
+        await restored.close()
+        whole = await _owner(own_redis, [_figures("I1", 1)], replayed_from=None, log_offset=3)
+        assert whole.stats()["missing"] is None
+        await whole.close()
+
+    asyncio.run(run())
+    assert _progress(own_redis) == {"log_offset": "3"}  # a log started anew (reset) may be lower
+
+
+def test_an_owner_that_lost_the_engine_and_writes_late_never_lowers_the_mark(
+    own_redis: OwnRedis,
+) -> None:
+    async def run() -> None:
+        successor = ReadModel(own_redis.url, "p.")
+        successor.submit([], [_figures("I1", 2)], log_offset=20)
+        assert await successor.flushed(10)
+        late = ReadModel(own_redis.url, "p.")
+        late.submit([], [_figures("I1", 1)], log_offset=15)
+        assert await late.flushed(10)
+        await successor.close()
+        await late.close()
+
+    asyncio.run(run())
+    assert _progress(own_redis) == {"log_offset": "20"}

@@ -29,6 +29,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.own_broker import OwnBroker
+from tests.integration.own_redis import OwnRedis
 from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
@@ -115,11 +116,77 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
     assert _read_model(prefix) == written
 
 
-def _read_model(prefix: str) -> dict[bytes, dict[bytes, bytes]]:
-    """Every hash the read model holds for ``prefix``."""
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"sellerwatch:{prefix}:*", count=1000))
+def _read_model(prefix: str, url: str = REDIS_URL) -> dict[bytes, dict[bytes, bytes]]:
+    """Every item's and shop's hash the read model holds for ``prefix``."""
+    client = redis.Redis.from_url(url)
+    keys = [
+        key
+        for kind in ("item", "shop")
+        for key in client.scan_iter(match=f"sellerwatch:{prefix}:{kind}:*", count=1000)
+    ]
     return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("snapshots", ["none", "every second"])
+def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_reported(
+    workload: tuple[Path, list[bytes]], prefix: str, own_redis: OwnRedis, workers, snapshots: str
+) -> None:
+    """Redis is down while a worker commits every verdict; the worker is killed with -9, so its
+    staged writes die with it. Without a snapshot its successor replays the whole log and
+    writes everything; from a snapshot it cannot know the verdicts before it, and says so on
+    ``/stats/`` until ``rebuild-read-model`` has run."""
+    path, expected = workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    own_redis.stop()
+    env = {
+        "SELLERWATCH_REDIS_URL": own_redis.url,
+        "SELLERWATCH_SNAPSHOT_INTERVAL_S": "3600" if snapshots == "none" else "1",
+    }
+    first = workers(prefix, "a", **env)
+    done = lambda worker: _engine_done([worker], records_in(path), tick_ts(path))  # noqa: E731
+    wait_for(lambda: done(first), 180, "the first worker")
+    if snapshots != "none":  # a snapshot is taken in a transaction: send it a few
+        again = path.with_suffix(".again.jsonl")
+        again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
+
+        def snapshot_committed() -> bool:
+            run_cli("produce", "--topic-prefix", prefix, str(again))  # duplicates: no verdict
+            return (first.stats() or {})["snapshots_committed"] > 0
+
+        wait_for(snapshot_committed, 90, "a snapshot")
+    assert (first.stats() or {})["read_model"]["keys_waiting"] > 100
+    first.kill9()
+    own_redis.start()  # empty: no persistence
+
+    def flushed(worker: Worker) -> bool:
+        stats = worker.stats() or {}
+        return done(worker) and stats["read_model"]["keys_waiting"] == 0
+
+    second = workers(prefix, "a", **env)  # the same member: it need not wait out the dead one
+    wait_for(lambda: flushed(second), 180, "the second worker")
+    missing = (second.stats() or {})["read_model"]["missing"]
+    second.stop()
+    some = orjson.loads(expected[0])
+    status = subprocess.run(
+        ["sellerwatch", "status", "--topic-prefix", prefix, some["shop_id"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert ("rebuild-read-model" in status.stderr) == (missing is not None), status.stderr
+    written = _read_model(prefix, own_redis.url)
+    redis.Redis.from_url(own_redis.url).flushall()
+    run_cli("rebuild-read-model", "--topic-prefix", prefix, "--redis", own_redis.url)
+    if snapshots == "none":
+        assert missing is None
+        assert written == _read_model(prefix, own_redis.url)  # all of it, field for field
+        return
+    assert missing is not None and missing["after_log_offset"] is None
+    assert len(written) < len(_read_model(prefix, own_redis.url))
+    third = workers(prefix, "a", **env)  # after the rebuild: nothing reported missing
+    wait_for(lambda: flushed(third), 180, "the third worker")
+    assert (third.stats() or {})["read_model"]["missing"] is None
 
 
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
