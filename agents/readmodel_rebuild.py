@@ -3,7 +3,8 @@
 The read model is derived state: the latest verdict and figures per shop and item, written by
 the engine owner after each commit. Redis without persistence loses it on a restart, and a worker
 killed before it wrote what it committed leaves a gap its successor cannot always fill (it
-reports it: :mod:`agents.readmodel`). Both are mended by reading it back from Kafka, where every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
+reports it: :mod:`agents.readmodel`). Both are mended by reading it back from Kafka, where
+every verdict (``verdicts.*``, 52 weeks) and every evaluation's figures
 (``sellerwatch.metrics``, 1 week) are committed:
 
 - the verdicts of every kind's topic: per read-model field, the one the engine published last
