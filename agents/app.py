@@ -86,6 +86,10 @@ async def create_topics_until_done(settings: Settings, topics: Topics, stop: asy
     return False
 
 
+#: Faust's consumer-group session (its default is 60 s): how long a killed worker's restart waits.
+FAUST_SESSION_TIMEOUT_S = 10.0
+
+
 def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     """A worker app; with ``stop_at_end`` it marks partitions at their end (tests, demos)."""
     topics = Topics(settings.topic_prefix)
@@ -102,6 +106,10 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
         web_application_options={"middlewares": [token_middleware(web_token())]},
         topic_partitions=1,
         producer_acks=-1,
+        # Faust starts the stages only once its own consumer group has settled, and a worker
+        # killed with -9 stays in that group for a whole session: its restart waited ~60 s
+        # (Faust's default) before taking the engine over. Heartbeats go every 3 s.
+        broker_session_timeout=FAUST_SESSION_TIMEOUT_S,
     )
     readmodel = ReadModel(settings.redis_url, settings.topic_prefix) if settings.redis_url else None
     stop = asyncio.Event()

@@ -134,3 +134,16 @@ def test_faust_keeps_its_files_under_the_data_dir_it_creates(
     assert where.is_dir()
     assert app.conf.datadir.parent == where
     assert app.conf.datadir.name == "dd.sellerwatch-worker-data"
+
+
+def test_a_killed_workers_restart_waits_out_a_short_faust_session_not_a_minute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Faust starts the stages once its group settles, which waits for a dead member's whole
+    session: 60 s by Faust's default (docs/operations.md, "Stopping")."""
+    from sellerwatch.agents.app import create_app
+
+    monkeypatch.setenv("SELLERWATCH_DATA_DIR", str(tmp_path))
+    app = create_app(Settings())
+    assert app.conf.broker_session_timeout == 10.0
+    assert app.conf.broker_heartbeat_interval * 3 <= app.conf.broker_session_timeout
