@@ -257,6 +257,10 @@ class WorkerOutputs:
         if self.readmodel is not None:
             self.readmodel.recovered(replayed_from, log_offset)
 
+    def written_through(self, log_offset: int) -> bool:
+        """Without Redis, nothing waits to be written."""
+        return self.readmodel is None or self.readmodel.written_through(log_offset)
+
 
 def make_runner(settings: Settings, published: Published, stop_at_end: bool) -> Any:
     """The stage of this worker's role (``SELLERWATCH_ROLE``)."""

@@ -65,6 +65,10 @@ from sellerwatch.streams.snapshot import SnapshotError
 
 log = logging.getLogger(__name__)
 APPLIED, DUPLICATE = Outcome.APPLIED, Outcome.DUPLICATE
+#: How long a finished snapshot may wait for the read model to be written up to its offset
+#: (``Published.written_through``) before it is committed regardless: a Redis outage must
+#: not make every later take-over replay more and more of the log.
+SNAPSHOT_WAITS_FOR_OUTPUTS_S = 1800.0
 
 
 class Published(Protocol):
@@ -82,6 +86,12 @@ class Published(Protocol):
     def recovered(self, replayed_from: int | None, log_offset: int) -> None:
         """The take-over's replay is done: it re-derived the outputs of log offsets
         ``[replayed_from, log_offset)``, from the log's first record if ``None``."""
+
+    def written_through(self, log_offset: int) -> bool:
+        """Whether every output committed before ``log_offset`` is written where it is read
+        (Redis), not only held in this process: only then may a snapshot at that offset be
+        committed, since a take-over re-derives only the outputs of the log after its
+        snapshot."""
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -135,6 +145,8 @@ class EngineRunner(ABC):
         self.restore_due = False
         self.last_snapshot = time.monotonic()
         self.pending_snapshot: ForkedSnapshot | None = None
+        #: ``time.monotonic()`` since a finished snapshot waits for the read model, if one does.
+        self.snapshot_held_since: float | None = None
         self.snapshots_committed = 0
         self.batches = 0
         self.records = 0
@@ -242,10 +254,41 @@ class EngineRunner(ABC):
             producer, self.producer = self.producer, None
             await stop_client(producer, self.deadlines.stop_s, "the engine's producer")
 
+    def _outputs_written(self, log_offset: int) -> bool:
+        """Whether a snapshot at ``log_offset`` may be committed: once every output before it
+        is written (a Redis outage holds it back), or after ``SNAPSHOT_WAITS_FOR_OUTPUTS_S``."""
+        if self.published is None or self.published.written_through(log_offset):
+            if self.snapshot_held_since is not None:
+                log.warning("the snapshot held back for the read model goes now: it is written")
+            self.snapshot_held_since = None
+            return True
+        now = time.monotonic()
+        if self.snapshot_held_since is None:
+            self.snapshot_held_since = now
+            log.warning(
+                "the snapshot at engine log offset %d waits until Redis holds the verdicts "
+                "before it (a take-over meanwhile replays from the snapshot before, and writes "
+                "them); after %.0fs it goes regardless",
+                log_offset,
+                SNAPSHOT_WAITS_FOR_OUTPUTS_S,
+            )
+            return False
+        if now - self.snapshot_held_since < SNAPSHOT_WAITS_FOR_OUTPUTS_S:
+            return False
+        log.warning(
+            "the snapshot at engine log offset %d goes without Redis holding the verdicts before "
+            "it (unwritten for %.0fs): a take-over from it will report them missing",
+            log_offset,
+            now - self.snapshot_held_since,
+        )
+        self.snapshot_held_since = None
+        return True
+
     # -- taking over ---------------------------------------------------------------------
     async def _take_over(self) -> None:
         # One logical engine, one transactional id: a new owner fences the old one.
         self.pending_snapshot = None  # a child of the previous ownership: not ours to commit
+        self.snapshot_held_since = None
         self.producer = transactional_producer(self.settings.bootstrap, self.group_id, linger_ms=2)
         await self._kafka(
             self.producer.start(), "starting the transactional producer", self.deadlines.client_s
@@ -478,6 +521,8 @@ class EngineRunner(ABC):
         """
         pending = self.pending_snapshot
         if pending is not None and pending.data.done():
+            if not self._outputs_written(pending.log_offset):
+                return None
             self.pending_snapshot = None
             topic = self.topics(ENGINE_STATE)
             records = pending.records()  # raises if the child failed: restart

@@ -27,7 +27,10 @@ held everything before the snapshot's offset, which ``log_offset`` tells; when i
 worker killed while Redis had been unreachable since before its last snapshot, or a Redis
 emptied beside an engine restored from a snapshot), the gap is recorded in ``missing``, logged,
 shown on ``/stats/`` and ``/metrics``, and stays until ``sellerwatch rebuild-read-model``
-(or a replay of the whole log) fills it.
+(or a replay of the whole log) fills it. The engine runner makes the first case rare: it
+commits a snapshot only once :meth:`ReadModel.written_through` its offset (for at most 30
+minutes of Redis outage). The second is also found live, at the next write: the worker's own
+``log_offset`` is gone from Redis.
 """
 
 from __future__ import annotations
@@ -64,11 +67,20 @@ def _auth() -> dict[str, str]:
 
 
 #: Raises the hash field ``log_offset`` of ``KEYS[1]`` to ``ARGV[1]``, never lowers it: an owner
-#: that lost the engine may write late, after its successor wrote a newer offset.
+#: that lost the engine may write late, after its successor wrote a newer offset. When this
+#: worker wrote an offset before (``ARGV[2]``, JSON of what is then missing) and Redis holds none,
+#: Redis lost its data since (a restart without persistence): ``missing`` is set, and 1 returned.
 _RAISE_MARK = """
-local now = tonumber(redis.call('HGET', KEYS[1], 'log_offset') or '-1')
-if tonumber(ARGV[1]) > now then redis.call('HSET', KEYS[1], 'log_offset', ARGV[1]) end
-return 0
+local held = redis.call('HGET', KEYS[1], 'log_offset')
+local lost = 0
+if not held and ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[1], 'rebuilt') == 0 then
+  redis.call('HSETNX', KEYS[1], 'missing', ARGV[2])
+  lost = 1
+end
+if tonumber(ARGV[1]) > tonumber(held or '-1') then
+  redis.call('HSET', KEYS[1], 'log_offset', ARGV[1])
+end
+return lost
 """
 
 
@@ -163,6 +175,8 @@ class ReadModel:
         self._force_mark = False
         #: The log offsets whose outputs Redis may lack (``missing`` in its progress hash).
         self.missing: dict[str, int | None] | None = None
+        #: The log offset the last write that succeeded reached (``None``: none yet).
+        self.written: int | None = None
 
     @property
     def keys_waiting(self) -> int:
@@ -203,6 +217,14 @@ class ReadModel:
         self._recovery = Recovery(replayed_from, log_offset)
         self._mark = log_offset
         self._kick()
+
+    def written_through(self, log_offset: int) -> bool:
+        """Whether Redis holds every output committed before ``log_offset`` that was submitted
+        (nothing waits to be written, or the last write reached it): then a snapshot at that
+        offset leaves no output that only this process's memory holds."""
+        if self._recovery is None and not self._staged and not self._in_flight:
+            return True
+        return self.written is not None and self.written >= log_offset
 
     def _kick(self) -> None:
         if (self._staged or self._recovery) and (self._writer is None or self._writer.done()):
@@ -265,17 +287,30 @@ class ReadModel:
         for key, mapping in fields.items():
             pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
             pipe.expire(key, self.ttl_s)
+        raised = not self._force_mark and mark is not None
+        lost = {"after_log_offset": None, "before_log_offset": self.written}
         if self._force_mark and mark is not None:
             pipe.hdel(progress, "rebuilt")
             pipe.hset(progress, "log_offset", str(mark))
         elif mark is not None:
-            pipe.eval(_RAISE_MARK, 1, progress, str(mark))
+            was = b"" if self.written is None else orjson.dumps(lost)
+            pipe.eval(_RAISE_MARK, 1, progress, str(mark), was)
         if self.missing is not None:
             pipe.hset(progress, "missing", orjson.dumps(self.missing))
         elif self._force_mark:
             pipe.hdel(progress, "missing")
-        await pipe.execute()
+        answers = await pipe.execute()
         self._force_mark = self._force_mark and mark is None
+        if raised and self.missing is None and answers[-1] == 1:  # the eval was the last call
+            self.missing = lost
+            log.error(
+                "redis read model: Redis no longer holds what this worker wrote up to engine log "
+                "offset %s (restarted without persistence?); the verdicts are on Kafka. Stop the "
+                "workers and run `sellerwatch rebuild-read-model` to fill it",
+                self.written,
+            )
+        if mark is not None:
+            self.written = mark
 
     async def _check(self, recovery: Recovery) -> None:
         """Whether Redis held every output before the replay's start; a gap if not."""

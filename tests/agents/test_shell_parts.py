@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from sellerwatch.agents import engine_runner
 from sellerwatch.agents.direct import DirectRunner
 from sellerwatch.agents.outputs import (
     DIVERTED_BYTES_MAX,
@@ -160,6 +161,7 @@ class _DoneSnapshot:
     """A forked snapshot whose child has finished."""
 
     def __init__(self) -> None:
+        self.log_offset = 7
         self.data = asyncio.get_running_loop().create_future()
         self.data.set_result(None)
 
@@ -190,3 +192,46 @@ async def test_a_snapshot_counts_as_committed_only_once_its_transaction_commits(
         await runner.inputs.stop()
     assert "t-sellerwatch.engine-state" in producer.sent
     assert runner.snapshots_committed == (0 if commit_fails else 1)
+
+
+class _Outputs:
+    """What the engine published, with Redis behind (``written``) or caught up."""
+
+    def __init__(self) -> None:
+        self.written = False
+
+    def committed(self, *_: Any) -> None:
+        pass
+
+    def written_through(self, log_offset: int) -> bool:  # noqa: ARG002 - the protocol's
+        return self.written
+
+
+async def test_a_snapshot_waits_while_redis_lacks_verdicts_before_it_then_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A take-over re-derives, and writes to Redis again, only the outputs after its snapshot:
+    one committed past outputs Redis never got would leave them in no one's memory."""
+    outputs = _Outputs()
+    runner = DirectRunner(Settings(bootstrap="localhost:1", topic_prefix="t-"), outputs)
+    runner.engine = Engine(Policy())
+    producer = _Producer(commit_fails=False)
+    runner.producer = producer  # type: ignore[assignment]
+    runner.pending_snapshot = _DoneSnapshot()  # type: ignore[assignment]
+    try:
+        await runner._publish([], {runner.log_tp: 7}, records=0)
+        assert runner.snapshots_committed == 0 and runner.pending_snapshot is not None
+        outputs.written = True
+        await runner._publish([], {runner.log_tp: 8}, records=0)
+        assert runner.snapshots_committed == 1 and runner.pending_snapshot is None
+        # Redis away for longer than the wait: the snapshot goes regardless
+        monkeypatch.setattr(engine_runner, "SNAPSHOT_WAITS_FOR_OUTPUTS_S", 0.0)
+        outputs.written = False
+        runner.pending_snapshot = _DoneSnapshot()  # type: ignore[assignment]
+        await runner._publish([], {runner.log_tp: 9}, records=0)
+        assert runner.snapshots_committed == 1
+        await runner._publish([], {runner.log_tp: 10}, records=0)
+        assert runner.snapshots_committed == 2
+    finally:  # never started: stopping only closes them
+        await runner.consumer.stop()
+        await runner.inputs.stop()

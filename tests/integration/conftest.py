@@ -312,14 +312,23 @@ def own_broker(tmp_path: Path, services: None) -> Iterator[OwnBroker]:
 def reset_when_stopped(prefix: str, seconds: float = 60) -> subprocess.CompletedProcess[str]:
     """``sellerwatch reset``, retried while a killed member's session runs out (until then it
     refuses, naming the group)."""
+    return run_when_stopped("reset", "--topic-prefix", prefix, seconds=seconds)
+
+
+def run_when_stopped(
+    *args: str, seconds: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """A command that refuses while a worker is in the engine groups (``reset``,
+    ``rebuild-read-model``), retried while a stopped or killed member's session runs out."""
     deadline = time.monotonic() + seconds
     while True:
         result = subprocess.run(
-            ["sellerwatch", "reset", "--topic-prefix", prefix],
+            ["sellerwatch", *args],
             capture_output=True,
             text=True,
             timeout=150,
             cwd=ROOT,
+            env={**os.environ, **env},
         )
         if result.returncode == 0 or time.monotonic() > deadline:
             return result

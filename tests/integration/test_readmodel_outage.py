@@ -173,3 +173,47 @@ def test_an_owner_that_lost_the_engine_and_writes_late_never_lowers_the_mark(
 
     asyncio.run(run())
     assert _progress(own_redis) == {"log_offset": "20"}
+
+
+def test_a_redis_that_lost_its_data_under_a_running_worker_is_reported_at_the_next_write(
+    own_redis: OwnRedis,
+) -> None:
+    """A restart without persistence: what the worker wrote before is gone, and only Kafka
+    has it; nothing else would say so until some take-over."""
+
+    async def run() -> None:
+        model = ReadModel(own_redis.url, "p.", retry_first_s=0.1, retry_max_s=0.5)
+        model.submit([], [_figures("I1", 1)], log_offset=5)
+        assert await model.flushed(10)
+        own_redis.stop()
+        own_redis.start()  # empty
+        model.submit([], [_figures("I2", 2)], log_offset=6)
+        assert await model.flushed(10)
+        assert model.stats()["missing"] == {"after_log_offset": None, "before_log_offset": 5}
+        await model.close()
+
+    asyncio.run(run())
+    progress = _progress(own_redis)
+    assert progress["log_offset"] == "6"
+    assert orjson.loads(progress["missing"]) == {"after_log_offset": None, "before_log_offset": 5}
+
+
+def test_the_outputs_count_as_written_only_once_redis_took_them(own_redis: OwnRedis) -> None:
+    """What holds a snapshot back (``EngineRunner._outputs_written``)."""
+
+    async def run() -> None:
+        model = ReadModel(own_redis.url, "p.", retry_first_s=0.1, retry_max_s=0.5)
+        assert model.written_through(3)  # nothing submitted: nothing waits
+        model.submit([], [_figures("I1", 1)], log_offset=5)
+        assert await model.flushed(10)
+        assert model.written_through(5) and model.written_through(9)  # 5..8: no outputs
+        own_redis.stop()
+        model.submit([], [_figures("I1", 2)], log_offset=9)
+        await asyncio.sleep(0.5)
+        assert model.written_through(5) and not model.written_through(9)
+        own_redis.start()
+        assert await model.flushed(10)
+        assert model.written_through(9)
+        await model.close()
+
+    asyncio.run(run())

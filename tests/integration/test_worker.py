@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tests.integration.conftest import (
     read_topics,
     read_verdicts,
     run_cli,
+    run_when_stopped,
     wait_for,
 )
 from tests.integration.own_broker import OwnBroker
@@ -127,36 +129,53 @@ def _read_model(prefix: str, url: str = REDIS_URL) -> dict[bytes, dict[bytes, by
     return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("snapshots", ["none", "every second"])
+@pytest.mark.parametrize("case", ["no snapshot", "snapshots held back", "redis emptied"])
 def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_reported(
-    workload: tuple[Path, list[bytes]], prefix: str, own_redis: OwnRedis, workers, snapshots: str
+    workload: tuple[Path, list[bytes]], prefix: str, own_redis: OwnRedis, workers, case: str
 ) -> None:
-    """Redis is down while a worker commits every verdict; the worker is killed with -9, so its
-    staged writes die with it. Without a snapshot its successor replays the whole log and
-    writes everything; from a snapshot it cannot know the verdicts before it, and says so on
-    ``/stats/`` until ``rebuild-read-model`` has run."""
+    """A worker commits every verdict and is killed with -9; what it had not written to Redis
+    dies with it.
+
+    - Redis down all along, no snapshot: the successor replays the whole log, writes it all.
+    - Redis down all along, a snapshot due every second: it waits for Redis, so none is
+      committed, and again the successor replays the whole log.
+    - Redis written, a snapshot committed, then Redis emptied (a restart without
+      persistence): the successor takes over from the snapshot and cannot know the verdicts
+      before it; it says so (``/stats/``, ``status``) until ``rebuild-read-model`` has run.
+    """
     path, expected = workload
     run_cli("produce", "--topic-prefix", prefix, str(path))
-    own_redis.stop()
+    if case != "redis emptied":
+        own_redis.stop()
     env = {
         "SELLERWATCH_REDIS_URL": own_redis.url,
-        "SELLERWATCH_SNAPSHOT_INTERVAL_S": "3600" if snapshots == "none" else "1",
+        "SELLERWATCH_SNAPSHOT_INTERVAL_S": "3600" if case == "no snapshot" else "1",
     }
     first = workers(prefix, "a", **env)
     done = lambda worker: _engine_done([worker], records_in(path), tick_ts(path))  # noqa: E731
     wait_for(lambda: done(first), 180, "the first worker")
-    if snapshots != "none":  # a snapshot is taken in a transaction: send it a few
-        again = path.with_suffix(".again.jsonl")
-        again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
+    again = path.with_suffix(".again.jsonl")  # duplicates: transactions, but no verdict
+    again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
+    if case == "snapshots held back":
+        for _ in range(4):  # a snapshot is taken and sent in later transactions
+            run_cli("produce", "--topic-prefix", prefix, str(again))
+            time.sleep(1.5)
+        assert (first.stats() or {})["snapshots_committed"] == 0
+    if case == "redis emptied":
 
         def snapshot_committed() -> bool:
-            run_cli("produce", "--topic-prefix", prefix, str(again))  # duplicates: no verdict
-            return (first.stats() or {})["snapshots_committed"] > 0
+            run_cli("produce", "--topic-prefix", prefix, str(again))
+            stats = first.stats() or {}
+            return stats["snapshots_committed"] > 0 and stats["read_model"]["keys_waiting"] == 0
 
         wait_for(snapshot_committed, 90, "a snapshot")
-    assert (first.stats() or {})["read_model"]["keys_waiting"] > 100
+        own_redis.stop()
+        own_redis.start()  # empty: no persistence
+    else:
+        assert (first.stats() or {})["read_model"]["keys_waiting"] > 100
     first.kill9()
-    own_redis.start()  # empty: no persistence
+    if case != "redis emptied":
+        own_redis.start()
 
     def flushed(worker: Worker) -> bool:
         stats = worker.stats() or {}
@@ -177,8 +196,9 @@ def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_rep
     assert ("rebuild-read-model" in status.stderr) == (missing is not None), status.stderr
     written = _read_model(prefix, own_redis.url)
     redis.Redis.from_url(own_redis.url).flushall()
-    run_cli("rebuild-read-model", "--topic-prefix", prefix, "--redis", own_redis.url)
-    if snapshots == "none":
+    rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    if case != "redis emptied":
         assert missing is None
         assert written == _read_model(prefix, own_redis.url)  # all of it, field for field
         return
