@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -192,6 +193,8 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
                 "engine_records": runner.records if runner else 0,
                 "verdicts_committed": runner.verdicts_committed if runner else 0,
                 "snapshots_committed": runner.snapshots_committed if runner else 0,
+                # seconds a finished snapshot has waited for Redis to hold the verdicts before it
+                "snapshot_waiting_for_read_model_s": snapshot_held_for(runner),
                 "watermark": runner.committed_watermark if runner else None,
                 "accounting": engine.accounting.as_dict() if engine else None,
                 "orphans_dropped": engine.orphans_dropped if engine else None,
@@ -260,6 +263,12 @@ class WorkerOutputs:
     def written_through(self, log_offset: int) -> bool:
         """Without Redis, nothing waits to be written."""
         return self.readmodel is None or self.readmodel.written_through(log_offset)
+
+
+def snapshot_held_for(runner: EngineRunner | None) -> float | None:
+    """How long the runner's finished snapshot has waited for the read model, if it does."""
+    since = runner.snapshot_held_since if runner else None
+    return None if since is None else round(time.monotonic() - since, 1)
 
 
 def make_runner(settings: Settings, published: Published, stop_at_end: bool) -> Any:
