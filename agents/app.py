@@ -39,6 +39,7 @@ from sellerwatch.agents.kafka_security import faust_credentials
 from sellerwatch.agents.metrics import CONTENT_TYPE, Metrics
 from sellerwatch.agents.partitions import PartitionRunner
 from sellerwatch.agents.readmodel import ReadModel
+from sellerwatch.agents.readmodel_rebuild import refill
 from sellerwatch.agents.settings import Settings, web_token
 from sellerwatch.agents.stage_health import PROGRESS
 from sellerwatch.agents.topics import Topics, ensure_topics
@@ -121,7 +122,7 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
     broker_check, close_broker_check = kafka_check(settings.bootstrap)
     broker = BrokerProbe(broker_check)
 
-    published = WorkerOutputs(metrics, readmodel)
+    published = WorkerOutputs(metrics, readmodel, settings)
 
     async def supervise(name: str, make: Callable[[], Any]) -> None:
         """Run a stage; on any failure (broker gone, fenced, aborted) start it over.
@@ -236,10 +237,27 @@ def create_app(settings: Settings, *, stop_at_end: bool = False) -> faust.App:
 
 
 class WorkerOutputs:
-    """What the engine owner published, told to the worker's metrics and Redis read model."""
+    """What the engine owner published, told to the worker's metrics and Redis read model;
+    and a gap the read model finds, filled from the output topics while the engine runs."""
 
-    def __init__(self, metrics: Metrics, readmodel: ReadModel | None) -> None:
-        self.metrics, self.readmodel = metrics, readmodel
+    def __init__(self, metrics: Metrics, readmodel: ReadModel | None, settings: Settings) -> None:
+        self.metrics, self.readmodel, self.settings = metrics, readmodel, settings
+        self.refilling: asyncio.Task[bool] | None = None
+        if readmodel is not None:
+            readmodel.on_missing = self._refill
+
+    def _refill(self) -> None:
+        if self.readmodel is None or (self.refilling is not None and not self.refilling.done()):
+            return
+        settings = self.settings
+        self.refilling = asyncio.ensure_future(
+            refill(self.readmodel, settings.bootstrap, settings.topic_prefix)
+        )
+
+    def stood_by(self) -> None:
+        """Another owner takes over: its own check finds the gap, if one is left."""
+        if self.refilling is not None:
+            self.refilling.cancel()
 
     def committed(
         self, verdicts: list[Verdict], evaluations: list[Evaluation], log_offset: int

@@ -236,8 +236,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if missing is not None:
         sys.stderr.write(
             "sellerwatch: warning: the read model may lack verdicts committed while it could not "
-            f"be written ({orjson.dumps(missing).decode()}); the verdict topics have them: stop "
-            "the workers and run `sellerwatch rebuild-read-model`\n"
+            f"be written ({orjson.dumps(missing).decode()}); the engine owner is reading them "
+            "back from the verdict topics (its log says when it is done; if it gave up: stop "
+            "the workers and run `sellerwatch rebuild-read-model`)\n"
         )
     return 0 if len(found) > 1 else 1
 

@@ -87,6 +87,9 @@ class Published(Protocol):
         """The take-over's replay is done: it re-derived the outputs of log offsets
         ``[replayed_from, log_offset)``, from the log's first record if ``None``."""
 
+    def stood_by(self) -> None:
+        """This worker gave up the engine (or stops): what it started as owner ends."""
+
     def written_through(self, log_offset: int) -> bool:
         """Whether every output committed before ``log_offset`` is written where it is read
         (Redis), not only held in this process: only then may a snapshot at that offset be
@@ -247,6 +250,8 @@ class EngineRunner(ABC):
 
     async def stand_by(self) -> None:
         """Give up the engine (partition revoked or shutting down)."""
+        if self.active and self.published is not None:
+            self.published.stood_by()
         self.active = False
         self.progress.caught_up = self.progress.input_waiting = False
         self.progress.lag = {}

@@ -198,8 +198,8 @@ class ReadModelCollector(Collector):
         yield failed
         yield _gauge(
             "sellerwatch_readmodel_missing",
-            "1 while the read model may lack outputs a stopped worker committed but never wrote "
-            "(until `sellerwatch rebuild-read-model`)",
+            "1 while the read model may lack committed outputs (a stopped worker's unwritten "
+            "ones, or a Redis that lost its data), until they are read back from Kafka",
             0 if stats.get("missing") is None else 1,
         )
 

@@ -23,14 +23,13 @@ of holding it. The worker's ``/stats/`` and ``/metrics`` show the keys waiting t
 A worker killed before it wrote what it committed loses those writes with its memory. The next
 engine owner re-derives the outputs of the log it replays (from its snapshot's offset) and
 writes them again (:meth:`ReadModel.recovered`). That mends Redis exactly when Redis already
-held everything before the snapshot's offset, which ``log_offset`` tells; when it did not (a
-worker killed while Redis had been unreachable since before its last snapshot, or a Redis
-emptied beside an engine restored from a snapshot), the gap is recorded in ``missing``, logged,
-shown on ``/stats/`` and ``/metrics``, and stays until ``sellerwatch rebuild-read-model``
-(or a replay of the whole log) fills it. The engine runner makes the first case rare: it
+held everything before the snapshot's offset, which ``log_offset`` tells, and the engine runner
 commits a snapshot only once :meth:`ReadModel.written_through` its offset (for at most 30
-minutes of Redis outage). The second is also found live, at the next write: the worker's own
-``log_offset`` is gone from Redis.
+minutes of Redis outage). A gap left all the same (a longer outage, or a Redis that lost its
+data, also found at a write: the worker's own ``log_offset`` is gone) is recorded in
+``missing``, logged, shown on ``/stats/`` and ``/metrics``, and filled by the worker from the
+output topics while the engine runs (:meth:`ReadModel.begin_refill`,
+:func:`agents.readmodel_rebuild.refill`), or by ``sellerwatch rebuild-read-model``.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +177,12 @@ class ReadModel:
         self.missing: dict[str, int | None] | None = None
         #: The log offset the last write that succeeded reached (``None``: none yet).
         self.written: int | None = None
+        #: Called when a gap is found (the worker starts a refill from the output topics).
+        self.on_missing: Callable[[], None] | None = None
+        #: While a refill reads back: the fields submitted since it began.
+        self._touched: set[tuple[str, str]] | None = None
+        #: A refill's values are staged: the write that carries them clears ``missing``.
+        self._clear_missing = False
 
     @property
     def keys_waiting(self) -> int:
@@ -242,7 +248,18 @@ class ReadModel:
         return not self._staged
 
     def _stage(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
-        staged = self._staged
+        self._stage_into(self._staged, verdicts, evaluations)
+        touched = self._touched
+        if touched is not None:  # newer than what a refill under way reads back
+            touched.update((k, f) for v in verdicts for k, f in verdict_fields(self.prefix, v))
+            touched.update(evaluation_field(self.prefix, e) for e in evaluations)
+
+    def _stage_into(
+        self,
+        staged: dict[str, dict[str, bytes]],
+        verdicts: list[Verdict],
+        evaluations: list[Evaluation],
+    ) -> None:
         for verdict in verdicts:
             body = encode(verdict)
             for key, field in verdict_fields(self.prefix, verdict):
@@ -250,6 +267,34 @@ class ReadModel:
         for evaluation in evaluations:  # in order: a later evaluation's figures win
             key, field = evaluation_field(self.prefix, evaluation)
             staged.setdefault(key, {})[field] = encode(evaluation)
+
+    # -- filling a gap from the output topics, in the worker -------------------------------
+    def begin_refill(self) -> None:
+        """A refill starts reading the output topics: from now on, what is submitted is newer
+        than what it reads back, and keeps its fields."""
+        self._touched = set()
+
+    def finish_refill(self, verdicts: list[Verdict], evaluations: list[Evaluation]) -> None:
+        """Stage what the refill read back (per field, the latest committed value), except
+        the fields submitted since it began; the write that carries it clears ``missing``."""
+        touched, self._touched = self._touched or set(), None
+        back: dict[str, dict[str, bytes]] = {}
+        self._stage_into(back, verdicts, evaluations)
+        staged = self._staged
+        for key, mapping in back.items():
+            older = {f: v for f, v in mapping.items() if (key, f) not in touched}
+            if older:
+                staged[key] = {**older, **staged.get(key, {})}
+        self._clear_missing = True
+        self._kick()
+
+    def abandon_refill(self) -> None:
+        """The refill failed or this worker gave up the engine: the gap stays reported."""
+        self._touched = None
+
+    def _gap_found(self) -> None:
+        if self.on_missing is not None:
+            self.on_missing()
 
     async def _write_staged(self) -> None:
         """One MULTI per write: an HSET and an EXPIRE per key staged, and the log offset they
@@ -295,20 +340,27 @@ class ReadModel:
         elif mark is not None:
             was = b"" if self.written is None else orjson.dumps(lost)
             pipe.eval(_RAISE_MARK, 1, progress, str(mark), was)
-        if self.missing is not None:
-            pipe.hset(progress, "missing", orjson.dumps(self.missing))
-        elif self._force_mark:
+        clearing = self._clear_missing
+        if clearing or (self._force_mark and self.missing is None):
             pipe.hdel(progress, "missing")
+        elif self.missing is not None:
+            pipe.hset(progress, "missing", orjson.dumps(self.missing))
         answers = await pipe.execute()
         self._force_mark = self._force_mark and mark is None
-        if raised and self.missing is None and answers[-1] == 1:  # the eval was the last call
+        if clearing:
+            self._clear_missing = False
+            if self.missing is not None:
+                log.warning("redis read model: the gap is filled from the output topics")
+            self.missing = None
+        elif raised and self.missing is None and answers[-1] == 1:  # the eval was the last call
             self.missing = lost
             log.error(
                 "redis read model: Redis no longer holds what this worker wrote up to engine log "
-                "offset %s (restarted without persistence?); the verdicts are on Kafka. Stop the "
-                "workers and run `sellerwatch rebuild-read-model` to fill it",
+                "offset %s (restarted without persistence?); the verdicts are on Kafka: the "
+                "worker reads them back to fill it",
                 self.written,
             )
+            self._gap_found()
         if mark is not None:
             self.written = mark
 
@@ -321,6 +373,7 @@ class ReadModel:
             return
         if "missing" in held:  # an earlier gap, not filled since
             self.missing = orjson.loads(held["missing"])
+            self._gap_found()
             return
         if "rebuilt" in held:  # rebuild-read-model wrote every committed output
             self._force_mark = True
@@ -332,11 +385,11 @@ class ReadModel:
         log.error(
             "redis read model: the outputs committed %s and before engine log offset %d may be "
             "missing from Redis (a worker stopped before it could write them, or Redis lost "
-            "them); the verdicts are on Kafka. Stop the workers and run "
-            "`sellerwatch rebuild-read-model` to fill it",
+            "them); the verdicts are on Kafka: the worker reads them back to fill it",
             "from the start" if written is None else f"after engine log offset {written}",
             recovery.replayed_from,
         )
+        self._gap_found()
 
     async def mark_rebuilt(self) -> None:
         """Record that every committed output was just written (``rebuild-read-model``)."""

@@ -31,13 +31,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sellerwatch.agents.cli import kafka_arguments
+from sellerwatch.agents.deadlines import describe
 from sellerwatch.agents.kafka_security import client_options, start_client
 from sellerwatch.agents.readmodel import ReadModel, evaluation_field, verdict_fields
 from sellerwatch.agents.reset import ENGINE_GROUPS, ResetError, refuse_if_running
 from sellerwatch.agents.topics import ENGINE_LOG, METRICS, Topics
-from sellerwatch.schemas.verdict import Verdict, decode_evaluation, decode_verdict
+from sellerwatch.schemas.verdict import Evaluation, Verdict, decode_evaluation, decode_verdict
 from sellerwatch.streams.partitioned import publication_order
 
+log = logging.getLogger(__name__)
 #: How long the rebuild may wait for Redis to take what it read.
 WRITE_TIMEOUT_S = 120.0
 #: How long reading a partition may make no progress before the rebuild gives up.
@@ -105,8 +107,25 @@ class LatestVerdicts:
         return [v for _, v in sorted(kept.values(), key=lambda pair: pair[0])]
 
 
-async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
-    """Read the verdicts and figures of ``prefix`` and write them into the read model."""
+@dataclass(frozen=True)
+class ReadBack:
+    """What the output topics say the read model holds: per field, its latest value."""
+
+    verdicts: list[Verdict]
+    figures: list[Evaluation]
+    verdicts_read: int
+    figures_read: int
+
+    def keys(self, prefix: str) -> int:
+        """The read-model keys (hashes) these fill."""
+        keys = {evaluation_field(prefix, e)[0] for e in self.figures}
+        keys.update(key for v in self.verdicts for key, _ in verdict_fields(prefix, v))
+        return len(keys)
+
+
+async def read_back(bootstrap: str, prefix: str, *, refuse_running: bool = True) -> ReadBack:
+    """Read the committed verdicts and figures of ``prefix`` up to the ends seen at start;
+    with ``refuse_running``, refuse while a worker of the prefix runs."""
     named = Topics(prefix)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -115,39 +134,83 @@ async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
         **client_options(),
     )
     verdicts = LatestVerdicts(prefix)
-    evaluations = 0
-    figure_keys: set[str] = set()
+    figures: dict[tuple[str, str], Evaluation] = {}
+    figures_read = 0
+    await start_client(consumer, bootstrap)
+    try:
+        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
+        if refuse_running and named(ENGINE_LOG) in cluster.topics():  # none may run now
+            await refuse_if_running(bootstrap, [named(g) for g in ENGINE_GROUPS], named)
+        wanted = {
+            topic: cluster.partitions_for_topic(topic) or set()
+            for topic in [*named.verdicts(), named(METRICS)]
+        }
+        metrics = named(METRICS)
+        async for topic, values in _batches(consumer, wanted):
+            if topic == metrics:  # one partition, read in commit order: latest wins
+                for raw in values:
+                    evaluation = decode_evaluation(raw)
+                    figures[evaluation_field(prefix, evaluation)] = evaluation
+                figures_read += len(values)
+            else:
+                for raw in values:
+                    verdicts.add(decode_verdict(raw))
+            await asyncio.sleep(0)  # in a live worker: let the engine run between batches
+    finally:
+        await consumer.stop()
+    return ReadBack(
+        verdicts.in_published_order(), list(figures.values()), verdicts.read, figures_read
+    )
+
+
+async def refill(model: ReadModel, bootstrap: str, prefix: str, attempts: int = 3) -> bool:
+    """In the engine owner: fill a gap of its read model from the output topics while it
+    runs (what it submits meanwhile is newer and keeps its fields: ``ReadModel.begin_refill``);
+    whether it did. Cancelled when the worker gives up the engine."""
+    for attempt in range(1, attempts + 1):
+        model.begin_refill()
+        started = time.monotonic()
+        try:
+            back = await read_back(bootstrap, prefix, refuse_running=False)
+        except asyncio.CancelledError:
+            model.abandon_refill()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the gap stays reported; the engine runs on
+            model.abandon_refill()
+            log.warning(
+                "redis read model: reading the output topics back failed (%s), attempt %d of %d",
+                describe(exc),
+                attempt,
+                attempts,
+            )
+            await asyncio.sleep(10.0 * attempt)
+            continue
+        model.finish_refill(back.verdicts, back.figures)
+        log.warning(
+            "redis read model: read back %d verdicts and %d figures in %.1fs to fill the gap",
+            back.verdicts_read,
+            back.figures_read,
+            time.monotonic() - started,
+        )
+        return True
+    log.error(
+        "redis read model: the gap stays; stop the workers and run `sellerwatch rebuild-read-model`"
+    )
+    return False
+
+
+async def rebuild(bootstrap: str, prefix: str, redis_url: str) -> Rebuilt:
+    """Read the verdicts and figures of ``prefix`` and write them into the read model."""
     model = ReadModel(redis_url, prefix)
     try:
-        await start_client(consumer, bootstrap)
-        try:
-            cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call
-            if named(ENGINE_LOG) in cluster.topics():  # a worker ran: none may be running now
-                await refuse_if_running(bootstrap, [named(g) for g in ENGINE_GROUPS], named)
-            wanted = {
-                topic: cluster.partitions_for_topic(topic) or set()
-                for topic in [*named.verdicts(), named(METRICS)]
-            }
-            metrics = named(METRICS)
-            async for topic, values in _batches(consumer, wanted):
-                if topic == metrics:  # one partition, read in commit order: latest wins
-                    figures = [decode_evaluation(raw) for raw in values]
-                    figure_keys.update(evaluation_field(prefix, e)[0] for e in figures)
-                    model.submit([], figures)
-                    evaluations += len(figures)
-                else:
-                    for raw in values:
-                        verdicts.add(decode_verdict(raw))
-        finally:
-            await consumer.stop()
-        model.submit(verdicts.in_published_order(), [])
-        keys = len(figure_keys.union(key for key, _ in verdicts.latest))
+        back = await read_back(bootstrap, prefix)
+        model.submit(back.verdicts, back.figures)
         if not await model.flushed(WRITE_TIMEOUT_S):
             raise ResetError(f"Redis at {redis_url} took no write for {WRITE_TIMEOUT_S:.0f}s")
         await model.mark_rebuilt()  # the next engine owner counts Redis as complete
     finally:
         await model.close()
-    return Rebuilt(verdicts.read, evaluations, keys)
+    return Rebuilt(back.verdicts_read, back.figures_read, back.keys(prefix))
 
 
 def cmd_rebuild_read_model(args: argparse.Namespace) -> int:

@@ -125,7 +125,7 @@ def test_a_gap_before_the_replay_is_recorded_and_reported_until_a_rebuild(
             second = await _owner(own_redis, [_figures("I2", 3)], replayed_from=12, log_offset=20)
         gap = {"after_log_offset": 5, "before_log_offset": 12}
         assert second.stats()["missing"] == gap
-        assert "rebuild-read-model" in caplog.text
+        assert "reads them back" in caplog.text
         second.submit([], [_figures("I2", 4)], log_offset=21)
         assert await second.flushed(10)
         await second.close()
@@ -217,3 +217,48 @@ def test_the_outputs_count_as_written_only_once_redis_took_them(own_redis: OwnRe
         await model.close()
 
     asyncio.run(run())
+
+
+def test_a_refill_fills_the_gap_but_never_overwrites_what_the_engine_wrote_since(
+    own_redis: OwnRedis,
+) -> None:
+    """The worker reads the output topics back while the engine runs on: a field the engine
+    submitted after the refill began is newer than anything read back."""
+    found: list[str] = []
+
+    async def run() -> None:
+        model = ReadModel(own_redis.url, "p.", retry_first_s=0.1, retry_max_s=0.5)
+        model.on_missing = lambda: found.append("gap")
+        model.submit([], [_figures("I0", 1)])
+        model.recovered(12, 20)  # Redis holds no progress: everything before 12 may be missing
+        assert await model.flushed(10)
+        assert found == ["gap"] and model.stats()["missing"] is not None
+        model.begin_refill()
+        model.submit([], [_figures("I1", 9)], log_offset=21)  # committed during the read
+        read_back = [_figures("I1", 3), _figures("I2", 4)]  # I1's is older than the engine's
+        model.finish_refill([], read_back)
+        assert await model.flushed(10)
+        assert model.stats()["missing"] is None
+        await model.close()
+
+    asyncio.run(run())
+    assert [own_redis.read(i) for i in ("I0", "I1", "I2")] == [1, 9, 4]
+    assert _progress(own_redis) == {"log_offset": "21"}
+
+
+def test_a_lost_redis_found_at_a_write_asks_for_a_refill(own_redis: OwnRedis) -> None:
+    found: list[str] = []
+
+    async def run() -> None:
+        model = ReadModel(own_redis.url, "p.", retry_first_s=0.1, retry_max_s=0.5)
+        model.on_missing = lambda: found.append("gap")
+        model.submit([], [_figures("I1", 1)], log_offset=5)
+        assert await model.flushed(10)
+        own_redis.stop()
+        own_redis.start()
+        model.submit([], [_figures("I2", 2)], log_offset=6)
+        assert await model.flushed(10)
+        await model.close()
+
+    asyncio.run(run())
+    assert found == ["gap"]
