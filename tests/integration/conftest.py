@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.own_broker import OwnBroker
@@ -307,6 +308,17 @@ def own_broker(tmp_path: Path, services: None) -> Iterator[OwnBroker]:
         yield broker.start()
     finally:
         broker.stop()
+
+
+def read_model_hashes(prefix: str, url: str = REDIS_URL) -> dict[bytes, dict[bytes, bytes]]:
+    """Every item's and shop's hash the read model holds for ``prefix``."""
+    client = redis.Redis.from_url(url)
+    keys = [
+        key
+        for kind in ("item", "shop")
+        for key in client.scan_iter(match=f"sellerwatch:{prefix}:{kind}:*", count=1000)
+    ]
+    return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
 
 
 def reset_when_stopped(prefix: str, seconds: float = 60) -> subprocess.CompletedProcess[str]:

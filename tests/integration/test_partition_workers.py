@@ -2,7 +2,7 @@
 state partitions assigned to it, give the replay's verdicts — with 1, 2 or 3 workers, and with
 workers added, stopped (SIGTERM) and killed (-9) mid-stream, the coordinator killed too, and
 the broker restarted under them: every verdict, evidence record and warning exactly once
-(``read_committed``)."""
+(``read_committed``); and the coordinator's Redis read model read back after Redis lost it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 
 from sellerwatch.cli import main
 from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
@@ -21,12 +22,15 @@ from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     BOOTSTRAP,
     Worker,
+    read_model_hashes,
     read_topics,
     read_verdicts,
     run_cli,
+    run_when_stopped,
     wait_for,
 )
 from tests.integration.own_broker import OwnBroker
+from tests.integration.own_redis import OwnRedis
 from tests.integration.workload import make_workload, records_in, replay_verdicts, tick_ts
 
 pytestmark = pytest.mark.integration
@@ -185,3 +189,46 @@ def test_a_broker_restart_under_a_coordinator_and_partition_workers_loses_nothin
     for worker in (coordinator, *held):  # each rode the restart out
         assert worker.process is not None and worker.process.poll() is None
     _exactly_once(prefix, expected, own_broker.bootstrap)
+
+
+def test_a_coordinator_restarted_beside_an_emptied_redis_reads_the_read_model_back(
+    workload: tuple[Path, list[bytes]], prefix: str, workers: Any, own_redis: OwnRedis
+) -> None:
+    """The coordinator writes the read model: killed after Redis lost its data (a restart
+    without persistence), its restart from a snapshot finds the gap and fills it from the
+    verdict and metrics topics, as ``rebuild-read-model`` would."""
+    path, _ = workload
+    run_cli("produce", "--topic-prefix", prefix, str(path))
+    env = {"SELLERWATCH_REDIS_URL": own_redis.url}
+    coordinator = workers(prefix, "coordinator", **_as("coordinator", **env))
+    partition = workers(prefix, "p0", **_as("partitions", **env))
+    wait_for(lambda: _done(coordinator, path), 240, "the coordinator")
+    again = path.with_suffix(".again.jsonl")  # duplicates: transactions, but no verdict
+    again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
+
+    def snapshot_committed() -> bool:
+        run_cli("produce", "--topic-prefix", prefix, str(again))
+        stats = coordinator.stats() or {}
+        return stats["snapshots_committed"] > 0 and stats["read_model"]["keys_waiting"] == 0
+
+    wait_for(snapshot_committed, 90, "a snapshot of the coordinator")
+    own_redis.stop()
+    own_redis.start()  # empty: no persistence
+    coordinator.kill9()
+    restarted = workers(prefix, "coordinator", **_as("coordinator", **env))
+
+    def complete() -> bool:
+        stats = restarted.stats() or {}
+        model = stats.get("read_model") or {}
+        return _done(restarted, path) and model["keys_waiting"] == 0 and model["missing"] is None
+
+    wait_for(complete, 180, "the restarted coordinator")
+    assert (restarted.stats() or {})["restored_from_snapshot"] is not None
+    assert "read back" in restarted.log_path.read_text()
+    restarted.stop()
+    partition.stop()
+    written = read_model_hashes(prefix, own_redis.url)
+    redis.Redis.from_url(own_redis.url).flushall()
+    rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert written == read_model_hashes(prefix, own_redis.url)  # field for field

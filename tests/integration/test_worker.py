@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     BOOTSTRAP,
     REDIS_URL,
     Worker,
+    read_model_hashes,
     read_topics,
     read_verdicts,
     run_cli,
@@ -109,24 +110,13 @@ def test_one_live_worker_matches_replay_and_fills_the_read_model(
     )
     assert running.returncode == 2 and "stop every worker" in running.stderr, running.stderr
     worker.stop()  # writes what it staged
-    written = _read_model(prefix)
+    written = read_model_hashes(prefix)
     assert len(written) > 100
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(*written)
     done = run_cli("rebuild-read-model", "--topic-prefix", prefix)
     assert f"{len(written)} keys" in done.stderr
-    assert _read_model(prefix) == written
-
-
-def _read_model(prefix: str, url: str = REDIS_URL) -> dict[bytes, dict[bytes, bytes]]:
-    """Every item's and shop's hash the read model holds for ``prefix``."""
-    client = redis.Redis.from_url(url)
-    keys = [
-        key
-        for kind in ("item", "shop")
-        for key in client.scan_iter(match=f"sellerwatch:{prefix}:{kind}:*", count=1000)
-    ]
-    return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
+    assert read_model_hashes(prefix) == written
 
 
 @pytest.mark.parametrize("case", ["no snapshot", "snapshots held back", "redis emptied"])
@@ -198,11 +188,11 @@ def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_rep
         env={**os.environ, **env},
     )
     assert status.returncode == 0 and "rebuild-read-model" not in status.stderr, status.stderr
-    written = _read_model(prefix, own_redis.url)
+    written = read_model_hashes(prefix, own_redis.url)
     redis.Redis.from_url(own_redis.url).flushall()
     rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert written == _read_model(prefix, own_redis.url)  # all of it, field for field
+    assert written == read_model_hashes(prefix, own_redis.url)  # all of it, field for field
 
 
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
