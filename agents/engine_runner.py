@@ -250,7 +250,7 @@ class EngineRunner(ABC):
 
     async def stand_by(self) -> None:
         """Give up the engine (partition revoked or shutting down)."""
-        if self.active and self.published is not None:
+        if self.published is not None:  # also mid take-over: a read back may have begun
             self.published.stood_by()
         self.active = False
         self.progress.caught_up = self.progress.input_waiting = False
