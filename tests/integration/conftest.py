@@ -321,6 +321,43 @@ def read_model_hashes(prefix: str, url: str = REDIS_URL) -> dict[bytes, dict[byt
     return {key: client.hgetall(key) for key in keys}  # type: ignore[misc]
 
 
+def duplicates_of(path: Path, count: int = 20) -> Path:
+    """A file of the first ``count`` records of ``path``: produced again, each is a duplicate,
+    so the engine commits transactions (and can send a snapshot) without a new verdict."""
+    again = path.with_suffix(".again.jsonl")
+    again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:count]))
+    return again
+
+
+def wait_for_a_snapshot_with_redis_written(worker: Worker, prefix: str, path: Path) -> None:
+    """Produce duplicates until ``worker`` (the engine owner) has committed a snapshot and
+    Redis holds everything it submitted."""
+    again = duplicates_of(path)
+
+    def committed() -> bool:
+        run_cli("produce", "--topic-prefix", prefix, str(again))
+        stats = worker.stats() or {}
+        return stats["snapshots_committed"] > 0 and stats["read_model"]["keys_waiting"] == 0
+
+    wait_for(committed, 90, "a snapshot with Redis written")
+
+
+def read_model_settled(worker: Worker) -> bool:
+    """Whether ``worker``'s read model has nothing waiting and no gap."""
+    model = (worker.stats() or {}).get("read_model") or {}
+    return model.get("keys_waiting") == 0 and model.get("missing") is None
+
+
+def assert_read_model_is_the_topics(prefix: str, redis_url: str, **env: str) -> None:
+    """With every worker stopped: the read model in ``redis_url`` is, field for field, what
+    ``rebuild-read-model`` writes from the verdict and metrics topics."""
+    written = read_model_hashes(prefix, redis_url)
+    redis.Redis.from_url(redis_url).flushall()
+    rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert written == read_model_hashes(prefix, redis_url)
+
+
 def reset_when_stopped(prefix: str, seconds: float = 60) -> subprocess.CompletedProcess[str]:
     """``sellerwatch reset``, retried while a killed member's session runs out (until then it
     refuses, naming the group)."""

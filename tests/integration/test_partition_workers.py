@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 from sellerwatch.cli import main
 from sellerwatch.schemas.evidence import Evidence, decode_evidence, join
@@ -22,12 +21,13 @@ from sellerwatch.schemas.verdict import encode
 from tests.integration.conftest import (
     BOOTSTRAP,
     Worker,
-    read_model_hashes,
+    assert_read_model_is_the_topics,
+    read_model_settled,
     read_topics,
     read_verdicts,
     run_cli,
-    run_when_stopped,
     wait_for,
+    wait_for_a_snapshot_with_redis_written,
 )
 from tests.integration.own_broker import OwnBroker
 from tests.integration.own_redis import OwnRedis
@@ -203,32 +203,19 @@ def test_a_coordinator_restarted_beside_an_emptied_redis_reads_the_read_model_ba
     coordinator = workers(prefix, "coordinator", **_as("coordinator", **env))
     partition = workers(prefix, "p0", **_as("partitions", **env))
     wait_for(lambda: _done(coordinator, path), 240, "the coordinator")
-    again = path.with_suffix(".again.jsonl")  # duplicates: transactions, but no verdict
-    again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
-
-    def snapshot_committed() -> bool:
-        run_cli("produce", "--topic-prefix", prefix, str(again))
-        stats = coordinator.stats() or {}
-        return stats["snapshots_committed"] > 0 and stats["read_model"]["keys_waiting"] == 0
-
-    wait_for(snapshot_committed, 90, "a snapshot of the coordinator")
+    wait_for_a_snapshot_with_redis_written(coordinator, prefix, path)
     own_redis.stop()
     own_redis.start()  # empty: no persistence
     coordinator.kill9()
     restarted = workers(prefix, "coordinator", **_as("coordinator", **env))
 
-    def complete() -> bool:
-        stats = restarted.stats() or {}
-        model = stats.get("read_model") or {}
-        return _done(restarted, path) and model["keys_waiting"] == 0 and model["missing"] is None
-
-    wait_for(complete, 180, "the restarted coordinator")
+    wait_for(
+        lambda: _done(restarted, path) and read_model_settled(restarted),
+        180,
+        "the restarted coordinator",
+    )
     assert (restarted.stats() or {})["restored_from_snapshot"] is not None
     assert "read back" in restarted.log_path.read_text()
     restarted.stop()
     partition.stop()
-    written = read_model_hashes(prefix, own_redis.url)
-    redis.Redis.from_url(own_redis.url).flushall()
-    rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert written == read_model_hashes(prefix, own_redis.url)  # field for field
+    assert_read_model_is_the_topics(prefix, own_redis.url, **env)

@@ -24,12 +24,15 @@ from tests.integration.conftest import (
     BOOTSTRAP,
     REDIS_URL,
     Worker,
+    assert_read_model_is_the_topics,
+    duplicates_of,
     read_model_hashes,
+    read_model_settled,
     read_topics,
     read_verdicts,
     run_cli,
-    run_when_stopped,
     wait_for,
+    wait_for_a_snapshot_with_redis_written,
 )
 from tests.integration.own_broker import OwnBroker
 from tests.integration.own_redis import OwnRedis
@@ -145,22 +148,15 @@ def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_rep
     first = workers(prefix, "a", **env)
     done = lambda worker: _engine_done([worker], records_in(path), tick_ts(path))  # noqa: E731
     wait_for(lambda: done(first), 180, "the first worker")
-    again = path.with_suffix(".again.jsonl")  # duplicates: transactions, but no verdict
-    again.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:20]))
     if case == "snapshots held back":
+        again = duplicates_of(path)
         for _ in range(4):  # a snapshot is taken and sent in later transactions
             run_cli("produce", "--topic-prefix", prefix, str(again))
             time.sleep(1.5)
         held = first.stats() or {}
         assert held["snapshots_committed"] == 0 and held["snapshot_waiting_for_read_model_s"] > 0
     if case == "redis emptied":
-
-        def snapshot_committed() -> bool:
-            run_cli("produce", "--topic-prefix", prefix, str(again))
-            stats = first.stats() or {}
-            return stats["snapshots_committed"] > 0 and stats["read_model"]["keys_waiting"] == 0
-
-        wait_for(snapshot_committed, 90, "a snapshot")
+        wait_for_a_snapshot_with_redis_written(first, prefix, path)
         own_redis.stop()
         own_redis.start()  # empty: no persistence
     else:
@@ -169,13 +165,8 @@ def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_rep
     if case != "redis emptied":
         own_redis.start()
 
-    def complete(worker: Worker) -> bool:
-        stats = worker.stats() or {}
-        model = stats.get("read_model") or {}
-        return done(worker) and model["keys_waiting"] == 0 and model["missing"] is None
-
     second = workers(prefix, "a", **env)  # the same member: it need not wait out the dead one
-    wait_for(lambda: complete(second), 180, "the second worker")
+    wait_for(lambda: done(second) and read_model_settled(second), 180, "the second worker")
     second.stop()
     log = second.log_path.read_text()
     assert ("reads them back" in log and "read back" in log) == (case == "redis emptied"), log
@@ -188,11 +179,7 @@ def test_what_a_killed_worker_never_wrote_to_redis_is_written_by_the_next_or_rep
         env={**os.environ, **env},
     )
     assert status.returncode == 0 and "rebuild-read-model" not in status.stderr, status.stderr
-    written = read_model_hashes(prefix, own_redis.url)
-    redis.Redis.from_url(own_redis.url).flushall()
-    rebuilt = run_when_stopped("rebuild-read-model", "--topic-prefix", prefix, **env)
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert written == read_model_hashes(prefix, own_redis.url)  # all of it, field for field
+    assert_read_model_is_the_topics(prefix, own_redis.url, **env)  # all of it
 
 
 def test_a_stand_by_worker_takes_over_when_the_engine_owner_is_killed(
